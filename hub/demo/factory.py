@@ -1,0 +1,111 @@
+"""Build tiny real base models (from transformers configs) and real PEFT LoRA
+adapters for them, offline and deterministically.
+
+Used by `hub demo`, the test suite and the benchmarks. Imports torch,
+transformers and peft, so nothing on a CLI fast path may import this module.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+# Small but structurally faithful: GQA on Llama, Conv1D on GPT-2, q/k/v biases on Qwen2.
+BASE_CONFIGS = {
+    "llama": dict(
+        model_type="llama", hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, vocab_size=128, max_position_embeddings=128,
+        tie_word_embeddings=False,
+    ),
+    "gpt2": dict(model_type="gpt2", n_embd=64, n_layer=2, n_head=4, vocab_size=128, n_positions=128,
+                 bos_token_id=0, eos_token_id=0),
+    "qwen2": dict(
+        model_type="qwen2", hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=4, vocab_size=128, max_position_embeddings=128,
+        tie_word_embeddings=True,
+    ),
+}
+
+# The adapter kinds every suite runs against: name -> (base kind, LoraConfig kwargs).
+ADAPTER_KINDS: dict[str, tuple[str, dict]] = {
+    "plain": ("llama", dict(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"])),
+    "rslora": ("llama", dict(r=8, lora_alpha=16, use_rslora=True, target_modules=["q_proj", "k_proj", "v_proj"])),
+    "dora": ("llama", dict(r=4, lora_alpha=8, use_dora=True, target_modules=["q_proj", "o_proj"])),
+    "patterns": ("llama", dict(
+        r=8, lora_alpha=16, target_modules=["q_proj", "v_proj", "down_proj"],
+        rank_pattern={"v_proj": 4, "model.layers.1.self_attn.q_proj": 2}, alpha_pattern={"down_proj": 32},
+    )),
+    "modules_to_save": ("llama", dict(r=4, lora_alpha=8, target_modules=["q_proj"], modules_to_save=["lm_head"])),
+    "embedding": ("llama", dict(r=4, lora_alpha=4, target_modules=["embed_tokens", "q_proj"])),
+    "all_linear": ("llama", dict(r=4, lora_alpha=8, target_modules="all-linear")),
+    "gpt2": ("gpt2", dict(r=4, lora_alpha=8, target_modules=["c_attn", "c_proj"], fan_in_fan_out=True)),
+    "qwen2": ("qwen2", dict(r=8, lora_alpha=8, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])),
+}
+
+
+def make_config(kind: str, **overrides):
+    from transformers import AutoConfig
+
+    spec = dict(BASE_CONFIGS[kind])
+    spec.update(overrides)
+    model_type = spec.pop("model_type")
+    return AutoConfig.for_model(model_type, **spec)
+
+
+def make_base(kind: str, out: str | Path, seed: int = 0, max_shard_size: str | None = None,
+              dtype: torch.dtype = torch.float32, **overrides) -> Path:
+    """Save a randomly initialised tiny model of ``kind`` as a safetensors folder."""
+    from transformers import AutoModelForCausalLM
+
+    out = Path(out)
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(make_config(kind, **overrides), dtype=dtype)
+    kwargs = {"max_shard_size": max_shard_size} if max_shard_size else {}
+    model.save_pretrained(out, **kwargs)
+    return out
+
+
+def make_adapter(base_dir: str | Path, out: str | Path, seed: int = 0, base_name: str | None = None,
+                 **lora_kwargs) -> Path:
+    """Attach a LoRA with non-zero random weights to the base and save it with PEFT."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    out = Path(out)
+    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
+    torch.manual_seed(seed)
+    lora_kwargs.setdefault("init_lora_weights", False)
+    lora_kwargs.setdefault("task_type", "CAUSAL_LM")
+    peft_model = get_peft_model(model, LoraConfig(**lora_kwargs))
+    if lora_kwargs.get("use_dora"):
+        # PEFT initialises the magnitude to ||W + ΔW||; perturb it so the test sees it matter
+        with torch.no_grad():
+            for name, param in peft_model.named_parameters():
+                if "lora_magnitude_vector" in name:
+                    param.mul_(1 + 0.1 * torch.rand_like(param))
+    if lora_kwargs.get("modules_to_save"):
+        with torch.no_grad():
+            for name, param in peft_model.named_parameters():
+                if "modules_to_save" in name:
+                    param.add_(0.05 * torch.randn_like(param))
+    peft_model.save_pretrained(out)
+    if base_name is not None:
+        import json
+
+        cfg_path = out / "adapter_config.json"
+        cfg = json.loads(cfg_path.read_text())
+        cfg["base_model_name_or_path"] = base_name
+        cfg_path.write_text(json.dumps(cfg, indent=2))
+    return out
+
+
+def make_kind(kind: str, root: str | Path, seed: int = 0) -> tuple[Path, Path]:
+    """Build (base folder, adapter folder) for one of ADAPTER_KINDS under ``root``."""
+    root = Path(root)
+    base_kind, kwargs = ADAPTER_KINDS[kind]
+    base = root / f"base-{base_kind}"
+    if not (base / "config.json").exists():
+        make_base(base_kind, base)
+    adapter = make_adapter(base, root / f"adapter-{kind}", seed=seed, **kwargs)
+    return base, adapter

@@ -1,0 +1,89 @@
+"""One error tree for hub.
+
+Every error carries three things a user needs on one line: what went wrong,
+where (a file, a name, a URL), and what to do about it. Front-ends print
+``str(err)`` and exit with ``err.exit_code``; nothing else is needed.
+"""
+
+from __future__ import annotations
+
+
+class HubError(Exception):
+    """Base of every error hub raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, what: str, where: str | None = None, fix: str | None = None):
+        self.what = what
+        self.where = where
+        self.fix = fix
+        super().__init__(self.line())
+
+    def line(self) -> str:
+        text = self.what
+        if self.where:
+            text += f" ({self.where})"
+        if self.fix:
+            text += f": {self.fix}"
+        # one line, always: messages end up in logs and terminal status bars
+        return " ".join(text.split())
+
+
+class UsageError(HubError):
+    exit_code = 2
+
+
+class NotFound(HubError):
+    """A named adapter, base, file or remote that does not exist."""
+
+
+class AlreadyExists(HubError):
+    """A name that is taken or content that is already registered."""
+
+
+class InvalidAdapter(HubError):
+    """An adapter folder or file that cannot be read as a PEFT LoRA adapter."""
+
+
+class InvalidConfig(InvalidAdapter):
+    """adapter_config.json missing, not JSON, or violating the schema."""
+
+
+class InvalidSafetensors(InvalidAdapter):
+    """A safetensors file whose header or layout is broken or unsafe."""
+
+
+class UnsafeFormat(InvalidAdapter):
+    """Pickle-based weights (.bin/.pt) that hub refuses to unpickle."""
+
+
+class InvalidBaseModel(HubError):
+    """A base model folder that cannot be read."""
+
+
+class Incompatible(HubError):
+    """A check found errors; carries the findings."""
+
+    def __init__(self, what: str, where: str | None = None, fix: str | None = None, findings=()):
+        super().__init__(what, where, fix)
+        self.findings = list(findings)
+
+
+class Unsupported(HubError):
+    """A valid request hub cannot carry out exactly (and will not fake)."""
+
+
+class RemoteError(HubError):
+    """The Hugging Face Hub (or the configured endpoint) failed or refused."""
+
+
+class StoreError(HubError):
+    """The content-addressed store is damaged or disagrees with the registry."""
+
+
+class DatabaseError(HubError):
+    """The registry database cannot be opened, migrated or written."""
+
+
+class IntegrityError(HubError):
+    """Data that does not match its recorded hash, size or values (NaN/Inf)."""

@@ -1,0 +1,2 @@
+"""Readers and writers for the file formats hub touches. No tensors are loaded here
+unless a function says so explicitly."""

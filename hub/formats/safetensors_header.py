@@ -1,0 +1,227 @@
+"""Read and validate a safetensors header without touching tensor data.
+
+Layout: 8-byte little-endian header length N, N bytes of JSON, then the data
+area. Each tensor entry names dtype, shape and [begin, end) offsets into the
+data area. We check everything the format promises (sizes agree with shapes,
+offsets are contiguous and inside the file) so that later readers can trust it,
+and we recognise pickle/zip files dressed up as .safetensors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from hub.errors import InvalidSafetensors, UnsafeFormat
+
+DTYPE_SIZES = {
+    "BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "F8_E8M0": 1,
+    "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
+    "I32": 4, "U32": 4, "F32": 4,
+    "I64": 8, "U64": 8, "F64": 8, "C64": 8,
+}
+MAX_HEADER_BYTES = 100 * 1024 * 1024  # same bound the safetensors library enforces
+READ_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class TensorEntry:
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    begin: int
+    end: int
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def nbytes(self) -> int:
+        return self.end - self.begin
+
+
+@dataclass(frozen=True)
+class SafetensorsHeader:
+    path: str
+    header_size: int           # N, the JSON length
+    file_size: int
+    tensors: dict[str, TensorEntry]
+    metadata: dict[str, str]
+
+    @property
+    def data_start(self) -> int:
+        return 8 + self.header_size
+
+
+def _sniff_unsafe(prefix: bytes, path: str) -> None:
+    if prefix[:1] == b"\x80" or prefix[:4] == b"PK\x03\x04":
+        raise UnsafeFormat(
+            "file is a pickle/zip archive, not safetensors", path,
+            "hub never unpickles weights; convert it with a trusted tool to .safetensors first",
+        )
+
+
+def _unique_object(pairs):
+    seen = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"duplicate key {key!r}")
+        seen[key] = value
+    return seen
+
+
+def parse_header(head: bytes, file_size: int, path: str) -> SafetensorsHeader:
+    """Validate ``head`` (the first 8+N bytes of a file of ``file_size`` bytes)."""
+    if file_size < 8 or len(head) < 8:
+        _sniff_unsafe(head, path)
+        raise InvalidSafetensors("file is too short to be safetensors", path, "re-save or re-download it")
+    (n,) = struct.unpack("<Q", head[:8])
+    if n > MAX_HEADER_BYTES or 8 + n > file_size:
+        _sniff_unsafe(head, path)
+        raise InvalidSafetensors(
+            f"header length {n} runs past the end of the {file_size}-byte file", path,
+            "the file is truncated or not safetensors; re-save or re-download it",
+        )
+    raw = head[8 : 8 + n]
+    if len(raw) < n:
+        raise InvalidSafetensors("header is truncated", path, "re-save or re-download it")
+    try:
+        doc = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_object)
+    except (UnicodeDecodeError, ValueError) as exc:
+        _sniff_unsafe(head, path)
+        raise InvalidSafetensors(f"header is not valid JSON: {exc}", path, "re-save or re-download it") from None
+    if not isinstance(doc, dict):
+        raise InvalidSafetensors("header is not a JSON object", path, "re-save or re-download it")
+
+    metadata = doc.pop("__metadata__", None) or {}
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise InvalidSafetensors("__metadata__ must map strings to strings", path, "re-save the file")
+
+    data_size = file_size - 8 - n
+    entries: list[TensorEntry] = []
+    for name, spec in doc.items():
+        where = f"{path}: tensor {name!r}"
+        if not isinstance(spec, dict):
+            raise InvalidSafetensors("tensor entry is not an object", where, "re-save the file")
+        dtype, shape, offsets = spec.get("dtype"), spec.get("shape"), spec.get("data_offsets")
+        if dtype not in DTYPE_SIZES:
+            raise InvalidSafetensors(f"unknown dtype {dtype!r}", where, "re-save with a standard dtype")
+        if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+            raise InvalidSafetensors(f"bad shape {shape!r}", where, "re-save the file")
+        if (
+            not isinstance(offsets, list) or len(offsets) != 2
+            or not all(type(o) is int and o >= 0 for o in offsets) or offsets[0] > offsets[1]
+        ):
+            raise InvalidSafetensors(f"bad data_offsets {offsets!r}", where, "re-save the file")
+        expected = math.prod(shape) * DTYPE_SIZES[dtype]
+        if offsets[1] - offsets[0] != expected:
+            raise InvalidSafetensors(
+                f"shape {shape} x {dtype} needs {expected} bytes but offsets span {offsets[1] - offsets[0]}",
+                where, "the file is corrupt; re-save or re-download it",
+            )
+        entries.append(TensorEntry(name, dtype, tuple(shape), offsets[0], offsets[1]))
+
+    # The format requires tensors to tile the data area exactly: no gaps, no overlap.
+    cursor = 0
+    for entry in sorted(entries, key=lambda e: (e.begin, e.end)):
+        if entry.begin != cursor:
+            kind = "overlap" if entry.begin < cursor else "leave a gap"
+            raise InvalidSafetensors(
+                f"tensor offsets {kind} at byte {entry.begin} ({entry.name!r})", path,
+                "the file is corrupt; re-save or re-download it",
+            )
+        cursor = entry.end
+    if cursor != data_size:
+        problem = "run past" if cursor > data_size else "stop short of"
+        raise InvalidSafetensors(
+            f"tensor data should be {cursor} bytes but the file holds {data_size} ({problem} the end)", path,
+            "the file is truncated or padded; re-save or re-download it",
+        )
+    return SafetensorsHeader(path, n, file_size, {e.name: e for e in entries}, dict(metadata))
+
+
+def _read_head(fh: BinaryIO, file_size: int, path: str) -> bytes:
+    first = fh.read(8)
+    if len(first) == 8:
+        (n,) = struct.unpack("<Q", first)
+        if n <= MAX_HEADER_BYTES and 8 + n <= file_size:
+            return first + fh.read(n)
+    return first + fh.read(8)  # enough for the sniffing in parse_header
+
+
+def read_header(path: str | os.PathLike) -> SafetensorsHeader:
+    """Read and validate the header of ``path``; reads 8+N bytes, no tensor data."""
+    path = str(path)
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as fh:
+            head = _read_head(fh, size, path)
+    except OSError as exc:
+        raise InvalidSafetensors(f"cannot read file: {exc.strerror}", path, "check the path and permissions") from None
+    return parse_header(head, size, path)
+
+
+def read_header_and_hash(path: str | os.PathLike, sink=None) -> tuple[SafetensorsHeader, str]:
+    """Validate the header and sha256 the whole file in a single pass.
+
+    ``sink`` (optional) receives every chunk read, so a caller can copy the file
+    into the store while it is hashed: every byte is read once.
+    """
+    path = str(path)
+    digest = hashlib.sha256()
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb", buffering=0) as fh:
+            head = _read_head(fh, size, path)
+            header = parse_header(head, size, path)
+            digest.update(head)
+            if sink:
+                sink(head)
+            buf = bytearray(READ_CHUNK)
+            view = memoryview(buf)
+            while True:
+                got = fh.readinto(buf)
+                if not got:
+                    break
+                digest.update(view[:got])
+                if sink:
+                    sink(view[:got])
+    except OSError as exc:
+        raise InvalidSafetensors(f"cannot read file: {exc.strerror}", path, "check the path and permissions") from None
+    return header, digest.hexdigest()
+
+
+def hash_file(path: str | os.PathLike, sink=None) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb", buffering=0) as fh:
+        buf = bytearray(READ_CHUNK)
+        view = memoryview(buf)
+        while True:
+            got = fh.readinto(buf)
+            if not got:
+                break
+            digest.update(view[:got])
+            if sink:
+                sink(view[:got])
+    return digest.hexdigest()
+
+
+def write_file(path: str | os.PathLike, tensors: dict, metadata: dict[str, str] | None = None) -> None:
+    """Write torch tensors atomically (temporary name, then rename)."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.incomplete")
+    try:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
