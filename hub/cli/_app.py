@@ -1,0 +1,103 @@
+"""The click group, shared options and the lazily opened Hub.
+
+Nothing heavy is imported here: `hub --help` must not pay for SQLAlchemy, and
+reading commands must never import torch or transformers.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from hub import __version__
+from hub.cli._errors import render_error
+
+
+class AppState:
+    def __init__(self, db_url: str | None, home: str | None):
+        self.db_url = db_url
+        self.home = home
+        self._hub = None
+
+    @property
+    def hub(self):
+        if self._hub is None:
+            from hub.service import Hub
+
+            self._hub = Hub(home=self.home, db_url=self.db_url)
+        return self._hub
+
+    def close(self):
+        if self._hub is not None:
+            self._hub.close()
+
+
+class HubGroup(click.Group):
+    """Maps every error to one stderr line and an exit code (see _errors.ERROR_TABLE)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the one place errors become messages
+            message, code = render_error(exc)
+            click.echo(message, err=True)
+            ctx.exit(code)
+        except KeyboardInterrupt:
+            click.echo("hub: interrupted; nothing was left half-written", err=True)
+            ctx.exit(130)
+
+    def list_commands(self, ctx):
+        from hub.cli import load_commands
+
+        load_commands()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx, name):
+        from hub.cli import load_commands
+
+        load_commands()
+        return super().get_command(ctx, name)
+
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(cls=HubGroup, context_settings=CONTEXT)
+@click.version_option(__version__, prog_name="hub")
+@click.option("--db", "db_url", envvar="HUB_DATABASE_URL", metavar="URL",
+              help="Registry database URL (default: SQLite under HUB_HOME; e.g. postgresql://user@host/hub).")
+@click.option("--home", envvar="HUB_HOME", metavar="DIR", type=click.Path(file_okay=False),
+              help="Where the registry and adapter store live (env HUB_HOME; default: the platform data dir).")
+@click.pass_context
+def cli(ctx, db_url, home):
+    """hub: a registry for PEFT LoRA adapters.
+
+    Index adapters by base model, rank, alpha and target modules; check them
+    against bases before anything breaks; merge and combine them; sync with the
+    Hugging Face Hub. Every reading command takes --json.
+    """
+    state = AppState(db_url, home)
+    ctx.obj = state
+    ctx.call_on_close(state.close)
+
+
+pass_state = click.pass_obj
+
+
+def json_option(f):
+    return click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON to stdout.")(f)
+
+
+def stderr(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def main() -> None:
+    try:
+        cli(prog_name="hub")
+    except BrokenPipeError:  # `hub list | head`
+        sys.stderr.close()
+        sys.exit(0)

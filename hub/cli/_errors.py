@@ -1,0 +1,36 @@
+"""One table from exception types to (prefix, exit code). No try/except per command."""
+
+from __future__ import annotations
+
+from hub.errors import HubError
+
+# checked in order; first match wins
+ERROR_TABLE: list[tuple[str, str, int]] = [
+    ("hub.errors.HubError", "", -1),                      # carries its own message and exit code
+    ("sqlalchemy.exc.OperationalError", "database error", 1),
+    ("sqlalchemy.exc.DBAPIError", "database error", 1),
+    ("PermissionError", "permission denied", 1),
+    ("FileNotFoundError", "file not found", 1),
+    ("OSError", "system error", 1),
+]
+
+
+def _matches(exc: BaseException, dotted: str) -> bool:
+    for cls in type(exc).__mro__:
+        if f"{cls.__module__}.{cls.__qualname__}" == dotted or cls.__qualname__ == dotted:
+            return True
+    return False
+
+
+def render_error(exc: BaseException) -> tuple[str, int]:
+    if isinstance(exc, HubError):
+        return f"hub: error: {exc.line()}", exc.exit_code
+    for dotted, prefix, code in ERROR_TABLE[1:]:
+        if _matches(exc, dotted):
+            detail = getattr(exc, "orig", None) or exc
+            if isinstance(exc, OSError) and exc.filename:
+                detail = f"{exc.strerror} ({exc.filename})"
+            text = " ".join(str(detail).split())
+            return f"hub: error: {prefix}: {text}", code
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return f"hub: internal error: {text} (please report this with the command you ran)", 70

@@ -1,0 +1,60 @@
+"""Tables, sizes and JSON for the terminal."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+
+def emit_json(data) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+
+def human_size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1024 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def parse_size(text: str) -> int:
+    units = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+             "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+    t = text.strip().upper().replace(" ", "")
+    num = t.rstrip("KMGTIB")
+    unit = t[len(num):]
+    if unit not in units:
+        raise click.BadParameter(f"unknown size unit in {text!r} (use e.g. 500MB, 5GB, 2GiB)")
+    try:
+        return int(float(num) * units[unit])
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a size (use e.g. 500MB, 5GB)") from None
+
+
+def fmt_num(x) -> str:
+    if isinstance(x, float) and x.is_integer():
+        return str(int(x))
+    return f"{x:g}" if isinstance(x, float) else str(x)
+
+
+def table(headers: list[str], rows: list[list], max_widths: dict[int, int] | None = None) -> None:
+    if not rows:
+        return
+    cells = [[str(c) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    for i, w in (max_widths or {}).items():
+        widths[i] = min(widths[i], w)
+
+    def clip(text, width):
+        return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+
+    bold = sys.stdout.isatty()
+    click.echo(click.style("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip(), bold=bold))
+    for r in cells:
+        click.echo("  ".join(clip(c, w).ljust(w) for c, w in zip(r, widths)).rstrip())

@@ -1,0 +1,247 @@
+"""Adapter commands: add, scan, list, show, rm, tag, rename, export, verify."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from hub.cli._app import cli, json_option, pass_state, stderr
+from hub.cli._output import emit_json, fmt_num, human_size, table
+from hub.cli._progress import progress_bar
+
+FLAGS = ("rslora", "dora", "embed", "mts", "bias", "fifo")
+SORTS = ("name", "r", "alpha", "size", "created", "base", "layers", "params")
+
+
+def record_json(rec) -> dict:
+    d = rec.to_dict()
+    d["flags"] = rec.flags
+    return d
+
+
+@cli.command()
+@click.argument("path", type=click.Path(path_type=str))
+@click.option("--name", help="Registry name (default: the folder's name).")
+@click.option("--tag", "tags", multiple=True, help="Tag to attach (repeatable).")
+@click.option("--link", is_flag=True, help="Register the folder in place instead of copying it into the store.")
+@json_option
+@pass_state
+def add(state, path, name, tags, link, as_json):
+    """Register one PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors).
+
+    The folder is validated (config schema, safetensors header, config vs tensors)
+    and copied into the content-addressed store; identical content is stored once.
+    """
+    result = state.hub.add(path, name=name, tags=tags, link=link)
+    if as_json:
+        emit_json({"status": result.status, "message": result.message, "adapter": record_json(result.record)})
+        return
+    rec = result.record
+    if result.status == "exists":
+        stderr(f"hub: {result.message}; nothing added")
+        return
+    click.echo(f"added {rec.name}: r={rec.r} alpha={fmt_num(rec.lora_alpha)} targets={','.join(rec.target_modules)} "
+               f"({human_size(rec.size_bytes)}{', linked' if link else ''})")
+    warnings = [f for f in rec.findings if f["severity"] != "info"]
+    for f in warnings:
+        stderr(f"  {f['severity']}: {f['code']} {f['module'] or ''}: {f['message']}")
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(path_type=str))
+@click.option("--tag", "tags", multiple=True, help="Tag to attach to every adapter added (repeatable).")
+@click.option("--link", is_flag=True, help="Register folders in place instead of copying them into the store.")
+@json_option
+@pass_state
+def scan(state, directory, tags, link, as_json):
+    """Register every adapter folder found under DIRECTORY (recursively).
+
+    Prints a summary of added, skipped (already registered) and failed folders;
+    exits 1 if any folder failed.
+    """
+    with progress_bar("scanning") as update:
+        result = state.hub.scan(directory, tags=tags, link=link, progress=update)
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        for path, error in result.failed:
+            stderr(f"failed  {path}: {error.removeprefix('hub: error: ')}")
+        click.echo(f"added {len(result.added)}, skipped {len(result.skipped)} (already registered), "
+                   f"failed {len(result.failed)}")
+    if result.failed:
+        sys.exit(1)
+
+
+@cli.command("list")
+@click.option("--base", help="Base model (declared name, registered base, or substring).")
+@click.option("--rank", "-r", type=int, help="Only adapters with this r.")
+@click.option("--alpha", type=float, help="Only adapters with this lora_alpha.")
+@click.option("--target", "targets", multiple=True, help="Only adapters adapting this module suffix (repeatable: all).")
+@click.option("--tag", "tags", multiple=True, help="Only adapters with this tag (repeatable: all).")
+@click.option("--flag", "flags", multiple=True, type=click.Choice(FLAGS), help="Only adapters with this flag.")
+@click.option("--no-flag", "no_flags", multiple=True, type=click.Choice(FLAGS), help="Only adapters without it.")
+@click.option("--search", "-s", help="Substring of the name or description.")
+@click.option("--fits", help="Only adapters that fit this registered base (see `hub base`).")
+@click.option("--sort", type=click.Choice(SORTS), default="name", show_default=True)
+@click.option("--desc", is_flag=True, help="Sort descending.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many rows.")
+@json_option
+@pass_state
+def list_(state, base, rank, alpha, targets, tags, flags, no_flags, search, fits, sort, desc, limit, as_json):
+    """List registered adapters, filtered and sorted."""
+    from hub.registry.adapters import ListFilter
+
+    fits_id = state.hub.base_id(fits) if fits else None
+    flt = ListFilter(base=base, rank=rank, alpha=alpha, targets=targets, tags=tags, flags=flags,
+                     no_flags=no_flags, search=search, fits=fits_id, sort=sort, desc=desc, limit=limit)
+    records = state.hub.list(flt, full=as_json)
+    if as_json:
+        emit_json([record_json(r) for r in records])
+        return
+    if not records:
+        stderr("no adapters match" if state.hub.count() else "the registry is empty; add one with `hub add PATH`")
+        return
+    table(["NAME", "BASE", "R", "ALPHA", "TARGETS", "FLAGS", "SIZE", "TAGS"],
+          [[r.name, r.base or r.base_model or "-", r.r, fmt_num(r.lora_alpha), ",".join(r.target_modules),
+            ",".join(r.flags) or "-", human_size(r.size_bytes), ",".join(r.tags) or "-"] for r in records],
+          max_widths={1: 32, 4: 40})
+
+
+@cli.command()
+@click.argument("name")
+@json_option
+@pass_state
+def show(state, name, as_json):
+    """Show one adapter: config, per-module rank table, files, findings, lineage."""
+    rec = state.hub.get(name)
+    if as_json:
+        emit_json(record_json(rec))
+        return
+    src = rec.source
+    origin = src.get("repo") and f"{src['repo']}@{src.get('revision') or 'main'} ({(src.get('commit') or '')[:12]})"
+    rows = [
+        ("name", rec.name), ("base_model", rec.base_model or "-"), ("registered base", rec.base or "-"),
+        ("r / alpha", f"{rec.r} / {fmt_num(rec.lora_alpha)}  (scaling {rec.scaling:g}{', rsLoRA' if rec.use_rslora else ''})"),
+        ("targets", ", ".join(rec.target_modules)), ("flags", ", ".join(rec.flags) or "-"),
+        ("modules_to_save", ", ".join(rec.modules_to_save) or "-"),
+        ("layers / modules", f"{rec.num_layers} / {rec.num_modules}"),
+        ("parameters", f"{rec.param_count:,}"), ("dtype", rec.dtype or "-"),
+        ("size", human_size(rec.size_bytes)), ("sha256", rec.sha256), ("tags", ", ".join(rec.tags) or "-"),
+        ("storage", rec.storage + (f" ({rec.path})" if rec.path else "")),
+        ("source", origin or src.get("path") or src.get("kind")), ("created", rec.created_at),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        click.echo(f"{key.ljust(width)}  {value}")
+    click.echo("\nmodules")
+    table(["MODULE", "R", "ALPHA", "IN", "OUT", "KIND"],
+          [[p, m["r"], fmt_num(m["alpha"]), m["in_features"], m["out_features"],
+            m.get("kind", "linear") + (" +dora" if m.get("dora") else "")] for p, m in rec.modules.items()])
+    click.echo("\nfiles")
+    table(["FILE", "SIZE", "SHA256"], [[f["name"], human_size(f["size"]), f["sha256"]] for f in rec.files])
+    if rec.findings:
+        click.echo("\nfindings")
+        for f in rec.findings:
+            click.echo(f"  {f['severity']:<7} {f['code']:<24} {f['module'] or '':<30} {f['message']}")
+    if rec.lineage:
+        click.echo("\nlineage")
+        for p in rec.lineage:
+            gone = "" if p["present"] else "  (removed)"
+            weight = "" if p["weight"] is None else f"  weight {fmt_num(p['weight'])}"
+            click.echo(f"  {p['type']} {p['name']}{weight}{gone}")
+    if rec.recipe:
+        import json
+
+        click.echo("\nrecipe")
+        click.echo("  " + json.dumps(rec.recipe, indent=2).replace("\n", "\n  "))
+    if rec.remotes:
+        click.echo("\nremotes")
+        for r in rec.remotes:
+            click.echo(f"  {r['direction']} {r['repo_id']}@{r['revision']} {(r['commit'] or '')[:12]}")
+
+
+@cli.command()
+@click.argument("names", nargs=-1, required=True)
+@click.option("--dry-run", is_flag=True, help="Show what would be removed and stop.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+@pass_state
+def rm(state, names, dry_run, yes, as_json):
+    """Remove adapters from the registry (and their files from the store, unless shared)."""
+    plans = [state.hub.remove_plan(n) for n in names]
+    if not as_json:
+        for p in plans:
+            click.echo(f"{'would remove' if dry_run else 'remove'} {p.name}: {len(p.blobs)} store file(s), "
+                       f"{human_size(p.bytes_freed)} freed")
+    if dry_run:
+        if as_json:
+            emit_json({"dry_run": True, "plans": [p.to_dict() for p in plans]})
+        return
+    if not yes and sys.stdin.isatty() and not click.confirm(f"Remove {len(plans)} adapter(s)?", err=True):
+        raise click.exceptions.Exit(1)
+    done = [state.hub.remove(n).to_dict() for n in names]
+    if as_json:
+        emit_json({"dry_run": False, "removed": done})
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("tags", nargs=-1)
+@click.option("--remove", "-d", "remove", multiple=True, help="Tag to remove (repeatable).")
+@json_option
+@pass_state
+def tag(state, name, tags, remove, as_json):
+    """Add TAGS to adapter NAME (and/or remove some with --remove)."""
+    if not tags and not remove:
+        raise click.UsageError("give tags to add, or --remove TAG")
+    rec = state.hub.tag(name, add=tags, remove=remove)
+    if as_json:
+        emit_json({"name": rec.name, "tags": rec.tags})
+    else:
+        click.echo(f"{rec.name}: {', '.join(rec.tags) or '(no tags)'}")
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("new_name")
+@pass_state
+def rename(state, name, new_name):
+    """Rename adapter NAME to NEW_NAME."""
+    rec = state.hub.rename(name, new_name)
+    click.echo(f"renamed {name} -> {rec.name}")
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("directory", type=click.Path(path_type=str))
+@click.option("--overwrite", is_flag=True, help="Replace an existing non-empty folder (atomically).")
+@pass_state
+def export(state, name, directory, overwrite):
+    """Write adapter NAME as a PEFT folder that PeftModel.from_pretrained loads."""
+    out = state.hub.export(name, directory, overwrite=overwrite)
+    click.echo(f"exported {name} to {out}")
+
+
+@cli.command()
+@click.argument("name", required=False)
+@json_option
+@pass_state
+def verify(state, name, as_json):
+    """Re-hash stored files and check tensors for NaN/Inf (one adapter, or all).
+
+    Exits 1 if any problem is found.
+    """
+    with progress_bar("verifying") as update:
+        results = state.hub.verify(name, progress=update)
+    if as_json:
+        emit_json([r.to_dict() for r in results])
+    else:
+        for r in results:
+            click.echo(f"{'ok  ' if r.ok else 'FAIL'} {r.name}")
+            for p in r.problems:
+                click.echo(f"     {p}")
+        bad = sum(not r.ok for r in results)
+        stderr(f"{len(results)} checked, {bad} with problems")
+    if any(not r.ok for r in results):
+        sys.exit(1)

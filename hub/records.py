@@ -1,0 +1,132 @@
+"""Plain dataclasses the service returns to front-ends (no SQLAlchemy, no torch)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class AdapterRecord:
+    id: int
+    name: str
+    sha256: str
+    base_model: str | None
+    base: str | None                # registered base resolved by shapes, if any
+    peft_type: str
+    task_type: str | None
+    r: int
+    lora_alpha: float
+    scaling: float
+    use_rslora: bool
+    use_dora: bool
+    fan_in_fan_out: bool
+    lora_bias: bool
+    has_embedding_lora: bool
+    target_modules: list[str]
+    modules_to_save: list[str]
+    num_layers: int
+    num_modules: int
+    param_count: int
+    size_bytes: int
+    dtype: str | None
+    tags: list[str]
+    storage: str
+    path: str | None
+    source: dict
+    created_at: str
+    modules: dict[str, dict] = field(default_factory=dict)
+    config: dict = field(default_factory=dict)
+    files: list[dict] = field(default_factory=list)
+    findings: list[dict] = field(default_factory=list)
+    saved_tensors: dict[str, list] = field(default_factory=dict)
+    recipe: dict | None = None
+    lineage: list[dict] = field(default_factory=list)
+    remotes: list[dict] = field(default_factory=list)
+
+    @property
+    def flags(self) -> list[str]:
+        out = []
+        if self.use_rslora:
+            out.append("rslora")
+        if self.use_dora:
+            out.append("dora")
+        if self.has_embedding_lora:
+            out.append("embed")
+        if self.modules_to_save:
+            out.append("mts")
+        if self.lora_bias:
+            out.append("bias")
+        if self.fan_in_fan_out:
+            out.append("fifo")
+        return out
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _iso(value) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value) if value is not None else ""
+
+
+def adapter_from_row(row, tags=(), files=(), lineage=(), remotes=(), base_name=None, full=True) -> AdapterRecord:
+    m = row._mapping if hasattr(row, "_mapping") else row
+    config = json.loads(m["config_json"])
+    return AdapterRecord(
+        id=m["id"], name=m["name"], sha256=m["sha256"], base_model=m["base_model"], base=base_name,
+        peft_type=m["peft_type"], task_type=m["task_type"], r=m["r"], lora_alpha=m["lora_alpha"],
+        scaling=m["scaling"], use_rslora=bool(m["use_rslora"]), use_dora=bool(m["use_dora"]),
+        fan_in_fan_out=bool(m["fan_in_fan_out"]), lora_bias=bool(m["lora_bias"]),
+        has_embedding_lora=bool(m["has_embedding_lora"]),
+        target_modules=[t for t in m["target_modules"].split(",") if t],
+        modules_to_save=list(config.get("modules_to_save") or []),
+        num_layers=m["num_layers"], num_modules=m["num_modules"], param_count=m["param_count"],
+        size_bytes=m["size_bytes"], dtype=m["dtype"], tags=sorted(tags), storage=m["storage"], path=m["path"],
+        source={
+            "kind": m["source_kind"], "path": m["source_path"], "repo": m["source_repo"],
+            "revision": m["source_revision"], "commit": m["source_commit"], "subfolder": m["source_subfolder"],
+        },
+        created_at=_iso(m["created_at"]),
+        modules=json.loads(m["modules_json"]),
+        config=config if full else {},
+        files=list(files),
+        findings=json.loads(m["findings_json"]) if full else [],
+        saved_tensors=json.loads(m["saved_tensors_json"]) if full else {},
+        recipe=json.loads(m["recipe_json"]) if m["recipe_json"] else None,
+        lineage=list(lineage),
+        remotes=list(remotes),
+    )
+
+
+@dataclass(frozen=True)
+class AddResult:
+    status: str          # added | exists
+    record: AdapterRecord
+    message: str = ""
+
+
+@dataclass
+class ScanResult:
+    added: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)   # (path, reason)
+    failed: list[tuple[str, str]] = field(default_factory=list)    # (path, one-line error)
+
+    def to_dict(self) -> dict:
+        return {
+            "added": self.added,
+            "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
+            "failed": [{"path": p, "error": e} for p, e in self.failed],
+        }
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    name: str
+    ok: bool
+    problems: list[str]
+
+    def to_dict(self) -> dict:
+        return asdict(self)

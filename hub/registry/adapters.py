@@ -1,0 +1,221 @@
+"""Queries over the adapter tables. Functions take an open Connection; the service
+decides transactions."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy.engine import Connection
+
+from hub.registry.schema import (
+    adapter_base_fits, adapter_files, adapter_tags, adapter_targets, adapters, base_models, lineage, remotes,
+)
+
+FLAG_COLUMNS = {
+    "rslora": adapters.c.use_rslora,
+    "dora": adapters.c.use_dora,
+    "embed": adapters.c.has_embedding_lora,
+    "mts": adapters.c.has_modules_to_save,
+    "bias": adapters.c.lora_bias,
+    "fifo": adapters.c.fan_in_fan_out,
+}
+SORT_COLUMNS = {
+    "name": adapters.c.name, "r": adapters.c.r, "rank": adapters.c.r, "alpha": adapters.c.lora_alpha,
+    "size": adapters.c.size_bytes, "created": adapters.c.created_at, "base": adapters.c.base_model,
+    "layers": adapters.c.num_layers, "params": adapters.c.param_count,
+}
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class ListFilter:
+    base: str | None = None
+    rank: int | None = None
+    alpha: float | None = None
+    targets: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()
+    no_flags: tuple[str, ...] = ()
+    search: str | None = None
+    fits: int | None = None          # base id
+    sort: str = "name"
+    desc: bool = False
+    limit: int | None = None
+    offset: int = 0
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def list_query(f: ListFilter):
+    q = select(adapters, base_models.c.name.label("base_name")).select_from(
+        adapters.outerjoin(base_models, adapters.c.base_id == base_models.c.id))
+    conds = []
+    if f.base:
+        conds.append(or_(adapters.c.base_model == f.base, base_models.c.name == f.base,
+                         adapters.c.base_model.like(_like(f.base), escape="\\")))
+    if f.rank is not None:
+        conds.append(adapters.c.r == f.rank)
+    if f.alpha is not None:
+        conds.append(adapters.c.lora_alpha == f.alpha)
+    for target in f.targets:
+        conds.append(exists().where(and_(adapter_targets.c.adapter_id == adapters.c.id,
+                                         adapter_targets.c.target == target)))
+    for tag in f.tags:
+        conds.append(exists().where(and_(adapter_tags.c.adapter_id == adapters.c.id, adapter_tags.c.tag == tag)))
+    for flag in f.flags:
+        conds.append(FLAG_COLUMNS[flag].is_(True))
+    for flag in f.no_flags:
+        conds.append(FLAG_COLUMNS[flag].is_(False))
+    if f.search:
+        conds.append(or_(adapters.c.name.like(_like(f.search), escape="\\"),
+                         adapters.c.description.like(_like(f.search), escape="\\")))
+    if f.fits is not None:
+        conds.append(exists().where(and_(adapter_base_fits.c.adapter_id == adapters.c.id,
+                                         adapter_base_fits.c.base_id == f.fits,
+                                         adapter_base_fits.c.compatible.is_(True))))
+    if conds:
+        q = q.where(and_(*conds))
+    column = SORT_COLUMNS[f.sort]
+    q = q.order_by(column.desc() if f.desc else column.asc(), adapters.c.name.asc())
+    if f.limit is not None:
+        q = q.limit(f.limit)
+    if f.offset:
+        q = q.offset(f.offset)
+    return q
+
+
+def count(conn: Connection) -> int:
+    return conn.execute(select(func.count()).select_from(adapters)).scalar_one()
+
+
+def tags_for(conn: Connection, ids) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    ids = list(ids)
+    for start in range(0, len(ids), 900):  # stay under SQLite's bound-parameter limit
+        chunk = ids[start:start + 900]
+        for aid, tag in conn.execute(select(adapter_tags.c.adapter_id, adapter_tags.c.tag)
+                                     .where(adapter_tags.c.adapter_id.in_(chunk))):
+            out.setdefault(aid, []).append(tag)
+    return out
+
+
+def get_row(conn: Connection, name: str):
+    return conn.execute(
+        select(adapters, base_models.c.name.label("base_name"))
+        .select_from(adapters.outerjoin(base_models, adapters.c.base_id == base_models.c.id))
+        .where(adapters.c.name == name)
+    ).first()
+
+
+def get_by_sha(conn: Connection, sha256: str):
+    return conn.execute(select(adapters.c.id, adapters.c.name).where(adapters.c.sha256 == sha256)).first()
+
+
+def files_of(conn: Connection, adapter_id: int) -> list[dict]:
+    rows = conn.execute(select(adapter_files).where(adapter_files.c.adapter_id == adapter_id)
+                        .order_by(adapter_files.c.name))
+    return [{"name": r.name, "size": r.size, "sha256": r.sha256} for r in rows]
+
+
+def lineage_of(conn: Connection, child_type: str, child_id: int) -> list[dict]:
+    rows = conn.execute(select(lineage).where(and_(lineage.c.child_type == child_type, lineage.c.child_id == child_id))
+                        .order_by(lineage.c.position))
+    return [{"type": r.parent_type, "name": r.parent_name, "sha256": r.parent_sha256, "weight": r.weight,
+             "present": r.parent_id is not None} for r in rows]
+
+
+def remotes_of(conn: Connection, adapter_id: int) -> list[dict]:
+    rows = conn.execute(select(remotes).where(remotes.c.adapter_id == adapter_id).order_by(remotes.c.id))
+    return [{"direction": r.direction, "repo_id": r.repo_id, "revision": r.revision, "subfolder": r.subfolder,
+             "commit": r.commit, "remote_commit": r.remote_commit,
+             "checked_at": r.checked_at.isoformat() if r.checked_at else None} for r in rows]
+
+
+def insert_adapter(conn: Connection, info, name: str, *, storage: str, path: str | None, source: dict,
+                   tags=(), recipe: dict | None = None, description: str | None = None) -> int:
+    stamp = now()
+    modules = {
+        p: {"r": m.r, "alpha": m.alpha, "in_features": m.in_features, "out_features": m.out_features,
+            "kind": m.kind, "scaling": m.scaling, "dora": m.dora, "lora_bias": m.lora_bias}
+        for p, m in info.modules.items()
+    }
+    adapter_id = conn.execute(insert(adapters).values(
+        name=name, sha256=info.sha256, base_model=info.base_model, peft_type=info.peft_type,
+        task_type=info.task_type, r=info.r, lora_alpha=info.lora_alpha, scaling=info.scaling,
+        use_rslora=info.use_rslora, use_dora=info.use_dora, fan_in_fan_out=info.fan_in_fan_out,
+        lora_bias=info.lora_bias, has_embedding_lora=info.has_embedding_lora,
+        has_modules_to_save=bool(info.modules_to_save), target_modules=",".join(info.target_modules),
+        num_layers=info.num_layers, num_modules=len(info.modules), param_count=info.param_count,
+        size_bytes=info.size_bytes, dtype=info.dtype, config_json=json.dumps(info.config, sort_keys=True),
+        modules_json=json.dumps(modules), saved_tensors_json=json.dumps({k: list(v) for k, v in info.saved_tensors.items()}),
+        findings_json=json.dumps([f.to_dict() for f in info.findings]), storage=storage, path=path,
+        source_kind=source.get("kind", "local"), source_path=source.get("path"), source_repo=source.get("repo"),
+        source_revision=source.get("revision"), source_commit=source.get("commit"),
+        source_subfolder=source.get("subfolder"), recipe_json=json.dumps(recipe) if recipe else None,
+        description=description, created_at=stamp, updated_at=stamp,
+    )).inserted_primary_key[0]
+    if info.files:
+        conn.execute(insert(adapter_files), [
+            {"adapter_id": adapter_id, "name": f.name, "size": f.size, "sha256": f.sha256} for f in info.files])
+    if info.target_modules:
+        conn.execute(insert(adapter_targets), [{"adapter_id": adapter_id, "target": t} for t in info.target_modules])
+    if tags:
+        conn.execute(insert(adapter_tags), [{"adapter_id": adapter_id, "tag": t} for t in sorted(set(tags))])
+    return adapter_id
+
+
+def delete_adapter(conn: Connection, adapter_id: int) -> None:
+    # explicit child deletes: SQLite only cascades with foreign_keys=ON, and other
+    # tools may open the file without it
+    for table in (adapter_files, adapter_targets, adapter_tags, adapter_base_fits, remotes):
+        conn.execute(delete(table).where(table.c.adapter_id == adapter_id))
+    conn.execute(update(lineage).where(and_(lineage.c.parent_type == "adapter", lineage.c.parent_id == adapter_id))
+                 .values(parent_id=None))
+    conn.execute(delete(lineage).where(and_(lineage.c.child_type == "adapter", lineage.c.child_id == adapter_id)))
+    conn.execute(delete(adapters).where(adapters.c.id == adapter_id))
+
+
+def referenced_blobs(conn: Connection, shas) -> set[str]:
+    shas = list(shas)
+    out: set[str] = set()
+    for start in range(0, len(shas), 900):
+        chunk = shas[start:start + 900]
+        out.update(conn.execute(select(adapter_files.c.sha256).where(adapter_files.c.sha256.in_(chunk))).scalars())
+    return out
+
+
+def all_referenced_blobs(conn: Connection) -> set[str]:
+    return set(conn.execute(select(adapter_files.c.sha256).where(
+        adapter_files.c.adapter_id.in_(select(adapters.c.id).where(adapters.c.storage == "store")))).scalars())
+
+
+def set_tags(conn: Connection, adapter_id: int, add=(), remove=()) -> None:
+    if remove:
+        conn.execute(delete(adapter_tags).where(and_(adapter_tags.c.adapter_id == adapter_id,
+                                                     adapter_tags.c.tag.in_(list(remove)))))
+    have = set(conn.execute(select(adapter_tags.c.tag).where(adapter_tags.c.adapter_id == adapter_id)).scalars())
+    new = sorted(set(add) - have)
+    if new:
+        conn.execute(insert(adapter_tags), [{"adapter_id": adapter_id, "tag": t} for t in new])
+    conn.execute(update(adapters).where(adapters.c.id == adapter_id).values(updated_at=now()))
+
+
+def rename(conn: Connection, adapter_id: int, new_name: str) -> None:
+    conn.execute(update(adapters).where(adapters.c.id == adapter_id).values(name=new_name, updated_at=now()))
+
+
+def add_lineage(conn: Connection, child_type: str, child_id: int, parents) -> None:
+    """parents: iterable of dicts with type, id, name, sha256, weight."""
+    rows = [{"child_type": child_type, "child_id": child_id, "parent_type": p["type"], "parent_id": p.get("id"),
+             "parent_name": p["name"], "parent_sha256": p.get("sha256"), "weight": p.get("weight"), "position": i}
+            for i, p in enumerate(parents)]
+    if rows:
+        conn.execute(insert(lineage), rows)

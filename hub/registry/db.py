@@ -1,0 +1,141 @@
+"""Engine, transactions and automatic migrations for the registry database.
+
+SQLite (the embedded default) runs in WAL mode with a busy timeout, and write
+transactions start with BEGIN IMMEDIATE so that concurrent writers queue instead
+of failing with "database is locked" halfway through. PostgreSQL needs nothing
+special beyond an advisory lock around migrations.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, ProgrammingError
+from sqlalchemy.pool import NullPool
+
+from hub.errors import DatabaseError
+from hub.registry.schema import HEAD_REVISION
+
+_IMMEDIATE = contextvars.ContextVar("hub_sqlite_immediate", default=False)
+BUSY_TIMEOUT_MS = 60_000
+_MIGRATION_LOCK = 7_305_112  # arbitrary PostgreSQL advisory lock id for hub migrations
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        # let us issue BEGIN ourselves (pysqlite's implicit BEGIN is always DEFERRED)
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.execute("PRAGMA synchronous = NORMAL")
+        mode = cur.execute("PRAGMA journal_mode").fetchone()[0]
+        if mode.lower() != "wal":
+            cur.execute("PRAGMA journal_mode = WAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if _IMMEDIATE.get() else "BEGIN")
+
+
+class Database:
+    def __init__(self, url: str):
+        self.url = url
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            raise DatabaseError("database URL is not valid", url,
+                                "use e.g. sqlite:////path/registry.db or postgresql://user@host/db") from None
+        self.dialect = parsed.get_backend_name()
+        if self.dialect == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            # NullPool: a CLI process opens one connection; pooling only keeps files open
+            self.engine = create_engine(url, poolclass=NullPool, future=True)
+        except (NoSuchModuleError, ImportError) as exc:
+            raise DatabaseError(f"no driver for this database URL: {exc}", url,
+                                "for PostgreSQL install the extra: pip install 'hub[postgres]'") from None
+        if self.dialect == "sqlite":
+            _sqlite_setup(self.engine)
+
+    # -- transactions -------------------------------------------------------------------
+
+    @contextmanager
+    def read(self):
+        with self._connect() as conn:
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def write(self):
+        token = _IMMEDIATE.set(True)
+        try:
+            with self._connect() as conn:
+                with conn.begin():
+                    yield conn
+        finally:
+            _IMMEDIATE.reset(token)
+
+    @contextmanager
+    def _connect(self):
+        try:
+            conn = self.engine.connect()
+        except OperationalError as exc:
+            raise DatabaseError(f"cannot open the registry database: {exc.orig}", self.url,
+                                "check HUB_HOME / HUB_DATABASE_URL and that the server is running") from None
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    # -- migrations ---------------------------------------------------------------------
+
+    def current_revision(self) -> str | None:
+        try:
+            with self.read() as conn:
+                return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        except (OperationalError, ProgrammingError) as exc:
+            if "alembic_version" in str(exc) or "no such table" in str(exc):
+                return None
+            raise DatabaseError(f"cannot read the registry database: {exc.orig}", self.url,
+                                "check the URL and permissions") from None
+
+    def ensure_schema(self) -> None:
+        """Apply pending migrations; cheap when the database is already at head."""
+        if self.current_revision() == HEAD_REVISION:
+            return
+        self.upgrade()
+
+    def upgrade(self, revision: str = "head") -> None:
+        from alembic import command
+
+        with self.write() as conn:
+            if self.dialect == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
+            cfg = alembic_config(conn)
+            try:
+                command.upgrade(cfg, revision)
+            except Exception as exc:  # alembic wraps driver errors in many ways
+                raise DatabaseError(f"migrating the registry failed: {exc}", self.url,
+                                    "back up the database and report this") from exc
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def alembic_config(connection: Connection | None = None):
+    from alembic.config import Config
+
+    from hub.paths import migrations_dir
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir()))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg

@@ -1,0 +1,326 @@
+"""The one API that the CLI and the TUI call.
+
+``Hub`` owns a registry database and a content-addressed store under HUB_HOME and
+returns plain dataclasses (hub.records). Areas beyond the core (checking, merging,
+combining, syncing) live in mixins under hub/services/ and are added to Hub's bases.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+from sqlalchemy.exc import IntegrityError as SAIntegrityError
+
+from hub import paths
+from hub.errors import AlreadyExists, HubError, IntegrityError, InvalidAdapter, NotFound, UsageError
+from hub.names import check_name, check_tag, name_from_folder
+from hub.records import AddResult, AdapterRecord, ScanResult, VerifyResult, adapter_from_row
+from hub.registry import adapters as q
+from hub.registry.adapters import ListFilter
+from hub.registry.db import Database
+from hub.registry.store import Store
+
+Progress = Callable[[int, int, str], None]  # (done, total, current item)
+
+
+@dataclass(frozen=True)
+class RemovalPlan:
+    name: str
+    blobs: list[str]          # store files that only this adapter used
+    bytes_freed: int
+    view: str | None
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "blobs": self.blobs, "bytes_freed": self.bytes_freed}
+
+
+class HubCore:
+    def __init__(self, home: str | os.PathLike | None = None, db_url: str | None = None):
+        self.home = Path(home).expanduser().resolve() if home else paths.home()
+        self.db = Database(db_url or paths.default_database_url(self.home))
+        self.db.ensure_schema()
+        self.store = Store(self.home)
+
+    def close(self) -> None:
+        self.db.dispose()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- hooks for mixins ------------------------------------------------------------------
+
+    def _on_adapter_added(self, conn, adapter_id: int, info) -> None:
+        """Called inside the write transaction that registers an adapter."""
+
+    # -- adding ----------------------------------------------------------------------------
+
+    def add(self, path: str | os.PathLike, name: str | None = None, tags: Iterable[str] = (), link: bool = False,
+            source: dict | None = None, recipe: dict | None = None, description: str | None = None,
+            lineage: list[dict] | None = None) -> AddResult:
+        """Register one adapter folder: copy it into the store (or link it in place)."""
+        from hub.inspect import inspect_adapter, refuse_on_errors
+
+        folder = Path(path).expanduser()
+        if name is not None:
+            check_name(name)
+        tags = [check_tag(t) for t in tags]
+        if name is not None:
+            with self.db.read() as conn:
+                if q.get_row(conn, name) is not None:
+                    raise AlreadyExists(f"the name {name!r} is already taken", None,
+                                        "choose another with --name, or `hub rm` the old one")
+        source = dict(source or {"kind": "local", "path": str(folder.resolve()) if folder.exists() else str(folder)})
+        with self.store.staging() as staging:
+            info = inspect_adapter(folder, None if link else staging.sink_factory)
+            refuse_on_errors(info)
+            with self.db.read() as conn:
+                existing = q.get_by_sha(conn, info.sha256)
+            if existing is not None:
+                return AddResult("exists", self.get(existing.name),
+                                 f"same content is already registered as {existing.name!r}")
+            final_name = name or self._free_name(name_from_folder(folder.resolve().name))
+            try:
+                with self.db.write() as conn:
+                    adapter_id = q.insert_adapter(
+                        conn, info, final_name, storage="link" if link else "store",
+                        path=str(folder.resolve()) if link else None, source=source, tags=tags,
+                        recipe=recipe, description=description)
+                    if lineage:
+                        q.add_lineage(conn, "adapter", adapter_id, lineage)
+                    self._on_adapter_added(conn, adapter_id, info)
+                    if not link:
+                        # blobs land before the row commits: a crash here leaves orphan blobs
+                        # (`hub doctor` removes them), never a row without files
+                        staging.commit({f.name: f.sha256 for f in info.files})
+            except SAIntegrityError:
+                staging.rollback()
+                with self.db.read() as conn:
+                    dup = q.get_by_sha(conn, info.sha256)
+                if dup is not None:
+                    return AddResult("exists", self.get(dup.name), f"same content is already registered as {dup.name!r}")
+                raise AlreadyExists(f"the name {final_name!r} is already taken", str(folder),
+                                    "choose another with --name") from None
+            except BaseException:
+                staging.rollback()
+                raise
+        return AddResult("added", self.get(final_name), f"added {final_name}")
+
+    def _free_name(self, wanted: str, alternatives: Iterable[str] = ()) -> str:
+        with self.db.read() as conn:
+            for candidate in (wanted, *alternatives):
+                if q.get_row(conn, candidate) is None:
+                    return candidate
+            for i in range(2, 10_000):
+                candidate = f"{wanted}-{i}"
+                if q.get_row(conn, candidate) is None:
+                    return candidate
+        raise AlreadyExists(f"no free name near {wanted!r}", None, "pass --name")
+
+    def scan(self, root: str | os.PathLike, tags: Iterable[str] = (), link: bool = False,
+             progress: Progress | None = None) -> ScanResult:
+        """Register every adapter folder under ``root`` (recursively)."""
+        root = Path(root).expanduser()
+        if not root.is_dir():
+            raise NotFound("folder does not exist", str(root), "check the path")
+        folders = find_adapter_folders(root)
+        result = ScanResult()
+        for i, folder in enumerate(folders):
+            if progress:
+                progress(i, len(folders), str(folder))
+            rel = folder.relative_to(root)
+            wanted = name_from_folder(folder.resolve().name if rel == Path(".") else rel.name)
+            alternatives = [name_from_folder("-".join(rel.parts))] if len(rel.parts) > 1 else []
+            try:
+                name = self._free_name(wanted, alternatives)
+                outcome = self.add(folder, name=name, tags=tags, link=link)
+            except HubError as exc:
+                result.failed.append((str(folder), str(exc)))
+                continue
+            if outcome.status == "added":
+                result.added.append(outcome.record.name)
+            else:
+                result.skipped.append((str(folder), outcome.message))
+        if progress:
+            progress(len(folders), len(folders), "")
+        return result
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def list(self, flt: ListFilter | None = None, full: bool = False) -> list[AdapterRecord]:
+        flt = flt or ListFilter()
+        with self.db.read() as conn:
+            rows = conn.execute(q.list_query(flt)).all()
+            tags = q.tags_for(conn, [r.id for r in rows])
+        return [adapter_from_row(r, tags.get(r.id, ()), base_name=r.base_name, full=full) for r in rows]
+
+    def base_id(self, name: str) -> int:
+        """Id of a registered base model by name."""
+        from sqlalchemy import select
+
+        from hub.registry.schema import base_models
+
+        with self.db.read() as conn:
+            found = conn.execute(select(base_models.c.id).where(base_models.c.name == name)).scalar()
+        if found is None:
+            raise NotFound(f"no registered base named {name!r}", None, "register it with `hub base add PATH`")
+        return found
+
+    def count(self) -> int:
+        with self.db.read() as conn:
+            return q.count(conn)
+
+    def get(self, name: str) -> AdapterRecord:
+        with self.db.read() as conn:
+            row = q.get_row(conn, name)
+            if row is None:
+                raise NotFound(f"no adapter named {name!r}", None, "see `hub list` for registered names")
+            return adapter_from_row(
+                row, q.tags_for(conn, [row.id]).get(row.id, ()), files=q.files_of(conn, row.id),
+                lineage=q.lineage_of(conn, "adapter", row.id), remotes=q.remotes_of(conn, row.id),
+                base_name=row.base_name)
+
+    def adapter_dir(self, name: str) -> Path:
+        """A folder holding the adapter's files under their PEFT names, for readers."""
+        record = self.get(name)
+        if record.storage == "link":
+            folder = Path(record.path)
+            if not folder.is_dir():
+                raise NotFound(f"linked adapter folder is gone", record.path,
+                               f"restore it, or `hub rm {name}`")
+            return folder
+        missing = [f["name"] for f in record.files if not self.store.has(f["sha256"])]
+        if missing:
+            raise IntegrityError(f"store is missing {', '.join(missing)}", name, "run `hub doctor`")
+        return self.store.view(record.sha256, [(f["name"], f["sha256"]) for f in record.files])
+
+    # -- changing --------------------------------------------------------------------------
+
+    def remove_plan(self, name: str) -> RemovalPlan:
+        record = self.get(name)
+        blobs = [f["sha256"] for f in record.files] if record.storage == "store" else []
+        with self.db.read() as conn:
+            others = {
+                sha for sha in q.referenced_blobs(conn, blobs)
+                if _used_elsewhere(conn, sha, record.id)
+            }
+        only_here = [s for s in blobs if s not in others]
+        freed = sum(f["size"] for f in record.files if f["sha256"] in only_here)
+        return RemovalPlan(name, only_here, freed, record.sha256)
+
+    def remove(self, name: str, dry_run: bool = False) -> RemovalPlan:
+        plan = self.remove_plan(name)
+        if dry_run:
+            return plan
+        with self.db.write() as conn:
+            row = q.get_row(conn, name)
+            if row is None:
+                raise NotFound(f"no adapter named {name!r}", None, "see `hub list`")
+            q.delete_adapter(conn, row.id)
+            still_used = q.referenced_blobs(conn, plan.blobs)
+        # rows first, then files: a crash in between leaves orphan blobs, never dangling rows
+        for sha in plan.blobs:
+            if sha not in still_used:
+                self.store.delete(sha)
+        self.store.drop_view(plan.view)
+        return plan
+
+    def tag(self, name: str, add: Iterable[str] = (), remove: Iterable[str] = ()) -> AdapterRecord:
+        add = [check_tag(t) for t in add]
+        remove = list(remove)
+        with self.db.write() as conn:
+            row = q.get_row(conn, name)
+            if row is None:
+                raise NotFound(f"no adapter named {name!r}", None, "see `hub list`")
+            q.set_tags(conn, row.id, add, remove)
+        return self.get(name)
+
+    def rename(self, name: str, new_name: str) -> AdapterRecord:
+        check_name(new_name)
+        try:
+            with self.db.write() as conn:
+                row = q.get_row(conn, name)
+                if row is None:
+                    raise NotFound(f"no adapter named {name!r}", None, "see `hub list`")
+                q.rename(conn, row.id, new_name)
+        except SAIntegrityError:
+            raise AlreadyExists(f"the name {new_name!r} is already taken", None, "choose another name") from None
+        return self.get(new_name)
+
+    def export(self, name: str, out: str | os.PathLike, overwrite: bool = False) -> Path:
+        """Write the adapter as a PEFT folder (real copies, so edits never reach the store)."""
+        record = self.get(name)
+        out = Path(out).expanduser()
+        if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+            raise AlreadyExists("output folder exists and is not empty", str(out),
+                                "choose a new folder or pass --overwrite")
+        source = self.adapter_dir(name)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.parent / f".{out.name}.{os.getpid()}.incomplete"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        try:
+            for f in record.files:
+                shutil.copyfile(source / f["name"], tmp / f["name"])
+            if out.exists():
+                old = out.parent / f".{out.name}.{os.getpid()}.old"
+                os.rename(out, old)
+                os.rename(tmp, out)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.rename(tmp, out)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return out
+
+    def verify(self, name: str | None = None, progress: Progress | None = None) -> list[VerifyResult]:
+        """Re-hash every file and scan tensors for NaN/Inf."""
+        from hub.verify import verify_files
+
+        records = [self.get(name)] if name else self.list(full=False)
+        results = []
+        for i, rec in enumerate(records):
+            if progress:
+                progress(i, len(records), rec.name)
+            full = self.get(rec.name)
+            if full.storage == "link":
+                locate = lambda f, base=Path(full.path): base / f["name"]  # noqa: E731
+            else:
+                locate = lambda f: self.store.blob_path(f["sha256"])  # noqa: E731
+            problems = verify_files([(f, locate(f)) for f in full.files])
+            results.append(VerifyResult(full.name, not problems, problems))
+        if progress:
+            progress(len(records), len(records), "")
+        return results
+
+
+def _used_elsewhere(conn, sha: str, adapter_id: int) -> bool:
+    from sqlalchemy import and_, select
+
+    from hub.registry.schema import adapter_files
+
+    return conn.execute(select(adapter_files.c.adapter_id).where(
+        and_(adapter_files.c.sha256 == sha, adapter_files.c.adapter_id != adapter_id)).limit(1)).first() is not None
+
+
+def find_adapter_folders(root: Path) -> list[Path]:
+    """Folders under root holding adapter_config.json; hidden folders and symlinks skipped."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        if "adapter_config.json" in filenames:
+            found.append(Path(dirpath))
+    return found
+
+
+class Hub(HubCore):
+    """The hub API. Area mixins from hub/services/ are listed before HubCore."""
+
+
+__all__ = ["Hub", "HubCore", "ListFilter", "RemovalPlan", "InvalidAdapter", "UsageError"]
