@@ -1,0 +1,29 @@
+"""Streaming merge of LoRA adapters into base weights, tensor by tensor.
+
+    plan = build_plan(base_dir, [(adapter_dir, 1.0), (other_info, -0.5)], dtype="keep", shard_size="5GB")
+    result = execute(plan, out_dir, device="auto", progress=callback)
+
+or in one call ``merge(base_dir, adapters, out_dir, ...)``. Pure domain code: no
+click, textual, sqlalchemy or huggingface_hub here.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hub.merge.execute import DEFAULT_PREFETCH_BYTES, MergeResult, Progress, execute, fold, resolve_device
+from hub.merge.plan import DEFAULT_SHARD_SIZE, MergeInput, MergePlan, build_plan, parse_size
+
+__all__ = [
+    "MergeInput", "MergePlan", "MergeResult", "build_plan", "execute", "fold", "merge", "parse_size",
+    "resolve_device", "DEFAULT_SHARD_SIZE",
+]
+
+
+def merge(base, adapters, out_dir: str | os.PathLike, *, device: str = "auto", dtype: str = "keep",
+          shard_size: int | str = DEFAULT_SHARD_SIZE, progress: Progress | None = None, overwrite: bool = False,
+          prefetch_bytes: int = DEFAULT_PREFETCH_BYTES, lineage_extra: dict | None = None) -> MergeResult:
+    """Merge ``adapters`` ([(folder | AdapterInfo, weight), ...]) into ``base`` and write ``out_dir``."""
+    plan = build_plan(base, adapters, dtype=dtype, shard_size=shard_size)
+    return execute(plan, out_dir, device=device, progress=progress, overwrite=overwrite,
+                   prefetch_bytes=prefetch_bytes, lineage_extra=lineage_extra)

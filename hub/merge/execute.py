@@ -1,0 +1,344 @@
+"""Run a MergePlan: a three-stage pipeline, one tensor at a time.
+
+    reader thread ──► compute (caller's thread, on the device) ──► writer thread
+
+The reader loads the next touched tensor (safe_open) and its adapter factors while
+the device folds the current one; the writer streams finished tensors into the
+output shard and copies untouched tensors file-to-file. A byte budget bounds what
+is in flight, so peak memory is a few tensors, not the model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from hub.errors import HubError, UsageError
+from hub.merge import maths
+from hub.merge.plan import BiasOp, LoraOp, MergePlan, TensorTask
+from hub.merge.writer import AtomicFolder, ShardStream, write_index
+
+TORCH_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64}
+CONFIG_DTYPES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}
+# files of the base folder that are weights in another format or describe only the base
+SKIP_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".gguf", ".onnx", ".safetensors")
+SKIP_NAMES = ("README.md", ".gitattributes", "hub_merge.json")
+DEFAULT_PREFETCH_BYTES = 512 << 20
+LINEAGE_NAME = "hub_merge.json"
+
+Progress = Callable[[int, int], None]   # (bytes written so far, total bytes)
+
+
+@dataclass
+class MergeResult:
+    out_dir: str
+    device: str
+    dtype: str
+    tensors_total: int
+    tensors_touched: int
+    bytes_read: int
+    bytes_written: int
+    seconds: float
+    shards: list[str]
+    untied_embeddings: bool
+    lineage: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def resolve_device(device: str = "auto") -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu":
+        return device
+    if device == "cuda" or device.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise UsageError("CUDA was asked for but torch sees no CUDA device", device,
+                             "use --device cpu or --device auto")
+        return device
+    raise UsageError(f"unknown device {device!r}", None, "use auto, cpu or cuda")
+
+
+class _Budget:
+    """Bytes in flight between reader and writer; one oversized tensor may always pass."""
+
+    def __init__(self, limit: int, stop: threading.Event):
+        self.limit, self.used, self.stop = limit, 0, stop
+        self.cond = threading.Condition()
+
+    def acquire(self, n: int) -> bool:
+        with self.cond:
+            while self.used and self.used + n > self.limit:
+                if self.stop.is_set():
+                    return False
+                self.cond.wait(0.1)
+            self.used += n
+            return True
+
+    def release(self, n: int) -> None:
+        with self.cond:
+            self.used -= n
+            self.cond.notify_all()
+
+
+_DONE = object()
+
+
+def _put(q: queue.Queue, item, stop: threading.Event) -> bool:
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _get(q: queue.Queue, stop: threading.Event):
+    while True:
+        try:
+            return q.get(timeout=0.1)
+        except queue.Empty:
+            if stop.is_set():
+                return _DONE
+
+
+@dataclass
+class _Loaded:
+    task: TensorTask
+    weight: torch.Tensor
+    op_tensors: list[dict[str, torch.Tensor]]
+    cost: int
+
+
+def _reader(plan: MergePlan, out: queue.Queue, budget: _Budget, stop: threading.Event, errors: list) -> None:
+    from safetensors import safe_open
+
+    base_dir = Path(plan.base.path)
+    handles: dict = {}
+
+    def handle(kind, key, path):
+        if (kind, key) not in handles:
+            handles[(kind, key)] = safe_open(str(path), framework="pt", device="cpu")
+        return handles[(kind, key)]
+
+    def adapter(idx):
+        from hub.formats.adapter_weights import WEIGHTS_NAME
+
+        return handle("adapter", idx, Path(plan.adapters[idx].info.path) / WEIGHTS_NAME)
+
+    try:
+        for task in plan.tasks:
+            if stop.is_set():
+                return
+            if task.raw_copy:
+                if not _put(out, task, stop):
+                    return
+                continue
+            cost = task.in_bytes + task.out_bytes
+            if not budget.acquire(cost):
+                return
+            if task.replace is not None:
+                weight = adapter(task.replace.adapter).get_tensor(task.replace.key)
+            else:
+                weight = handle("base", task.source_file, base_dir / task.source_file).get_tensor(task.source)
+            op_tensors = []
+            for op in task.ops:
+                f = adapter(op.adapter)
+                if isinstance(op, BiasOp):
+                    op_tensors.append({"bias": f.get_tensor(op.key)})
+                else:
+                    t = {"A": f.get_tensor(op.a_key), "B": f.get_tensor(op.b_key)}
+                    if op.magnitude_key:
+                        t["magnitude"] = f.get_tensor(op.magnitude_key)
+                    op_tensors.append(t)
+            if not _put(out, _Loaded(task, weight, op_tensors, cost), stop):
+                return
+        _put(out, _DONE, stop)
+    except BaseException as exc:  # surfaced in the caller's thread
+        errors.append(exc)
+        stop.set()
+    finally:
+        handles.clear()
+
+
+def fold(task: TensorTask, weight: torch.Tensor, op_tensors: list[dict[str, torch.Tensor]], device: str) -> torch.Tensor:
+    """The merged value of one output tensor, computed in fp32 on ``device``, returned on CPU in the output dtype."""
+    out_dtype = TORCH_DTYPES[task.out_dtype] if task.out_dtype in TORCH_DTYPES else weight.dtype
+    if not task.ops:
+        return weight.to(out_dtype)
+    f32 = dict(device=device, dtype=torch.float32)
+    base = weight.to(**f32)
+    needs_base = any(isinstance(op, LoraOp) and op.magnitude_key for op in task.ops)
+    # never add into the loaded tensor itself (it may share memory with the file mapping),
+    # and keep the unmerged weight when DoRA needs its row norms
+    acc = base.clone() if (needs_base or base.data_ptr() == weight.data_ptr()) else base
+    for op, t in zip(task.ops, op_tensors):
+        if isinstance(op, BiasOp):
+            acc += maths.bias_delta(t["bias"].to(**f32), op.scaling)
+            continue
+        a, b = t["A"].to(**f32), t["B"].to(**f32)
+        if op.embedding:
+            delta = maths.embedding_delta(a, b, op.scaling)
+        else:
+            delta = maths.lora_delta(a, b, op.scaling, op.fan_in_fan_out)
+        if op.magnitude_key:
+            acc = maths.dora_merge(acc, base, delta, t["magnitude"].to(**f32),
+                                   fan_in_fan_out=op.embedding or op.fan_in_fan_out)
+        else:
+            acc += delta
+    if not torch.isfinite(acc).all():
+        raise HubError(f"the merged tensor {task.name} has NaN or Inf values", None,
+                       "an adapter (or its weight) is broken; check it with `hub show`")
+    return acc.to(dtype=out_dtype).cpu()
+
+
+def _writer(plan: MergePlan, folder: Path, inbox: queue.Queue, budget: _Budget, stop: threading.Event,
+            errors: list, progress: Progress | None) -> None:
+    base_dir = Path(plan.base.path)
+    fds: dict[str, int] = {}
+    stream: ShardStream | None = None
+    total = plan.bytes_written
+    done = 0
+    tasks_by_file: dict[str, list[TensorTask]] = {}
+    for task in plan.tasks:
+        tasks_by_file.setdefault(task.out_file, []).append(task)
+    try:
+        while True:
+            item = _get(inbox, stop)
+            if item is _DONE:
+                break
+            task, tensor, cost = item if isinstance(item, tuple) else (item, None, 0)
+            if stream is None or stream.path.name != task.out_file:
+                if stream is not None:
+                    stream.close()
+                entries = [(t.name, t.out_dtype, t.shape) for t in tasks_by_file[task.out_file]]
+                stream = ShardStream(folder / task.out_file, entries, {"format": "pt"})
+            if tensor is None:
+                if task.source_file not in fds:
+                    fds[task.source_file] = os.open(base_dir / task.source_file, os.O_RDONLY)
+                stream.copy_range(task.name, fds[task.source_file], task.begin, task.in_bytes)
+            else:
+                stream.write(task.name, tensor.contiguous().reshape(-1).view(torch.uint8).numpy())
+                del tensor
+                budget.release(cost)
+            done += task.out_bytes
+            if progress:
+                progress(done, total)
+        if stream is not None and not stop.is_set():
+            stream.close()
+            stream = None
+    except BaseException as exc:
+        errors.append(exc)
+        stop.set()
+    finally:
+        if stream is not None:
+            stream.fh.close()
+        for fd in fds.values():
+            os.close(fd)
+
+
+def execute(plan: MergePlan, out_dir: str | os.PathLike, *, device: str = "auto", progress: Progress | None = None,
+            overwrite: bool = False, prefetch_bytes: int = DEFAULT_PREFETCH_BYTES,
+            lineage_extra: dict | None = None) -> MergeResult:
+    """Write the merged model to ``out_dir`` (atomically) and return what was done."""
+    device = resolve_device(device)
+    started = time.perf_counter()
+    folder = AtomicFolder(out_dir, overwrite=overwrite)
+    folder.check()
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    budget = _Budget(prefetch_bytes, stop)
+    loaded: queue.Queue = queue.Queue(maxsize=4)
+    finished: queue.Queue = queue.Queue(maxsize=4)
+    with folder as tmp:
+        reader = threading.Thread(target=_reader, args=(plan, loaded, budget, stop, errors),
+                                  name="hub-merge-reader", daemon=True)
+        writer = threading.Thread(target=_writer, args=(plan, tmp, finished, budget, stop, errors, progress),
+                                  name="hub-merge-writer", daemon=True)
+        reader.start()
+        writer.start()
+        try:
+            while True:
+                item = _get(loaded, stop)
+                if item is _DONE:
+                    break
+                if isinstance(item, _Loaded):
+                    merged = fold(item.task, item.weight, item.op_tensors, device)
+                    item = (item.task, merged, item.cost)
+                    del merged
+                if not _put(finished, item, stop):
+                    break
+            _put(finished, _DONE, stop)
+            writer.join()
+        except BaseException:
+            stop.set()
+            raise
+        finally:
+            if errors:
+                stop.set()
+            reader.join(timeout=30)
+            writer.join(timeout=30)
+        if errors:
+            raise errors[0]
+        if len(plan.shards) > 1:
+            write_index(tmp, {t.name: t.out_file for t in plan.tasks}, plan.bytes_written)
+        lineage = _lineage(plan, device, lineage_extra)
+        _copy_side_files(plan, tmp)
+        (tmp / LINEAGE_NAME).write_text(json.dumps(lineage, indent=2) + "\n")
+        folder.commit()
+    return MergeResult(
+        out_dir=str(folder.target), device=device, dtype=plan.out_dtype or "keep",
+        tensors_total=len(plan.tasks), tensors_touched=len(plan.touched), bytes_read=plan.bytes_read,
+        bytes_written=plan.bytes_written, seconds=time.perf_counter() - started, shards=list(plan.shards),
+        untied_embeddings=plan.untie_embeddings, lineage=lineage,
+    )
+
+
+def _lineage(plan: MergePlan, device: str, extra: dict | None) -> dict:
+    from hub import __version__
+
+    doc = {
+        "hub_version": __version__,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "base": {"path": plan.base.path, "shape_signature": plan.base.shape_signature},
+        "adapters": [{"name": a.name, "path": a.info.path, "sha256": a.info.sha256, "weight": a.weight}
+                     for a in plan.adapters],
+        "device": device,
+        "dtype": plan.out_dtype or "keep",
+        "untied_embeddings": plan.untie_embeddings,
+    }
+    doc.update(extra or {})
+    return doc
+
+
+def _copy_side_files(plan: MergePlan, folder: Path) -> None:
+    """config.json (dtype and tying updated), generation config, tokenizer files."""
+    base_dir = Path(plan.base.path)
+    config = json.loads(json.dumps(plan.base.config))
+    if plan.out_dtype in CONFIG_DTYPES:
+        for cfg in (config, config.get("text_config")):
+            if isinstance(cfg, dict):
+                cfg["dtype"] = CONFIG_DTYPES[plan.out_dtype]
+                if "torch_dtype" in cfg:
+                    cfg["torch_dtype"] = CONFIG_DTYPES[plan.out_dtype]
+    if plan.untie_embeddings:
+        config["tie_word_embeddings"] = False
+        if isinstance(config.get("text_config"), dict):
+            config["text_config"]["tie_word_embeddings"] = False
+    (folder / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    for name in plan.base.extra_files:
+        if name == "config.json" or name in SKIP_NAMES or name.endswith(SKIP_SUFFIXES) or name.startswith("."):
+            continue
+        shutil.copy2(base_dir / name, folder / name)

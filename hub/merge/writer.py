@@ -1,0 +1,158 @@
+"""Streaming safetensors output: the header is written first from the plan (names,
+dtypes, shapes are known before any tensor is read), then tensor bytes follow one
+by one, so the writer never holds more than the tensor in hand. Untouched tensors
+are copied file-to-file inside the kernel (copy_file_range) without passing
+through Python.
+
+Everything lands in a hidden ``.<name>.*.incomplete`` folder beside the target,
+renamed into place only when complete: an interrupted merge leaves nothing that
+looks like a model, and an existing target is swapped, never half-overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from hub.errors import AlreadyExists, HubError, UsageError
+from hub.formats.base_model import INDEX_NAME
+from hub.formats.safetensors_header import DTYPE_SIZES
+
+COPY_CHUNK = 16 << 20
+
+
+class ShardStream:
+    """One output safetensors file, written front to back."""
+
+    def __init__(self, path: Path, entries: list[tuple[str, str, tuple[int, ...]]], metadata: dict[str, str]):
+        self.path = path
+        header: dict = {"__metadata__": metadata}
+        offset = 0
+        self.expected: list[tuple[str, int]] = []
+        for name, dtype, shape in entries:
+            size = DTYPE_SIZES[dtype]
+            for dim in shape:
+                size *= dim
+            header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + size]}
+            self.expected.append((name, size))
+            offset += size
+        raw = json.dumps(header, separators=(",", ":")).encode()
+        raw += b" " * (-len(raw) % 8)  # 8-byte aligned data area, as the safetensors library writes it
+        self.total = offset
+        # unbuffered: tensor bytes go straight to the file, and copy_file_range moves
+        # the same file position that our own writes use
+        self.fh = open(path, "wb", buffering=0)
+        self._write_all(memoryview(len(raw).to_bytes(8, "little") + raw))
+        self.position = 0   # index into self.expected
+
+    def _next(self, name: str, nbytes: int) -> None:
+        want, size = self.expected[self.position]
+        if want != name or size != nbytes:
+            raise HubError(f"internal error: writer expected {want} ({size} bytes) but got {name} ({nbytes} bytes)",
+                           str(self.path), "please report this bug")
+        self.position += 1
+
+    def write(self, name: str, data) -> None:
+        view = memoryview(data).cast("B")
+        self._next(name, view.nbytes)
+        self._write_all(view)
+
+    def _write_all(self, view: memoryview) -> None:
+        # write() may write less than asked (over 2 GiB per call on Linux)
+        while view.nbytes:
+            n = self.fh.write(view)
+            view = view[n:]
+
+    def copy_range(self, name: str, src_fd: int, offset: int, count: int) -> None:
+        """Copy ``count`` bytes at ``offset`` of ``src_fd`` (in-kernel when possible)."""
+        self._next(name, count)
+        dst_fd = self.fh.fileno()
+        done = 0
+        if hasattr(os, "copy_file_range"):
+            try:
+                while done < count:
+                    n = os.copy_file_range(src_fd, dst_fd, count - done, offset + done)
+                    if n == 0:
+                        break
+                    done += n
+            except OSError:
+                # cross-filesystem on old kernels, or unsupported: fall back below
+                if done:
+                    os.lseek(dst_fd, -done, os.SEEK_CUR)
+                done = 0
+            if done == count:
+                return
+        while done < count:
+            chunk = os.pread(src_fd, min(COPY_CHUNK, count - done), offset + done)
+            if not chunk:
+                raise HubError("base model file ended early while copying", str(self.path),
+                               "the base file is truncated; re-download it")
+            self._write_all(memoryview(chunk))
+            done += len(chunk)
+
+    def close(self) -> None:
+        if self.position != len(self.expected):
+            missing = self.expected[self.position][0]
+            self.fh.close()
+            raise HubError(f"internal error: shard closed before {missing} was written", str(self.path),
+                           "please report this bug")
+        self.fh.close()
+
+
+def write_index(folder: Path, weight_map: dict[str, str], total_size: int) -> None:
+    doc = {"metadata": {"total_size": total_size}, "weight_map": dict(sorted(weight_map.items()))}
+    (folder / INDEX_NAME).write_text(json.dumps(doc, indent=2) + "\n")
+
+
+class AtomicFolder:
+    """A folder that appears at ``target`` only once committed.
+
+    ``with AtomicFolder(target) as tmp: ...write into tmp...; commit()``: on an
+    exception (KeyboardInterrupt included) the temporary folder is removed; a hard
+    kill leaves only a hidden ``.incomplete`` folder that nothing mistakes for a model.
+    """
+
+    def __init__(self, target: str | os.PathLike, overwrite: bool = False):
+        self.target = Path(target).absolute()
+        self.overwrite = overwrite
+        self.tmp: Path | None = None
+        self.committed = False
+
+    def check(self) -> None:
+        """Refuse early (before any work) when the target is taken."""
+        check_target(self.target, self.overwrite)
+
+    def __enter__(self) -> Path:
+        self.check()
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = Path(tempfile.mkdtemp(dir=self.target.parent, prefix=f".{self.target.name}.", suffix=".incomplete"))
+        return self.tmp
+
+    def commit(self) -> None:
+        assert self.tmp is not None
+        if self.target.exists():
+            check_target(self.target, self.overwrite)
+            old = Path(tempfile.mkdtemp(dir=self.target.parent, prefix=f".{self.target.name}.", suffix=".old"))
+            os.replace(self.target, old / "previous")
+            os.replace(self.tmp, self.target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(self.tmp, self.target)
+        self.committed = True
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if not self.committed and self.tmp is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def check_target(target: Path, overwrite: bool) -> None:
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise UsageError("the output path is a file", str(target), "choose a folder path for --out")
+    if any(target.iterdir()) and not overwrite:
+        raise AlreadyExists("the output folder already exists and is not empty", str(target),
+                            "choose another --out, or pass --overwrite to replace it")
