@@ -319,7 +319,10 @@ def find_adapter_folders(root: Path) -> list[Path]:
     return found
 
 
-class Hub(HubCore):
+from hub.services.browsing import BrowsingMixin  # noqa: E402
+
+
+class Hub(BrowsingMixin, HubCore):
     """The hub API. Area mixins from hub/services/ are listed before HubCore."""
 
 
