@@ -1,0 +1,3 @@
+from hubserver.server import main
+
+main()
