@@ -10,6 +10,7 @@ COMMAND_MODULES = (
     "hub.cli.adapters",
     "hub.cli.db",
     "hub.cli.demo",
+    "hub.cli.doctor",
 )
 _loaded = False
 
