@@ -1,0 +1,59 @@
+"""Small helpers shared by test modules."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from click.testing import CliRunner
+
+
+def run_cli(*args, input=None, env=None):
+    """Invoke the real click app in-process; returns click's Result (stdout/stderr separate)."""
+    from hub.cli import cli
+
+    runner = CliRunner()
+    return runner.invoke(cli, [str(a) for a in args], input=input, env=env, catch_exceptions=False)
+
+
+def cli_json(*args):
+    result = run_cli(*args, "--json")
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def registry_snapshot(home: Path) -> dict:
+    """Logical content of the registry and the store: every table's rows and every file's hash."""
+    from hub.registry.db import Database
+    from hub.registry.schema import metadata
+
+    snap: dict = {"files": {}}
+    if home.exists():
+        for path in sorted(home.rglob("*")):
+            if path.is_file() and path.suffix not in (".db", ".db-wal", ".db-shm") and "-wal" not in path.name \
+                    and "-shm" not in path.name and not path.name.endswith(".db"):
+                snap["files"][str(path.relative_to(home))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    url = os.environ.get("HUB_DATABASE_URL") or f"sqlite:///{home / 'registry.db'}"
+    if url.startswith("sqlite") and not (home / "registry.db").exists():
+        return snap
+    db = Database(url)
+    try:
+        with db.read() as conn:
+            for table in metadata.sorted_tables:
+                try:
+                    rows = conn.execute(table.select()).all()
+                except Exception:  # table not created yet
+                    continue
+                snap[table.name] = sorted(repr(tuple(r)) for r in rows)
+    finally:
+        db.dispose()
+    return snap
+
+
+def copy_adapter(src: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
