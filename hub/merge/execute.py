@@ -10,10 +10,12 @@ is in flight, so peak memory is a few tensors, not the model.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
 import shutil
+import signal
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -262,7 +264,7 @@ def execute(plan: MergePlan, out_dir: str | os.PathLike, *, device: str = "auto"
     budget = _Budget(prefetch_bytes, stop)
     loaded: queue.Queue = queue.Queue(maxsize=4)
     finished: queue.Queue = queue.Queue(maxsize=4)
-    with folder as tmp:
+    with _terminate_as_interrupt(), folder as tmp:
         reader = threading.Thread(target=_reader, args=(plan, loaded, budget, stop, errors),
                                   name="hub-merge-reader", daemon=True)
         writer = threading.Thread(target=_writer, args=(plan, tmp, finished, budget, stop, errors, progress),
@@ -304,6 +306,24 @@ def execute(plan: MergePlan, out_dir: str | os.PathLike, *, device: str = "auto"
         bytes_written=plan.bytes_written, seconds=time.perf_counter() - started, shards=list(plan.shards),
         untied_embeddings=plan.untie_embeddings, lineage=lineage,
     )
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """Let `kill` (SIGTERM) clean up like Ctrl-C does, while a merge runs in the main thread."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _lineage(plan: MergePlan, device: str, extra: dict | None) -> dict:

@@ -215,16 +215,12 @@ def _refuse_unmergeable(info: AdapterInfo, name: str) -> None:
 
 
 def _run_compat(base: BaseModelInfo, info: AdapterInfo, name: str) -> list[Finding]:
-    """Use hub.compat's adapter/base check when it is installed; refuse on its errors."""
+    """hub.compat's adapter/base rules first (as `hub check` runs them); refuse on errors."""
     try:
-        from hub import compat
-    except ImportError:
+        from hub.compat import AdapterSpec, BaseSpec, check_adapter_base
+    except ImportError:  # compat is optional for the engine: the plan still checks every shape it uses
         return []
-    check = getattr(compat, "check_adapter_base", None) or getattr(compat, "check_base", None)
-    if check is None:
-        return []
-    result = check(info, base)
-    findings = list(getattr(result, "findings", result) or ())
+    findings = list(check_adapter_base(AdapterSpec.from_info(info, name), BaseSpec.from_info(base)))
     errors = [f for f in findings if f.severity == "error"]
     if errors:
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
@@ -420,7 +416,21 @@ def _as_input(item) -> MergeInput:
         return MergeInput(src, weight, src.path)
     if not isinstance(src, (str, os.PathLike)):
         raise InvalidAdapter(f"cannot merge {src!r}", None, "pass an adapter folder or an AdapterInfo")
+    _refuse_other_peft_types(Path(src))
     return MergeInput(inspect_adapter(src), weight, str(src))
+
+
+def _refuse_other_peft_types(folder: Path) -> None:
+    """Say "this is IA3" rather than "lora_alpha is missing" for non-LoRA adapters."""
+    import json
+
+    try:
+        peft_type = json.loads((folder / "adapter_config.json").read_text()).get("peft_type")
+    except (OSError, ValueError, AttributeError):
+        return  # inspect_adapter reports unreadable configs with the details
+    if isinstance(peft_type, str) and peft_type.upper() != "LORA":
+        raise Unsupported(f"the adapter is a {peft_type} adapter, not LoRA", str(folder),
+                          "hub merges LoRA adapters only; merge it with PEFT's merge_and_unload")
 
 
 def _assign_shards(tasks: list[TensorTask], shard_bytes: int) -> list[str]:
