@@ -1,0 +1,168 @@
+"""Every finding code compat emits, with its fixed severity and what it means.
+
+Codes are a contract (scripts match on them); docs/findings.md is rendered from this
+table and a test keeps the two equal. Add a code here before emitting it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hub.findings import Finding
+
+
+@dataclass(frozen=True)
+class Code:
+    severity: str       # error | warning | info
+    area: str           # adapter-base | adapter-adapter | runtime
+    summary: str        # one line for docs/findings.md
+
+
+CODES: dict[str, Code] = {
+    # adapter <-> base -------------------------------------------------------------------
+    "NO_MODULE_IN_BASE": Code("error", "adapter-base",
+        "None of the adapter's modules exist in the base: it is for another architecture. "
+        "PEFT raises NoMatchingPeftModuleError (or loads nothing)."),
+    "MODULE_NOT_IN_BASE": Code("error", "adapter-base",
+        "Some adapted modules do not exist in the base; PEFT silently drops their weights."),
+    "LAYERS_BEYOND_BASE": Code("error", "adapter-base",
+        "The adapter has weights for layers the base does not have (the base has fewer layers); "
+        "PEFT silently drops them."),
+    "LAYERS_TO_TRANSFORM_OUT_OF_RANGE": Code("error", "adapter-base",
+        "layers_to_transform names layer indices beyond the base's layer count."),
+    "MODULES_WITHOUT_WEIGHTS": Code("error", "adapter-base",
+        "PEFT would wrap base modules the adapter has no weights for (e.g. the base has more layers); "
+        "they stay at their initialisation and PEFT only warns about missing keys."),
+    "WEIGHTS_NOT_TARGETED": Code("error", "adapter-base",
+        "The adapter has weights for modules its own target_modules/layers_to_transform do not select on "
+        "this base; PEFT ignores those weights."),
+    "MODULE_KIND_MISMATCH": Code("error", "adapter-base",
+        "An embedding LoRA on a linear layer or the reverse, or a target that is not a weight matrix."),
+    "SHAPE_MISMATCH": Code("error", "adapter-base",
+        "lora_A/lora_B do not fit the base module's in/out features; PEFT fails with a size mismatch."),
+    "KV_HEADS_MISMATCH": Code("error", "adapter-base",
+        "k_proj/v_proj output sizes differ: the adapter was trained on a base with another number of "
+        "key/value heads (grouped-query vs multi-head attention)."),
+    "VOCAB_MISMATCH": Code("error", "adapter-base",
+        "An embedding LoRA or a saved embedding/lm_head has another vocabulary size than the base."),
+    "SAVED_TENSOR_NOT_IN_BASE": Code("error", "adapter-base",
+        "A full tensor the adapter saves (modules_to_save) has no counterpart in the base."),
+    "SAVED_TENSOR_SHAPE": Code("error", "adapter-base",
+        "A full tensor the adapter saves (modules_to_save) has another shape than the base's."),
+    "SHAPE_UNVERIFIED": Code("info", "adapter-base",
+        "A quantized base hides a module's in/out features; only the element count was checked."),
+    "TIED_EMBEDDINGS": Code("warning", "adapter-base",
+        "The base ties lm_head to the input embedding and the adapter adapts or saves one of them."),
+    "QUANTIZED_BASE": Code("warning", "adapter-base",
+        "The base is quantized: PEFT loads the adapter on it, hub refuses to merge into packed weights and "
+        "states what a dequantized merge would cost."),
+    "DTYPE_DIFFERS": Code("info", "adapter-base",
+        "Adapter and base are stored in different dtypes; says how PEFT and a merge cast them."),
+    "DORA_BASE_SPECIFIC": Code("info", "adapter-base",
+        "DoRA magnitudes were trained against exact base weights; a different base with equal shapes "
+        "loads but gives different outputs."),
+    "FAN_IN_FAN_OUT_CORRECTED": Code("info", "adapter-base",
+        "The adapter's fan_in_fan_out flag disagrees with the base's layer type; PEFT corrects it on load."),
+    "LAYERS_NOT_COVERED": Code("info", "adapter-base",
+        "The adapter adapts only some of the base's layers (its targets name exact paths)."),
+    "BASE_NAME_DIFFERS": Code("info", "adapter-base",
+        "The adapter's base_model_name_or_path names another model; shapes decided the verdict."),
+    "TARGETS_UNKNOWN": Code("info", "adapter-base",
+        "target_modules is missing, so PEFT's module matching could not be replayed."),
+    # adapter <-> adapter ----------------------------------------------------------------
+    "SHAPES_CONFLICT": Code("error", "adapter-adapter",
+        "A module both adapters adapt has different in/out features: they are for different bases."),
+    "ARCHITECTURES_DIFFER": Code("error", "adapter-adapter",
+        "The adapters' modules live in different layer containers (model.layers.N vs transformer.h.N): "
+        "different architectures."),
+    "NO_COMMON_BASE": Code("error", "adapter-adapter",
+        "The registry knows bases each adapter fits, and no base fits all of them."),
+    "BASE_NAMES_DIFFER": Code("info", "adapter-adapter",
+        "The adapters name different bases although their shapes agree."),
+    "NO_SHARED_MODULES": Code("warning", "adapter-adapter",
+        "The adapters adapt disjoint modules: the result is a union, nothing is actually blended."),
+    "TARGETS_DIFFER": Code("info", "adapter-adapter",
+        "Some modules are adapted by only some adapters; there the result holds that adapter's weighted delta."),
+    "RANKS_DIFFER": Code("error", "adapter-adapter",
+        "The method mixes factors elementwise and needs equal ranks (PEFT's linear, ties, dare_linear, dare_ties, "
+        "magnitude_prune), but the ranks differ. hub's own methods take any ranks."),
+    "RESULT_RANK": Code("info", "adapter-adapter",
+        "The rank the combined adapter will have, per method."),
+    "SCALING_DIFFERS": Code("warning", "adapter-adapter",
+        "Scalings differ (alpha/r, rsLoRA alpha/sqrt(r), alpha_pattern); each adapter's scaling is folded into "
+        "its lora_B before combining and the result is written with scaling 1."),
+    "DORA_NOT_COMBINABLE": Code("error", "adapter-adapter",
+        "A DoRA adapter cannot be combined exactly: its magnitude renormalises W+dW per row "
+        "(hub offers --drop-dora, which combines only the LoRA part; PEFT drops the magnitudes silently)."),
+    "LORA_BIAS_COMBINED": Code("info", "adapter-adapter",
+        "An adapter has lora_B biases; hub's result carries their weighted sum."),
+    "LORA_BIAS_DROPPED": Code("warning", "adapter-adapter",
+        "An adapter has lora_B biases; PEFT's add_weighted_adapter does not combine them."),
+    "MODULES_TO_SAVE_CONFLICT": Code("error", "adapter-adapter",
+        "Several adapters save full copies of the same module; full weights have no weighted sum."),
+    "MODULES_TO_SAVE_DROPPED": Code("warning", "adapter-adapter",
+        "One adapter saves a full module (modules_to_save); a combination cannot carry it "
+        "(hub needs --drop-modules-to-save, PEFT keeps the base's copy)."),
+    "LAYER_REPLICATION": Code("error", "adapter-adapter",
+        "layer_replication changes the model's structure; such adapters are not combined."),
+    "FAN_IN_FAN_OUT_DIFFERS": Code("error", "adapter-adapter",
+        "The adapters disagree on fan_in_fan_out: they target different layer types (Conv1D vs Linear)."),
+    "TARGET_TYPES_MIXED": Code("error", "adapter-adapter",
+        "PEFT methods only: target_modules given as a regex in some adapters and a list in others."),
+    # runtime ----------------------------------------------------------------------------
+    "VLLM_RANK_ABOVE_DEFAULT": Code("warning", "runtime",
+        "Rank above vLLM's default --max-lora-rank 16; start vLLM with --max-lora-rank N."),
+    "VLLM_RANK_TOO_HIGH": Code("error", "runtime",
+        "Rank above the largest --max-lora-rank vLLM accepts (512)."),
+    "VLLM_MODULES_TO_SAVE": Code("error", "runtime",
+        "vLLM refuses adapters with modules_to_save."),
+    "VLLM_DORA": Code("error", "runtime", "vLLM does not support DoRA adapters."),
+    "VLLM_LORA_BIAS": Code("warning", "runtime",
+        "lora_B biases: current vLLM releases do not load them."),
+    "VLLM_EMBEDDING_LORA": Code("warning", "runtime",
+        "LoRA on embed_tokens/lm_head: vLLM supports it only for some models."),
+    "LLAMACPP_RSLORA": Code("error", "runtime",
+        "llama.cpp applies alpha/r with one global alpha; an rsLoRA adapter (alpha/sqrt(r)) converts to the "
+        "wrong strength unless its scaling is folded first."),
+    "LLAMACPP_ALPHA_PATTERN": Code("error", "runtime",
+        "Per-module alpha (alpha_pattern) cannot be expressed by llama.cpp's single alpha; fold it first."),
+    "LLAMACPP_DORA": Code("error", "runtime", "convert_lora_to_gguf.py rejects DoRA magnitude tensors."),
+    "LLAMACPP_MODULES_TO_SAVE": Code("error", "runtime",
+        "convert_lora_to_gguf.py rejects full tensors (modules_to_save, saved embeddings)."),
+    "LLAMACPP_LORA_BIAS": Code("error", "runtime", "convert_lora_to_gguf.py rejects lora_B biases."),
+    "PEFT_UNKNOWN_CONFIG_KEY": Code("info", "runtime",
+        "adapter_config.json has keys this PEFT version does not know; older PEFT may refuse the config."),
+}
+
+RUNTIMES = ("vllm", "llama.cpp", "peft")
+
+
+def finding(code: str, module: str | None, message: str) -> Finding:
+    """A Finding whose severity comes from the catalog, so a code never changes severity."""
+    return Finding(code, CODES[code].severity, module, message)
+
+
+def render_docs() -> str:
+    """The body of docs/findings.md."""
+    titles = {"adapter-base": "Adapter ↔ base (`hub check NAME --base B`, `--all-bases`, `hub list --fits B`)",
+              "adapter-adapter": "Adapter ↔ adapter (`hub check A B ... --method M`)",
+              "runtime": "Runtime lint (`hub check NAME --runtime vllm|llama.cpp|peft`)"}
+    lines = [
+        "# Findings", "",
+        "Every `hub check` finding has a stable `code`, a `severity` (error / warning / info), the `module`",
+        "it concerns (a module path, a `*` template for a group of layers, or null) and a `message` that",
+        "says what to do. Any error makes the verdict incompatible (`\"compatible\": false`, exit 1).", "",
+        "This page is generated from `hub/compat/codes.py` (`python -m hub.compat.codes > docs/findings.md`);",
+        "a test keeps them equal.", "",
+    ]
+    for area, title in titles.items():
+        lines += [f"## {title}", "", "| code | severity | meaning |", "|---|---|---|"]
+        for code, c in CODES.items():
+            if c.area == area:
+                lines.append(f"| `{code}` | {c.severity} | {c.summary} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(render_docs(), end="")

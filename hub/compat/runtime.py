@@ -1,0 +1,113 @@
+"""Runtime lint: will vLLM, llama.cpp or PEFT serve this adapter as it is?
+
+Facts encoded here (checked against the runtimes' sources):
+- vLLM's LoRAConfig: max_lora_rank defaults to 16 and accepts 1, 8, 16, 32, 64, 128,
+  256, 320, 512; its PEFTHelper refuses modules_to_save and DoRA.
+- llama.cpp's convert_lora_to_gguf.py writes one global ``lora_alpha`` and llama.cpp
+  scales each tensor by alpha / rank(tensor): rank_pattern works, alpha_pattern and
+  rsLoRA (alpha / sqrt(r)) do not; it exits on any tensor that is not lora_A/lora_B
+  (DoRA magnitudes, lora_B biases, full modules_to_save tensors).
+"""
+
+from __future__ import annotations
+
+import math
+
+from hub.compat.codes import RUNTIMES, finding
+from hub.compat.specs import AdapterSpec
+from hub.errors import UsageError
+from hub.findings import Finding, sort_findings
+from hub.formats.adapter_config import unknown_keys
+from hub.formats.base_model import OUTPUT_HEADS
+
+VLLM_DEFAULT_MAX_RANK = 16
+VLLM_MAX_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+
+
+def check_runtime(adapter: AdapterSpec, runtime: str) -> list[Finding]:
+    key = runtime.lower().replace("_", ".").replace("llamacpp", "llama.cpp")
+    if key not in RUNTIMES:
+        raise UsageError(f"unknown runtime {runtime!r}", "--runtime", f"use one of: {', '.join(RUNTIMES)}")
+    rules = {"vllm": _vllm, "llama.cpp": _llama_cpp, "peft": _peft}[key]
+    return sort_findings(rules(adapter))
+
+
+def _saved_modules(a: AdapterSpec) -> list[str]:
+    """Full tensors other than the embedding weights PEFT saves next to an embedding LoRA."""
+    own = {k.rsplit(".", 1)[0] for k in a.saved_tensors if k.rsplit(".", 1)[0] not in a.modules}
+    return sorted(set(a.modules_to_save) | own)
+
+
+def _vllm(a: AdapterSpec) -> list[Finding]:
+    out = []
+    r = a.max_rank
+    if r > VLLM_MAX_RANKS[-1]:
+        out.append(finding("VLLM_RANK_TOO_HIGH", None,
+                           f"rank {r} is above the largest --max-lora-rank vLLM accepts ({VLLM_MAX_RANKS[-1]}): "
+                           "reduce it (`hub combine NAME:1 --method svd --rank K`) or merge it into the base"))
+    elif r > VLLM_DEFAULT_MAX_RANK:
+        flag = next(v for v in VLLM_MAX_RANKS if v >= r)
+        out.append(finding("VLLM_RANK_ABOVE_DEFAULT", None,
+                           f"rank {r} is above vLLM's default max_lora_rank {VLLM_DEFAULT_MAX_RANK}, so a default "
+                           f"server refuses it: start vLLM with --max-lora-rank {flag}"))
+    saved = _saved_modules(a)
+    if saved:
+        out.append(finding("VLLM_MODULES_TO_SAVE", ", ".join(saved),
+                           "vLLM refuses adapters with modules_to_save ('vLLM only supports modules_to_save being "
+                           "None'): merge the adapter into the base with `hub merge` and serve the merged model"))
+    if a.use_dora:
+        out.append(finding("VLLM_DORA", None,
+                           "vLLM does not support DoRA: merge it into the base with `hub merge` and serve the merged "
+                           "model"))
+    if a.lora_bias:
+        out.append(finding("VLLM_LORA_BIAS", None,
+                           "the adapter has lora_B biases, which current vLLM releases do not load (older ones needed "
+                           "--enable-lora-bias): check your version, or merge it into the base"))
+    embed = sorted(p for p, m in a.modules.items()
+                   if m.kind == "embedding" or p.rsplit(".", 1)[-1] in OUTPUT_HEADS)
+    if embed:
+        out.append(finding("VLLM_EMBEDDING_LORA", ", ".join(embed),
+                           "LoRA on the embedding or lm_head is supported by vLLM only for some model classes "
+                           "(their embedding_modules): test it on your model or merge it into the base"))
+    return out
+
+
+def _llama_cpp(a: AdapterSpec) -> list[Finding]:
+    out = []
+    alpha = a.lora_alpha
+    # what llama.cpp will apply per module: the global alpha over that tensor's rank
+    wrong = {p: (m.scaling, alpha / m.r) for p, m in a.modules.items() if not math.isclose(m.scaling, alpha / m.r)}
+    if wrong and a.use_rslora:
+        s_peft, s_cpp = next(iter(wrong.values()))
+        out.append(finding("LLAMACPP_RSLORA", None,
+                           f"rsLoRA scales by alpha/sqrt(r) = {s_peft:g} but llama.cpp applies alpha/r = {s_cpp:g} "
+                           f"({s_peft / s_cpp:.2f}x too weak): fold the scaling into lora_B before converting "
+                           "(or set lora_alpha = alpha*sqrt(r) when every module has the same rank)"))
+    elif wrong:
+        modules = sorted({p.rsplit(".", 1)[-1] for p in wrong})
+        out.append(finding("LLAMACPP_ALPHA_PATTERN", ", ".join(modules),
+                           f"alpha_pattern gives {', '.join(modules)} their own alpha, but llama.cpp's GGUF adapter "
+                           f"has one alpha ({alpha:g}) for all tensors: fold each module's scaling into its lora_B "
+                           "and set one alpha before converting"))
+    if a.use_dora:
+        out.append(finding("LLAMACPP_DORA", None,
+                           "convert_lora_to_gguf.py stops at the DoRA magnitude tensors: merge the adapter into the "
+                           "base with `hub merge`, then convert the merged model"))
+    saved = _saved_modules(a)
+    if saved:
+        out.append(finding("LLAMACPP_MODULES_TO_SAVE", ", ".join(saved),
+                           "convert_lora_to_gguf.py stops at full tensors (modules_to_save): merge the adapter into "
+                           "the base with `hub merge`, then convert the merged model"))
+    if a.lora_bias:
+        out.append(finding("LLAMACPP_LORA_BIAS", None,
+                           "convert_lora_to_gguf.py stops at lora_B bias tensors: merge the adapter into the base "
+                           "with `hub merge`, then convert the merged model"))
+    return out
+
+
+def _peft(a: AdapterSpec) -> list[Finding]:
+    # PEFT is the reference runtime; what remains is config keys it may not know
+    return [finding("PEFT_UNKNOWN_CONFIG_KEY", None,
+                    f"adapter_config.json has {key!r}, which PEFT 0.21's LoraConfig does not know: older or "
+                    "newer PEFT versions may refuse or ignore it; remove it if PEFT complains")
+            for key in unknown_keys(dict(a.config))]
