@@ -15,7 +15,6 @@ from pathlib import Path
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, ProgrammingError
-from sqlalchemy.pool import NullPool
 
 from hub.errors import DatabaseError
 from hub.registry.schema import HEAD_REVISION
@@ -56,8 +55,10 @@ class Database:
         if self.dialect == "sqlite" and parsed.database not in (None, "", ":memory:"):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         try:
-            # NullPool: a CLI process opens one connection; pooling only keeps files open
-            self.engine = create_engine(url, poolclass=NullPool, future=True)
+            # The dialect's default pool (QueuePool for files and servers): one process runs
+            # many short transactions (five per `hub add`), and with NullPool each close was
+            # SQLite's last close, which checkpoints the WAL (measured: ~40% of `hub scan --link`)
+            self.engine = create_engine(url, future=True)
         except (NoSuchModuleError, ImportError) as exc:
             raise DatabaseError(f"no driver for this database URL: {exc}", url,
                                 "for PostgreSQL install the extra: pip install 'hub[postgres]'") from None
