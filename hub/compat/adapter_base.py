@@ -33,7 +33,10 @@ def check_adapter_base(adapter: AdapterSpec, base: BaseSpec) -> list[Finding]:
         resolved[path] = target
         out.extend(_module_fit(path, module, base.modules[target], base))
 
-    if adapter.modules and not resolved:
+    layers = base.layer_count
+    beyond_only = bool(missing) and layers is not None and all(
+        (i := layer_index(p)) is not None and i >= layers for p in missing)
+    if adapter.modules and not resolved and not beyond_only:
         leaves = sorted({p.rsplit(".", 1)[-1] for p in adapter.modules})
         arch = base.architecture or base.model_type or "this base"
         return [finding("NO_MODULE_IN_BASE", None,
