@@ -63,7 +63,7 @@ class HubCore:
 
     def add(self, path: str | os.PathLike, name: str | None = None, tags: Iterable[str] = (), link: bool = False,
             source: dict | None = None, recipe: dict | None = None, description: str | None = None,
-            lineage: list[dict] | None = None) -> AddResult:
+            lineage: list[dict] | None = None, allow_nonfinite: bool = False) -> AddResult:
         """Register one adapter folder: copy it into the store (or link it in place)."""
         from hub.inspect import inspect_adapter, refuse_on_errors
 
@@ -78,7 +78,7 @@ class HubCore:
                                         "choose another with --name, or `hub rm` the old one")
         source = dict(source or {"kind": "local", "path": str(folder.resolve()) if folder.exists() else str(folder)})
         with self.store.staging() as staging:
-            info = inspect_adapter(folder, None if link else staging.sink_factory)
+            info = inspect_adapter(folder, None if link else staging.sink_factory, check_values=not allow_nonfinite)
             refuse_on_errors(info)
             with self.db.read() as conn:
                 existing = q.get_by_sha(conn, info.sha256)
@@ -320,9 +320,10 @@ def find_adapter_folders(root: Path) -> list[Path]:
 
 
 from hub.services.browsing import BrowsingMixin  # noqa: E402
+from hub.services.maintenance import MaintenanceMixin  # noqa: E402
 
 
-class Hub(BrowsingMixin, HubCore):
+class Hub(MaintenanceMixin, BrowsingMixin, HubCore):
     """The hub API. Area mixins from hub/services/ are listed before HubCore."""
 
 
