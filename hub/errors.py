@@ -25,8 +25,10 @@ class HubError(Exception):
             text += f" ({self.where})"
         if self.fix:
             text += f": {self.fix}"
-        # one line, always: messages end up in logs and terminal status bars
-        return " ".join(text.split())
+        # one line, always: messages end up in logs and terminal status bars; control
+        # characters from user input (a path, a name) are shown escaped, never emitted
+        text = " ".join(text.split())
+        return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
 
 
 class UsageError(HubError):

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
 from hub.errors import InvalidAdapter, UnsafeFormat
 from hub.findings import Finding, has_errors
 from hub.formats import adapter_config as cfgmod
-from hub.formats.adapter_weights import PICKLE_NAMES, WEIGHTS_NAME, layer_index, split_keys
-from hub.formats.safetensors_header import SafetensorsHeader, hash_file, read_header_and_hash
+from hub.formats.adapter_weights import PICKLE_NAMES, WEIGHTS_NAME, layer_index, split_keys, strip_prefix
+from hub.formats.safetensors_header import SafetensorsHeader, hash_file, nonfinite_counts, read_header_and_hash
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 MANIFEST_FILES = (cfgmod.CONFIG_NAME, WEIGHTS_NAME)
@@ -119,8 +119,12 @@ def is_adapter_folder(path: Path) -> bool:
 
 
 def inspect_adapter(folder: str | os.PathLike,
-                    sink_factory: Callable[[str], Callable[[bytes], None] | None] | None = None) -> AdapterInfo:
-    """Read ``folder`` as a PEFT LoRA adapter. Raises InvalidAdapter (and subclasses)."""
+                    sink_factory: Callable[[str], Callable[[bytes], None] | None] | None = None,
+                    check_values: bool = False) -> AdapterInfo:
+    """Read ``folder`` as a PEFT LoRA adapter. Raises InvalidAdapter (and subclasses).
+
+    ``check_values`` also scans the tensor data for NaN/Inf (integer bit tests over a
+    memory map; an error finding per tensor with any)."""
     folder = Path(folder)
     where = str(folder)
     if not folder.exists():
@@ -148,7 +152,16 @@ def inspect_adapter(folder: str | os.PathLike,
             digest = hash_file(path, sink)
         files.append(FileInfo(path.name, path.stat().st_size, digest))
     assert header is not None
-    return build_info(where, config, header, files)
+    info = build_info(where, config, header, files)
+    if check_values:
+        bad = nonfinite_counts(weights, header)
+        if bad:
+            extra = tuple(Finding("NONFINITE_VALUES", "error", strip_prefix(name),
+                                  f"{n} NaN/Inf value(s) in this tensor; the adapter is broken "
+                                  "(hub add --allow-nonfinite registers it anyway)")
+                          for name, n in sorted(bad.items()))
+            info = replace(info, findings=extra + info.findings)
+    return info
 
 
 def build_info(where: str, config: dict, header: SafetensorsHeader, files: list[FileInfo]) -> AdapterInfo:
@@ -215,7 +228,8 @@ def build_info(where: str, config: dict, header: SafetensorsHeader, files: list[
                                         f"target module {target!r} is in the config but has no tensors"))
     elif isinstance(targets, str) and targets != "all-linear":
         if not any(re.fullmatch(targets, p) for p in modules):
-            findings.append(Finding("TARGET_REGEX_UNMATCHED", "warning", None,
+            # PEFT fullmatches this regex to choose where LoRA goes: the tensors would never load
+            findings.append(Finding("TARGET_REGEX_UNMATCHED", "error", None,
                                     f"target_modules regex {targets!r} matches none of the adapted modules"))
     for key in ("rank_pattern", "alpha_pattern"):
         for pattern in (config.get(key) or {}):

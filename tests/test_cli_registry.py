@@ -99,7 +99,8 @@ def test_verify_flags_nan_and_tampering(artifacts, tmp_path):
     key = sorted(tensors)[0]
     tensors[key][0, 0] = float("nan")
     save_file(tensors, folder / "adapter_model.safetensors")
-    assert run_cli("add", folder, "--name", "nan").exit_code == 0
+    assert run_cli("add", folder, "--name", "nan").exit_code == 1  # refused by default
+    assert run_cli("add", folder, "--name", "nan", "--allow-nonfinite").exit_code == 0
     result = run_cli("verify", "nan")
     assert result.exit_code == 1 and "NaN" in result.stdout
 

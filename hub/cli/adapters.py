@@ -25,15 +25,16 @@ def record_json(rec) -> dict:
 @click.option("--name", help="Registry name (default: the folder's name).")
 @click.option("--tag", "tags", multiple=True, help="Tag to attach (repeatable).")
 @click.option("--link", is_flag=True, help="Register the folder in place instead of copying it into the store.")
+@click.option("--allow-nonfinite", is_flag=True, help="Register even if tensors hold NaN/Inf (refused by default).")
 @json_option
 @pass_state
-def add(state, path, name, tags, link, as_json):
+def add(state, path, name, tags, link, allow_nonfinite, as_json):
     """Register one PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors).
 
     The folder is validated (config schema, safetensors header, config vs tensors)
     and copied into the content-addressed store; identical content is stored once.
     """
-    result = state.hub.add(path, name=name, tags=tags, link=link)
+    result = state.hub.add(path, name=name, tags=tags, link=link, allow_nonfinite=allow_nonfinite)
     if as_json:
         emit_json({"status": result.status, "message": result.message, "adapter": record_json(result.record)})
         return

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import re
+import stat
 from functools import lru_cache
 from pathlib import Path
 
@@ -11,6 +13,7 @@ from hub.errors import InvalidConfig, Unsupported
 from hub.paths import schemas_dir
 
 CONFIG_NAME = "adapter_config.json"
+MAX_CONFIG_BYTES = 16 * 1024 * 1024
 
 # Every field of peft 0.21's LoraConfig; anything else is kept but reported.
 KNOWN_KEYS = frozenset("""
@@ -52,6 +55,13 @@ def read_config(path: str | Path) -> dict:
     """Parse and schema-check one adapter_config.json; raises InvalidConfig."""
     path = Path(path)
     try:
+        st = path.stat()
+        # a FIFO or device (or a link to one) would block or never end; real configs are small
+        if not stat.S_ISREG(st.st_mode):
+            raise InvalidConfig("adapter_config.json is not a regular file", str(path), "replace it with the JSON file")
+        if st.st_size > MAX_CONFIG_BYTES:
+            raise InvalidConfig(f"adapter_config.json is {st.st_size} bytes, too large for a config", str(path),
+                                "check that this is the right file")
         raw = path.read_bytes()
     except FileNotFoundError:
         raise InvalidConfig("adapter_config.json is missing", str(path.parent),
@@ -67,13 +77,24 @@ def read_config(path: str | Path) -> dict:
     except json.JSONDecodeError as exc:
         raise InvalidConfig(f"adapter config is not valid JSON (line {exc.lineno}: {exc.msg})", str(path),
                             "fix the JSON syntax") from None
-    validate_config(doc, str(path))
+    except RecursionError:
+        raise InvalidConfig("adapter config is nested too deeply", str(path), "fix the file") from None
+    try:
+        validate_config(doc, str(path))
+    except RecursionError:
+        raise InvalidConfig("adapter config is nested too deeply", str(path), "fix the file") from None
     return doc
 
 
 def validate_config(doc, where: str) -> None:
     if not isinstance(doc, dict):
         raise InvalidConfig("adapter config must be a JSON object", where, "fix the file")
+    bad = _nonfinite_key(doc)
+    if bad is not None:
+        # JSON has no NaN/Infinity, but Python's parser accepts them (and 1e400 becomes inf);
+        # the schema's bounds cannot catch NaN, which compares false with everything
+        raise InvalidConfig(f"adapter config has a non-finite number at {bad or '(top level)'}", where,
+                            "use a finite number")
     problems = schema_errors(doc, "adapter_config.schema.json")
     if problems:
         more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
@@ -93,6 +114,17 @@ def validate_config(doc, where: str) -> None:
                 re.compile(pattern)
             except re.error as exc:
                 raise InvalidConfig(f"{key} key {pattern!r} is not a valid regex: {exc}", where, "fix the pattern") from None
+
+
+def _nonfinite_key(value, path: str = "") -> str | None:
+    if isinstance(value, float) and not math.isfinite(value):
+        return path
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in children:
+        found = _nonfinite_key(child, f"{path}.{key}" if path else str(key))
+        if found is not None:
+            return found
+    return None
 
 
 def unknown_keys(doc: dict) -> list[str]:

@@ -94,7 +94,7 @@ def parse_header(head: bytes, file_size: int, path: str) -> SafetensorsHeader:
         raise InvalidSafetensors("header is truncated", path, "re-save or re-download it")
     try:
         doc = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_object)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         _sniff_unsafe(head, path)
         raise InvalidSafetensors(f"header is not valid JSON: {exc}", path, "re-save or re-download it") from None
     if not isinstance(doc, dict):
@@ -196,6 +196,43 @@ def read_header_and_hash(path: str | os.PathLike, sink=None) -> tuple[Safetensor
     except OSError as exc:
         raise InvalidSafetensors(f"cannot read file: {exc.strerror}", path, "check the path and permissions") from None
     return header, digest.hexdigest()
+
+
+# dtype -> (unsigned integer view, exponent mask): a value is NaN or Inf exactly when
+# all its exponent bits are set, so integer bit tests find them without torch.
+# F8_E4M3 (the "fn" variant) has no Inf and one NaN pattern per sign: S.1111.111.
+_NONFINITE_BITS = {
+    "F16": ("<u2", 0x7C00), "BF16": ("<u2", 0x7F80), "F32": ("<u4", 0x7F800000), "C64": ("<u4", 0x7F800000),
+    "F64": ("<u8", 0x7FF0000000000000), "F8_E5M2": ("u1", 0x7C), "F8_E4M3": ("u1", 0x7F), "F8_E8M0": ("u1", 0xFF),
+}
+_SCAN_BLOCK = 1 << 23  # elements per step, bounds the temporary arrays
+
+
+def nonfinite_counts(path: str | os.PathLike, header: SafetensorsHeader) -> dict[str, int]:
+    """tensor name -> number of NaN/Inf values, for tensors that have any.
+
+    Reads the data area through a read-only memory map (numpy bit tests, no torch,
+    no copy of the file); ``header`` must come from ``read_header`` of the same file.
+    """
+    import numpy as np
+
+    floats = [e for e in header.tensors.values() if e.dtype in _NONFINITE_BITS and e.nbytes]
+    if not floats:
+        return {}
+    data = np.memmap(path, dtype=np.uint8, mode="r")
+    out = {}
+    for e in floats:
+        view, mask = _NONFINITE_BITS[e.dtype]
+        values = data[header.data_start + e.begin: header.data_start + e.end].view(np.dtype(view))
+        mask = np.array(mask, dtype=values.dtype)
+        bad = 0
+        for start in range(0, values.size, _SCAN_BLOCK):
+            block = values[start:start + _SCAN_BLOCK]
+            bad += int(np.count_nonzero((block & mask) == mask))
+        if bad:
+            out[e.name] = bad
+    del data
+    return out
 
 
 def hash_file(path: str | os.PathLike, sink=None) -> str:
