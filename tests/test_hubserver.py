@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from hubserver.fixture import hub_online, hub_server  # noqa: F401  (fixtures)
+from tests.hubserver.fixture import hub_online, hub_server  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.usefixtures("hub_online")
 

@@ -1,3 +1,3 @@
-from hubserver.server import main
+from .server import main
 
 main()

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from hubserver.storage import RepoStore
+from .storage import RepoStore
 
-TESTS_DIR = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # token -> account; alice is also a member of the "acme" organisation
 USERS = {
@@ -69,13 +69,13 @@ class HubServer:
 
 def start_server(root: Path) -> HubServer:
     config = json.dumps({"users": USERS, "page_size": PAGE_SIZE})
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS_DIR), os.environ.get("PYTHONPATH", "")])}
-    process = subprocess.Popen([sys.executable, "-m", "hubserver", "--root", str(root), "--config", config],
-                               stdout=subprocess.PIPE, env=env, text=True)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
+    process = subprocess.Popen([sys.executable, "-m", "tests.hubserver", "--root", str(root), "--config", config],
+                               stdout=subprocess.PIPE, env=env, text=True, cwd=REPO_ROOT)
     line = process.stdout.readline()  # the server prints its address once it listens
     if not line:
         process.kill()
-        raise RuntimeError("fake Hub server did not start; run `python -m hubserver --root /tmp/x` from tests/")
+        raise RuntimeError("fake Hub server did not start; run `python -m tests.hubserver --root /tmp/x` to see why")
     info = json.loads(line)
     return HubServer(info["url"], info["cdn"], root, process)
 

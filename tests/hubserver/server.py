@@ -15,7 +15,7 @@ Not covered: datasets and spaces, Xet storage (clients must run with
 HF_HUB_DISABLE_XET=1, which makes them use LFS as the Hub still accepts),
 discussions beyond PR refs, gated repos.
 
-Run: ``python -m hubserver --root DIR [--config JSON]``; prints one JSON line
+Run: ``python -m tests.hubserver --root DIR [--config JSON]``; prints one JSON line
 ``{"url": …, "cdn": …}`` on stdout once it listens.
 """
 
@@ -35,10 +35,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
-try:  # run as a package (python -m hubserver) or imported from tests
-    from .storage import SHA1_RE, FileEntry, RepoStore
-except ImportError:  # pragma: no cover
-    from storage import SHA1_RE, FileEntry, RepoStore  # type: ignore
+from .storage import FileEntry, RepoStore
 
 LFS_THRESHOLD = 10 * 1024 * 1024   # the Hub stores files above 10 MB with LFS whatever their name
 NAME_RE = re.compile(r"^(?!.*(--|\.\.))[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")

@@ -1,0 +1,351 @@
+"""Hub sync as service operations: pull, push, remote search and remote status.
+
+Network work is in hub.sync (the only huggingface_hub user); this mixin ties it to
+the registry. A pull downloads into a fresh folder under HUB_HOME/tmp, verifies
+sizes and hashes against the repo listing, then registers through the same
+``add`` path as `hub add`, with source = repo + requested revision + resolved
+commit; the remote is recorded in the same transaction. The temp folder is
+removed whatever happens, so a failed pull leaves the registry and the store as
+they were.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from sqlalchemy import and_, insert, select, update
+
+from hub.errors import AlreadyExists, HubError, NotFound, UsageError
+from hub.names import check_name, name_from_folder
+from hub.records import AdapterRecord
+from hub.registry import adapters as q
+from hub.registry.schema import adapters, remotes
+
+# the remote a running pull wants recorded with the adapter it registers
+_PENDING_REMOTE: contextvars.ContextVar[dict | None] = contextvars.ContextVar("hub_pending_remote", default=None)
+
+
+@dataclass(frozen=True)
+class PullResult:
+    status: str                  # added | updated | unchanged | exists | failed
+    name: str | None
+    repo_id: str
+    revision: str
+    commit: str
+    subfolder: str
+    message: str
+    record: AdapterRecord | None = None
+
+    def to_dict(self) -> dict:
+        return {"status": self.status, "name": self.name, "repo_id": self.repo_id, "revision": self.revision,
+                "commit": self.commit, "subfolder": self.subfolder, "message": self.message}
+
+
+@dataclass(frozen=True)
+class PushOutcome:
+    name: str
+    result: object               # hub.sync.push.PushResult
+    base_model: str | None
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, **self.result.to_dict(), "base_model": self.base_model, "warnings": self.warnings}
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    model: object                # hub.sync.search.RemoteModel
+    registered: list[str]        # registry names tied to this repo
+
+    def to_dict(self) -> dict:
+        return {**self.model.to_dict(), "registered": self.registered}
+
+
+@dataclass(frozen=True)
+class RemoteState:
+    name: str
+    direction: str
+    repo_id: str
+    revision: str
+    subfolder: str | None
+    commit: str | None           # what the registry has
+    remote_commit: str | None    # where the revision points now (None: gone or not checked)
+    state: str                   # up-to-date | moved | gone | unchecked
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def upsert_remote(conn, adapter_id: int, direction: str, repo_id: str, revision: str, subfolder: str | None,
+                  commit: str | None, remote_commit: str | None) -> None:
+    key = and_(remotes.c.adapter_id == adapter_id, remotes.c.direction == direction,
+               remotes.c.repo_id == repo_id, remotes.c.revision == revision)
+    values = {"subfolder": subfolder or None, "commit": commit, "remote_commit": remote_commit,
+              "checked_at": _now(), "updated_at": _now()}
+    if conn.execute(select(remotes.c.id).where(key)).first() is None:
+        conn.execute(insert(remotes).values(adapter_id=adapter_id, direction=direction, repo_id=repo_id,
+                                            revision=revision, **values))
+    else:
+        conn.execute(update(remotes).where(key).values(**values))
+
+
+class SyncMixin:
+    # -- registry side ---------------------------------------------------------------------
+
+    def _on_adapter_added(self, conn, adapter_id: int, info) -> None:
+        super()._on_adapter_added(conn, adapter_id, info)
+        pending = _PENDING_REMOTE.get()
+        if pending is not None:
+            upsert_remote(conn, adapter_id, **pending)
+
+    def _pulled_at(self, repo_id: str, subfolder: str, commit: str) -> str | None:
+        """Name of an adapter already pulled from this repo folder at this commit."""
+        with self.db.read() as conn:
+            row = conn.execute(
+                select(adapters.c.name).select_from(remotes.join(adapters, remotes.c.adapter_id == adapters.c.id))
+                .where(and_(remotes.c.direction == "pull", remotes.c.repo_id == repo_id, remotes.c.commit == commit,
+                            (remotes.c.subfolder == subfolder) if subfolder else remotes.c.subfolder.is_(None)))
+                .limit(1)).first()
+        return row.name if row else None
+
+    def _record_remote(self, name: str, **values) -> None:
+        with self.db.write() as conn:
+            row = q.get_row(conn, name)
+            if row is None:
+                raise NotFound(f"no adapter named {name!r}", None, "see `hub list`")
+            upsert_remote(conn, row.id, **values)
+
+    # -- pull ------------------------------------------------------------------------------
+
+    def remote_adapters(self, spec: str):
+        """The adapters a repo holds at a revision (nothing is downloaded)."""
+        from hub.sync import pull as hp
+        from hub.sync.remote import Remote
+        from hub.sync.spec import parse_spec
+
+        return hp.snapshot(Remote.from_env(), parse_spec(spec))
+
+    def pull(self, spec: str, subfolder: str | None = None, name: str | None = None, all_adapters: bool = False,
+             tags=()) -> list[PullResult]:
+        """Pull one adapter (or every adapter with ``all_adapters``) from ``REPO_ID[@REV]``."""
+        from hub.sync import pull as hp
+        from hub.sync.remote import Remote
+        from hub.sync.spec import check_subfolder, parse_spec
+
+        parsed = parse_spec(spec)
+        if name is not None:
+            check_name(name)
+        remote = Remote.from_env()
+        snap = hp.snapshot(remote, parsed)
+        if all_adapters:
+            if subfolder is not None:
+                raise UsageError("--all and --subfolder exclude each other", None, "pass one of them")
+            if not snap.adapters:
+                snap.adapter("")  # raises the "no adapter in this repo" error
+            results = []
+            for adapter in snap.adapters:
+                label = name_from_folder(adapter.subfolder.replace("/", "-")) if adapter.subfolder else None
+                wanted = f"{name}-{label}" if (name and label) else (name or None)
+                try:
+                    results.append(self._pull_one(remote, snap, adapter, wanted, tags))
+                except HubError as exc:
+                    results.append(PullResult("failed", None, snap.repo_id, parsed.revision or "main", snap.commit,
+                                              adapter.subfolder, exc.line()))
+            return results
+        sub = check_subfolder(subfolder)
+        if subfolder is None and len(snap.adapters) > 1:
+            listed = ", ".join(a.subfolder or "(root)" for a in snap.adapters)
+            raise UsageError(f"{snap.repo_id} holds {len(snap.adapters)} adapters ({listed})", None,
+                             "pick one with --subfolder PATH or pull all with --all")
+        if subfolder is None and len(snap.adapters) == 1:
+            sub = snap.adapters[0].subfolder
+        return [self._pull_one(remote, snap, snap.adapter(sub), name, tags)]
+
+    def _pull_one(self, remote, snap, adapter, name: str | None, tags, replace: str | None = None) -> PullResult:
+        from hub.sync import pull as hp
+
+        revision = snap.revision or "main"
+        sub = adapter.subfolder
+        hp.check_pullable(adapter, snap.commit)
+        base = PullResult("unchanged", None, snap.repo_id, revision, snap.commit, sub, "")
+        have = self._pulled_at(snap.repo_id, sub, snap.commit)
+        if have is not None:
+            self._record_remote(have, direction="pull", repo_id=snap.repo_id, revision=revision, subfolder=sub,
+                                commit=snap.commit, remote_commit=snap.commit)
+            return _with(base, name=have, record=self.get(have),
+                         message=f"{have} is already at {snap.commit[:12]}; nothing downloaded")
+        if name is None:
+            repo_name = snap.repo_id.rsplit("/", 1)[-1]
+            wanted = name_from_folder(f"{repo_name}-{sub.replace('/', '-')}" if sub else repo_name)
+            name = self._free_name(wanted)
+        else:
+            with self.db.read() as conn:
+                if q.get_row(conn, name) is not None:
+                    raise AlreadyExists(f"the name {name!r} is already taken", None,
+                                        "choose another with --name, or `hub pull --update` it")
+        pending = {"direction": "pull", "repo_id": snap.repo_id, "revision": revision, "subfolder": sub,
+                   "commit": snap.commit, "remote_commit": snap.commit}
+        source = {"kind": "hub", "path": f"{remote.endpoint}/{snap.repo_id}", "repo": snap.repo_id,
+                  "revision": revision, "commit": snap.commit, "subfolder": sub or None}
+        folder = self.store.temp_path("pull")
+        token = _PENDING_REMOTE.set(pending)
+        try:
+            folder.mkdir(parents=True)
+            hp.download(remote, adapter, snap.commit, folder)
+            added = self.add(folder, name=name, tags=tags, source=source)
+        finally:
+            _PENDING_REMOTE.reset(token)
+            shutil.rmtree(folder, ignore_errors=True)
+        if added.status == "exists":
+            self._record_remote(added.record.name, **pending)
+            return _with(base, status="exists", name=added.record.name, record=self.get(added.record.name),
+                         message=f"same content is already registered as {added.record.name!r}; remote recorded")
+        return _with(base, status="added", name=name, record=self.get(name),
+                     message=f"pulled {name} from {snap.repo_id}@{snap.commit[:12]}")
+
+    def pull_update(self, name: str) -> PullResult:
+        """Fetch the newer commit of the revision ``name`` was pulled from, and swap it in."""
+        from hub.sync import pull as hp
+        from hub.sync.remote import Remote
+        from hub.sync.spec import RepoSpec
+
+        record = self.get(name)
+        pulled = [r for r in record.remotes if r["direction"] == "pull"]
+        if not pulled:
+            raise NotFound(f"{name} was not pulled from the Hub", None, "use `hub pull REPO_ID` to pull an adapter")
+        track = pulled[0]
+        remote = Remote.from_env()
+        snap = hp.snapshot(remote, RepoSpec(track["repo_id"], track["revision"]))
+        sub = track["subfolder"] or ""
+        base = PullResult("unchanged", name, snap.repo_id, track["revision"], snap.commit, sub, "", record)
+        if snap.commit == track["commit"]:
+            self._record_remote(name, direction="pull", repo_id=snap.repo_id, revision=track["revision"],
+                                subfolder=sub, commit=snap.commit, remote_commit=snap.commit)
+            return _with(base, message=f"{name} is up to date ({snap.repo_id}@{track['revision']} "
+                                       f"is still {snap.commit[:12]})")
+        adapter = snap.adapter(sub)
+        hp.check_pullable(adapter, snap.commit)
+        staging_name = self._free_name(f"{name}-{snap.commit[:8]}"[:200])
+        outcome = self._pull_one(remote, snap, adapter, staging_name, record.tags)
+        if outcome.status in ("unchanged", "exists"):
+            if outcome.name != name:
+                raise AlreadyExists(f"the new commit's adapter is already registered as {outcome.name!r}", None,
+                                    f"keep using {outcome.name}, or `hub rm` one of them")
+            self._record_remote(name, direction="pull", repo_id=snap.repo_id, revision=track["revision"],
+                                subfolder=sub, commit=snap.commit, remote_commit=snap.commit)
+            return _with(base, record=self.get(name),
+                         message=f"{snap.repo_id} moved to {snap.commit[:12]} but the adapter files are the same")
+        # the new version is registered under a staging name: retire the old one, take over its name
+        self.remove(name)
+        self.rename(staging_name, name)
+        return _with(base, status="updated", record=self.get(name),
+                     message=f"updated {name}: {track['commit'][:12]} -> {snap.commit[:12]}")
+
+    # -- push ------------------------------------------------------------------------------
+
+    def push(self, name: str, repo_id: str, private: bool = False, revision: str | None = None,
+             create_pr: bool = False, base_model: str | None = None, subfolder: str | None = None) -> PushOutcome:
+        """Upload a registered adapter with a generated model card; record the remote."""
+        from hub.sync import model_card
+        from hub.sync.push import upload
+        from hub.sync.remote import Remote
+        from hub.sync.spec import check_repo_id, check_revision, check_subfolder
+
+        check_repo_id(repo_id)
+        if revision:
+            check_revision(revision)
+            if revision.startswith("refs/"):
+                raise UsageError(f"--revision takes a branch name, not {revision!r}", None,
+                                 "use --create-pr to open a pull request")
+        if base_model:
+            check_repo_id(base_model)
+        sub = check_subfolder(subfolder)
+        record = self.get(name)
+        folder = self.adapter_dir(name)
+        prefix = f"{sub}/" if sub else ""
+        files: dict = {prefix + f["name"]: folder / f["name"] for f in record.files if f["name"] != "README.md"}
+        existing = None
+        if any(f["name"] == "README.md" for f in record.files):
+            existing = (folder / "README.md").read_text(encoding="utf-8", errors="replace")
+        hub_base = base_model or model_card.hub_base_model(record.base_model)
+        if hub_base is None and existing:
+            meta, _ = model_card.split_card(existing)
+            hub_base = model_card.hub_base_model(meta.get("base_model") if isinstance(meta.get("base_model"), str)
+                                                 else None)
+        warnings = []
+        if hub_base is None:
+            warnings.append(f"the adapter declares no Hub base model ({record.base_model!r}); "
+                            "pass --base-model ORG/NAME so the Hub lists it under its base")
+        card = model_card.render(record, repo_id, hub_base, existing)
+        files[prefix + "README.md"] = card.encode("utf-8")
+        remote = Remote.from_env()
+        message = f"hub push {name}" + (f" ({record.sha256[:12]})" if record.sha256 else "")
+        result = upload(remote, repo_id, files, message=message, private=private, branch=revision,
+                        create_pr=create_pr)
+        self._record_remote(name, direction="push", repo_id=repo_id, revision=result.revision, subfolder=sub,
+                            commit=result.commit, remote_commit=result.commit)
+        return PushOutcome(name, result, hub_base, warnings)
+
+    # -- search and status -------------------------------------------------------------------
+
+    def search_remote(self, base: str | None = None, author: str | None = None, query: str | None = None,
+                      limit: int = 50) -> list[SearchHit]:
+        from hub.sync.remote import Remote
+        from hub.sync.search import search
+
+        if limit < 1:
+            raise UsageError("--limit must be at least 1", None, "pass e.g. --limit 20")
+        models = search(Remote.from_env(), base=base, author=author, query=query, limit=limit)
+        known: dict[str, set[str]] = {}
+        with self.db.read() as conn:
+            for repo_id, adapter_name in conn.execute(
+                    select(remotes.c.repo_id, adapters.c.name)
+                    .select_from(remotes.join(adapters, remotes.c.adapter_id == adapters.c.id))):
+                known.setdefault(repo_id, set()).add(adapter_name)
+            for repo_id, adapter_name in conn.execute(
+                    select(adapters.c.source_repo, adapters.c.name).where(adapters.c.source_repo.is_not(None))):
+                known.setdefault(repo_id, set()).add(adapter_name)
+        return [SearchHit(m, sorted(known.get(m.repo_id, ()))) for m in models]
+
+    def remote_status(self, name: str | None = None, check: bool = True) -> list[RemoteState]:
+        """Every recorded remote and whether its revision moved on since we pulled or pushed."""
+        from hub.sync.remote import Remote, offline_requested
+        from hub.sync.search import head
+
+        with self.db.read() as conn:
+            query = (select(remotes, adapters.c.name)
+                     .select_from(remotes.join(adapters, remotes.c.adapter_id == adapters.c.id))
+                     .order_by(adapters.c.name, remotes.c.id))
+            if name is not None:
+                if q.get_row(conn, name) is None:
+                    raise NotFound(f"no adapter named {name!r}", None, "see `hub list`")
+                query = query.where(adapters.c.name == name)
+            rows = conn.execute(query).all()
+        check = check and bool(rows) and not offline_requested()
+        remote = Remote.from_env() if check else None
+        states = []
+        for r in rows:
+            now = r.remote_commit
+            if remote is not None:
+                now = head(remote, r.repo_id, r.revision)
+                with self.db.write() as conn:
+                    conn.execute(update(remotes).where(remotes.c.id == r.id)
+                                 .values(remote_commit=now, checked_at=_now()))
+                state = "gone" if now is None else ("up-to-date" if now == r.commit else "moved")
+            else:
+                state = "unchecked"
+            states.append(RemoteState(r.name, r.direction, r.repo_id, r.revision, r.subfolder, r.commit, now, state))
+        return states
+
+
+def _with(result: PullResult, **changes) -> PullResult:
+    from dataclasses import replace
+
+    return replace(result, **changes)

@@ -1,0 +1,172 @@
+"""Find the adapters in a Hub repo at one commit, and download one of them into a
+local folder, checking every file's size and hash against the repo listing.
+
+Only the adapter's own files travel (config, safetensors, README). A folder whose
+weights exist only as pickles (adapter_model.bin/.pt) is refused before anything
+is downloaded: hub never unpickles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hub.errors import IntegrityError, InvalidAdapter, NotFound, UnsafeFormat, UsageError
+from hub.sync.remote import Remote
+from hub.sync.spec import RepoSpec, check_remote_paths
+
+CONFIG = "adapter_config.json"
+WEIGHTS = "adapter_model.safetensors"
+README = "README.md"
+PICKLES = ("adapter_model.bin", "adapter_model.pt", "adapter_model.pth")
+WANTED = (CONFIG, WEIGHTS, README)
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    path: str              # path in the repo
+    size: int
+    sha256: str | None     # known for LFS files
+    git_oid: str           # git blob id (of the content for regular files)
+    lfs: bool
+
+    @property
+    def name(self) -> str:
+        return posixpath.basename(self.path)
+
+
+@dataclass(frozen=True)
+class RemoteAdapter:
+    repo_id: str
+    subfolder: str                    # "" for the repo root
+    files: tuple[RemoteFile, ...]     # the files hub would download
+    pickles: tuple[str, ...] = ()     # pickle weights present in the folder
+
+    @property
+    def size(self) -> int:
+        return sum(f.size for f in self.files)
+
+    @property
+    def has_weights(self) -> bool:
+        return any(f.name == WEIGHTS for f in self.files)
+
+    def to_dict(self) -> dict:
+        return {"repo_id": self.repo_id, "subfolder": self.subfolder, "size_bytes": self.size,
+                "files": [f.path for f in self.files], "pickle_only": not self.has_weights and bool(self.pickles)}
+
+
+@dataclass(frozen=True)
+class RemoteSnapshot:
+    """A repo at one resolved commit and the adapters in it."""
+    repo_id: str
+    revision: str | None     # what was asked for (None: default branch)
+    commit: str              # what it resolved to
+    adapters: tuple[RemoteAdapter, ...] = field(default_factory=tuple)
+
+    def adapter(self, subfolder: str) -> RemoteAdapter:
+        for adapter in self.adapters:
+            if adapter.subfolder == subfolder:
+                return adapter
+        where = f"{self.repo_id}@{self.commit[:12]}"
+        if not self.adapters:
+            raise NotFound("no adapter in this repo (no adapter_config.json)", where,
+                           "is it a PEFT adapter repo? check the id")
+        listed = ", ".join(a.subfolder or "(root)" for a in self.adapters)
+        raise NotFound(f"no adapter in subfolder {subfolder or '(root)'!r}", where, f"adapters here: {listed}")
+
+
+def resolve(remote: Remote, spec: RepoSpec) -> str:
+    """The commit a revision points to now."""
+    with remote.errors(spec.repo_id, spec.revision):
+        return remote.api.model_info(spec.repo_id, revision=spec.revision).sha
+
+
+def snapshot(remote: Remote, spec: RepoSpec) -> RemoteSnapshot:
+    """Resolve the revision, list the repo at that commit, and group files into adapters."""
+    from huggingface_hub.hf_api import RepoFile
+
+    commit = resolve(remote, spec)
+    with remote.errors(spec.repo_id, commit):
+        entries = [e for e in remote.api.list_repo_tree(spec.repo_id, revision=commit, recursive=True)
+                   if isinstance(e, RepoFile)]
+    check_remote_paths([e.path for e in entries], f"{remote.endpoint}/{spec.repo_id}@{commit[:12]}")
+    by_folder: dict[str, dict[str, RemoteFile]] = {}
+    for e in entries:
+        folder, name = posixpath.split(e.path)
+        by_folder.setdefault(folder, {})[name] = RemoteFile(
+            e.path, int(e.size), e.lfs.sha256 if e.lfs else None, e.blob_id, e.lfs is not None)
+    adapters = []
+    for folder, files in sorted(by_folder.items()):
+        if CONFIG not in files:
+            continue
+        adapters.append(RemoteAdapter(
+            spec.repo_id, folder, tuple(files[n] for n in WANTED if n in files),
+            tuple(n for n in PICKLES if n in files)))
+    return RemoteSnapshot(spec.repo_id, spec.revision, commit, tuple(adapters))
+
+
+def check_pullable(adapter: RemoteAdapter, commit: str) -> None:
+    where = f"{adapter.repo_id}@{commit[:12]}" + (f"/{adapter.subfolder}" if adapter.subfolder else "")
+    if not adapter.has_weights:
+        if adapter.pickles:
+            raise UnsafeFormat(f"the adapter has only pickle weights ({adapter.pickles[0]})", where,
+                               "hub never unpickles; ask the author for adapter_model.safetensors, or convert a "
+                               "trusted copy with PeftModel.save_pretrained(..., safe_serialization=True)")
+        raise InvalidAdapter(f"{WEIGHTS} is missing", where, "the repo folder has a config but no weights")
+
+
+def git_blob_oid(path: Path) -> str:
+    digest = hashlib.sha1(b"blob %d\0" % path.stat().st_size)
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_file(local: Path, expected: RemoteFile, where: str) -> None:
+    size = local.stat().st_size
+    if size != expected.size:
+        raise IntegrityError(f"{expected.path} has {size} bytes but the Hub lists {expected.size}", where,
+                             "the remote file is truncated or damaged; nothing was registered")
+    if expected.lfs:
+        if expected.sha256 and sha256_file(local) != expected.sha256:
+            raise IntegrityError(f"{expected.path} does not match its sha256 on the Hub", where,
+                                 "the remote file is damaged; nothing was registered")
+    elif git_blob_oid(local) != expected.git_oid:
+        raise IntegrityError(f"{expected.path} does not match its git hash on the Hub", where,
+                             "the remote file is damaged; nothing was registered")
+
+
+def download(remote: Remote, adapter: RemoteAdapter, commit: str, dest: Path) -> Path:
+    """Download the adapter's files at ``commit`` into ``dest`` (flat), verified. Returns ``dest``.
+
+    Files pass through ``dest/.download`` (huggingface_hub's own .incomplete and lock
+    files live there) and are moved up once checked.
+    """
+    from huggingface_hub import hf_hub_download
+
+    check_pullable(adapter, commit)
+    where = f"{remote.endpoint}/{adapter.repo_id}@{commit[:12]}"
+    staging = dest / ".download"
+    staging.mkdir(parents=True, exist_ok=True)
+    for f in adapter.files:
+        with remote.errors(adapter.repo_id, commit, f.path):
+            local = Path(hf_hub_download(adapter.repo_id, f.path, revision=commit, local_dir=staging,
+                                         endpoint=remote.endpoint, token=remote.token))
+        if staging.resolve() not in local.resolve().parents:
+            raise UsageError("download landed outside its folder", str(local), "report this")
+        verify_file(local, f, where)
+        shutil.move(str(local), dest / f.name)
+    shutil.rmtree(staging, ignore_errors=True)
+    return dest

@@ -1,0 +1,175 @@
+"""The one door to the Hugging Face Hub: endpoint, token, offline mode, fast failure
+and the translation of huggingface_hub errors into hub errors.
+
+Endpoint and token are read when a Remote is made (HF_ENDPOINT, HF_TOKEN or the
+user's saved `hf auth login`), not when huggingface_hub was imported, and passed
+explicitly to every call. Before any traffic the endpoint's TCP port is probed
+with a short deadline: an unreachable endpoint fails in seconds with one line,
+instead of the client's ~20 s of retries.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from hub.errors import HubError, IntegrityError, NotFound, RemoteError, UsageError
+
+DEFAULT_ENDPOINT = "https://huggingface.co"
+PROBE_TIMEOUT_S = float(os.environ.get("HUB_PROBE_TIMEOUT", "4"))
+CONNECT_TIMEOUT_S = 5.0
+READ_TIMEOUT_S = 60.0
+_TRUE = {"1", "on", "yes", "true"}
+
+
+def offline_requested() -> bool:
+    """HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) as set now."""
+    return any(os.environ.get(k, "").strip().lower() in _TRUE for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def endpoint_from_env() -> str:
+    return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+
+
+_factory_lock = threading.Lock()
+_factory_installed = False
+
+
+def _install_client_factory() -> None:
+    """Bounded timeouts on huggingface_hub's shared HTTP client (it has none by default)."""
+    global _factory_installed
+    with _factory_lock:
+        if _factory_installed:
+            return
+        import httpx2
+        from huggingface_hub.utils import _http
+
+        def factory():
+            client = _http.default_client_factory()
+            client.timeout = httpx2.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S)
+            return client
+
+        _http.set_client_factory(factory)
+        _factory_installed = True
+
+
+def probe(endpoint: str, timeout: float = PROBE_TIMEOUT_S) -> None:
+    """Raise RemoteError unless a TCP connection to the endpoint opens within ``timeout``.
+
+    Runs in a daemon thread because name resolution ignores socket timeouts.
+    """
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"HF_ENDPOINT is not an http(s) URL: {endpoint!r}", None,
+                         "set it like https://huggingface.co or unset it")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    outcome: dict = {}
+
+    def connect():
+        try:
+            socket.create_connection((parts.hostname, port), timeout=timeout).close()
+            outcome["ok"] = True
+        except OSError as exc:
+            outcome["error"] = exc.strerror or str(exc) or type(exc).__name__
+
+    worker = threading.Thread(target=connect, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if not outcome.get("ok"):
+        reason = outcome.get("error") or f"no answer within {timeout:g} s"
+        raise RemoteError(f"cannot reach {endpoint}: {reason}", None,
+                          "check the network or HF_ENDPOINT; with HF_HUB_OFFLINE=1 hub works on what is registered")
+
+
+@dataclass
+class Remote:
+    """A connection to one Hub endpoint. Construct with ``Remote.from_env()``."""
+
+    endpoint: str
+    token: str | None = None      # None: huggingface_hub's own lookup (HF_TOKEN, then the saved login)
+    _api: object = field(default=None, repr=False)
+    _probed: bool = field(default=False, repr=False)
+
+    @classmethod
+    def from_env(cls, check: bool = True) -> Remote:
+        if offline_requested():
+            raise RemoteError("HF_HUB_OFFLINE is set, so hub will not contact the Hub", None,
+                              "unset HF_HUB_OFFLINE to pull, push or search")
+        remote = cls(endpoint_from_env(), os.environ.get("HF_TOKEN") or None)
+        if check:
+            remote.ensure_reachable()
+        return remote
+
+    def ensure_reachable(self) -> None:
+        if not self._probed:
+            probe(self.endpoint)
+            self._probed = True
+
+    @property
+    def api(self):
+        if self._api is None:
+            _install_client_factory()
+            from huggingface_hub import HfApi, constants
+
+            # env vars were frozen into constants at import; follow the environment as it is now
+            constants.HF_HUB_OFFLINE = False
+            self._api = HfApi(endpoint=self.endpoint, token=self.token, library_name="hub")
+        return self._api
+
+    @contextmanager
+    def errors(self, repo_id: str | None = None, revision: str | None = None, path: str | None = None):
+        """Turn huggingface_hub / HTTP errors raised inside into one-line hub errors."""
+        try:
+            yield
+        except HubError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - translated or re-raised below
+            translated = translate(exc, self.endpoint, repo_id, revision, path)
+            if translated is None:
+                raise
+            raise translated from exc
+
+
+def translate(exc: BaseException, endpoint: str, repo_id: str | None, revision: str | None,
+              path: str | None) -> HubError | None:
+    import httpx2
+    from huggingface_hub import errors as hf
+
+    where = f"{endpoint}/{repo_id}" if repo_id else endpoint
+    rev = revision or "main"
+    if isinstance(exc, hf.GatedRepoError):
+        return RemoteError(f"{repo_id} is gated", where, "accept its terms on the Hub with the account of HF_TOKEN")
+    if isinstance(exc, hf.RepositoryNotFoundError):
+        return NotFound(f"no model repo {repo_id!r} on the Hub", where,
+                        "check the id; a private repo needs HF_TOKEN (or `hf auth login`) with access")
+    if isinstance(exc, hf.RevisionNotFoundError):
+        return NotFound(f"revision {rev!r} not found in {repo_id}", where,
+                        "use an existing branch, tag or full commit id")
+    if isinstance(exc, hf.EntryNotFoundError) and not isinstance(exc, hf.LocalEntryNotFoundError):
+        return NotFound(f"{path or 'file'} not found in {repo_id}@{rev}", where, "check the file or --subfolder")
+    if isinstance(exc, hf.OfflineModeIsEnabled):
+        return RemoteError("huggingface_hub is in offline mode", where, "unset HF_HUB_OFFLINE")
+    if isinstance(exc, hf.HfHubHTTPError):
+        status = exc.response.status_code if exc.response is not None else None
+        message = (exc.server_message or "").strip() or str(exc).strip().splitlines()[0]
+        message = " ".join(message.split())[:300]
+        if status in (401, 403):
+            return RemoteError(f"the Hub refused access (HTTP {status}): {message}", where,
+                               "set HF_TOKEN (or `hf auth login`) to a token with write access to this namespace")
+        if status == 412:
+            return RemoteError("the branch moved while pushing", where, "run the push again")
+        return RemoteError(f"the Hub answered HTTP {status}: {message}", where, "retry later or check the request")
+    if isinstance(exc, hf.HFValidationError):
+        return UsageError(" ".join(str(exc).split()), where, "check the repo id and revision")
+    if isinstance(exc, (httpx2.ConnectError, httpx2.TimeoutException, httpx2.RemoteProtocolError,
+                        hf.LocalEntryNotFoundError)):
+        return RemoteError(f"connection to the Hub failed: {' '.join(str(exc).split())[:200]}", where,
+                           "check the network and retry")
+    if isinstance(exc, OSError) and "Consistency check failed" in str(exc):
+        return IntegrityError(f"download of {path or 'a file'} is truncated or longer than advertised", where,
+                              "the remote file is damaged or the transfer broke; nothing was registered, retry later")
+    return None

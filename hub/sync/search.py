@@ -1,0 +1,53 @@
+"""Find adapters on the Hub, and ask where a remote revision points now."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hub.sync.remote import Remote
+from hub.sync.spec import check_repo_id
+
+
+@dataclass(frozen=True)
+class RemoteModel:
+    repo_id: str
+    tags: tuple[str, ...] = ()
+    downloads: int | None = None
+    likes: int | None = None
+    library: str | None = None
+    created_at: str | None = None
+    base_models: tuple[str, ...] = field(default_factory=tuple)   # from base_model:adapter:X tags
+
+    def to_dict(self) -> dict:
+        return {"repo_id": self.repo_id, "base_models": list(self.base_models), "library": self.library,
+                "downloads": self.downloads, "likes": self.likes, "created_at": self.created_at,
+                "tags": list(self.tags)}
+
+
+def search(remote: Remote, base: str | None = None, author: str | None = None, query: str | None = None,
+           limit: int = 50) -> list[RemoteModel]:
+    """Adapters for ``base`` (the Hub's base_model:adapter:BASE tag), else PEFT repos."""
+    if base:
+        check_repo_id(base)
+    filters = [f"base_model:adapter:{base}"] if base else ["peft"]
+    with remote.errors():
+        found = remote.api.list_models(filter=filters, author=author or None, search=query or None, limit=limit)
+        models = list(found)
+    out = []
+    for m in models:
+        tags = tuple(m.tags or ())
+        bases = tuple(t.split(":", 2)[2] for t in tags if t.startswith("base_model:adapter:"))
+        created = m.created_at.isoformat() if getattr(m, "created_at", None) else None
+        out.append(RemoteModel(m.id, tags, m.downloads, m.likes, m.library_name, created, bases))
+    return out
+
+
+def head(remote: Remote, repo_id: str, revision: str | None) -> str | None:
+    """The commit ``revision`` points to now, or None if the repo or revision is gone."""
+    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+
+    with remote.errors(repo_id, revision):
+        try:
+            return remote.api.model_info(repo_id, revision=revision, expand=["sha"]).sha
+        except (RepositoryNotFoundError, RevisionNotFoundError):
+            return None
