@@ -321,9 +321,10 @@ def find_adapter_folders(root: Path) -> list[Path]:
 
 from hub.services.browsing import BrowsingMixin  # noqa: E402
 from hub.services.maintenance import MaintenanceMixin  # noqa: E402
+from hub.services.syncing import SyncMixin  # noqa: E402
 
 
-class Hub(MaintenanceMixin, BrowsingMixin, HubCore):
+class Hub(SyncMixin, MaintenanceMixin, BrowsingMixin, HubCore):
     """The hub API. Area mixins from hub/services/ are listed before HubCore."""
 
 

@@ -11,6 +11,7 @@ COMMAND_MODULES = (
     "hub.cli.db",
     "hub.cli.demo",
     "hub.cli.doctor",
+    "hub.cli.sync",
 )
 _loaded = False
 
