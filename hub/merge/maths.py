@@ -29,6 +29,16 @@ def lora_delta(lora_a: torch.Tensor, lora_b: torch.Tensor, scaling: float, fan_i
     return transpose(lora_b @ lora_a, fan_in_fan_out) * scaling
 
 
+def add_lora_delta_(weight: torch.Tensor, lora_a: torch.Tensor, lora_b: torch.Tensor, scaling: float,
+                    transposed: bool) -> torch.Tensor:
+    """In place: ``weight += scaling · B @ A`` (``(B @ A).T`` when ``transposed``: Conv1D and
+    embeddings), as one fused GEMM with no d×d temporary. Equal to adding ``lora_delta`` /
+    ``embedding_delta`` up to the rounding of one fused multiply-add."""
+    if transposed:
+        return weight.addmm_(lora_a.T, lora_b.T, alpha=scaling)
+    return weight.addmm_(lora_b, lora_a, alpha=scaling)
+
+
 def embedding_delta(lora_embedding_a: torch.Tensor, lora_embedding_b: torch.Tensor, scaling: float) -> torch.Tensor:
     """ΔW of an Embedding LoRA module: (vocab, dim) like the embedding table."""
     return transpose(lora_embedding_b @ lora_embedding_a, True) * scaling

