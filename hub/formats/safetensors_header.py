@@ -111,7 +111,7 @@ def parse_header(head: bytes, file_size: int, path: str) -> SafetensorsHeader:
         if not isinstance(spec, dict):
             raise InvalidSafetensors("tensor entry is not an object", where, "re-save the file")
         dtype, shape, offsets = spec.get("dtype"), spec.get("shape"), spec.get("data_offsets")
-        if dtype not in DTYPE_SIZES:
+        if not isinstance(dtype, str) or dtype not in DTYPE_SIZES:
             raise InvalidSafetensors(f"unknown dtype {dtype!r}", where, "re-save with a standard dtype")
         if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
             raise InvalidSafetensors(f"bad shape {shape!r}", where, "re-save the file")
