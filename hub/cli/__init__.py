@@ -10,6 +10,7 @@ COMMAND_MODULES = (
     "hub.cli.adapters",
     "hub.cli.db",
     "hub.cli.demo",
+    "hub.cli.tui",
     "hub.cli.doctor",
     "hub.cli.sync",
 )

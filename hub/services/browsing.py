@@ -74,9 +74,9 @@ class AdapterRow:
 def _source_label(m) -> str:
     if m["source_repo"]:
         rev = m["source_revision"]
-        return f"hub:{m['source_repo']}" + (f"@{rev}" if rev and rev != "main" else "")
+        return f"hf:{m['source_repo']}" + (f"@{rev}" if rev and rev != "main" else "")
     if m["source_kind"] == "local" and m["source_path"]:
-        return f"local:{os.path.basename(m['source_path'].rstrip('/'))}"
+        return os.path.basename(m["source_path"].rstrip("/"))
     return m["source_kind"] or "-"
 
 

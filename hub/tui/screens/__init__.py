@@ -1,0 +1,1 @@
+"""Screens of `hub tui`: the main browser and one dialog per action."""

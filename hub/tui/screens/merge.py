@@ -1,0 +1,224 @@
+"""`m`: merge adapters into a base model. The plan is shown first (tensors touched, bytes,
+peak memory, findings); then the merge runs with a progress bar and can be cancelled
+(the output folder is written atomically, so a cancelled merge leaves nothing behind)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
+from textual.screen import Screen
+from textual.suggester import SuggestFromList
+from textual.widgets import Button, Footer, Input, Label, ProgressBar, Select, Static
+
+from hub.tui.format import human_size
+from hub.tui.jobs import Cancelled, error_line, progress_reporter, run_in_thread
+from hub.tui.widgets.details import findings_content
+
+DEVICES = ("auto", "cpu", "cuda")
+DTYPES = ("keep", "bf16", "fp16", "fp32")
+
+
+def plan_content(plan: dict) -> Content:
+    """``plan``: MergePlan.describe() / the service's dry-run dict."""
+    parts: list = [("plan ", "bold"),
+                   f"{plan.get('tensors_touched', '?')} of {plan.get('tensors_total', '?')} tensors change · ",
+                   f"read {human_size(plan.get('bytes_read'))} · write {human_size(plan.get('bytes_written'))}"]
+    if plan.get("peak_memory_estimate"):
+        parts.append(f" · peak memory ≈ {human_size(plan['peak_memory_estimate'])}")
+    parts.append(f"\n{len(plan.get('shards') or [])} shard(s), dtype {plan.get('dtype', 'keep')}, "
+                 f"device {plan.get('device', 'auto')}")
+    if plan.get("untie_embeddings"):
+        parts += ["\n", ("note ", "$text-muted"), "tied embeddings are written untied (the adapter changes one side)"]
+    return Content.assemble(*parts)
+
+
+class MergeScreen(Screen[None]):
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel / close"),
+        Binding("ctrl+s", "merge", "Merge"),
+    ]
+
+    def __init__(self, hub, names: list[str]) -> None:
+        super().__init__(classes="form-screen")
+        self.hub = hub
+        self.names = list(names)
+        self.plan: dict | None = None
+        self.busy = False
+        self.result = None
+        self._stop = threading.Event()
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="merge-form"):
+            yield Label(f"Merge {', '.join(self.names)} into a base model", classes="dialog-title", markup=False)
+            for i, name in enumerate(self.names):
+                with Horizontal(classes="form-row parent-row"):
+                    yield Label(name, classes="form-label parent-name", markup=False)
+                    yield Input("1.0", id=f"merge-weight-{i}", type="number", compact=True, classes="weight")
+            with Horizontal(classes="form-row"):
+                yield Label("Base", classes="form-label")
+                yield Input(placeholder="base model folder or registered base", id="merge-base", compact=True)
+            with Horizontal(classes="form-row"):
+                yield Label("Output", classes="form-label")
+                yield Input(placeholder="folder to write the merged model to", id="merge-out", compact=True)
+            with Horizontal(classes="form-row"):
+                yield Label("Device", classes="form-label")
+                yield Select([(d, d) for d in DEVICES], value="auto", allow_blank=False, id="merge-device",
+                             compact=True)
+                yield Label("dtype", classes="form-label inline-label")
+                yield Select([(d, d) for d in DTYPES], value="keep", allow_blank=False, id="merge-dtype",
+                             compact=True)
+            yield Static(Content.assemble(("press Plan to see what the merge will do", "$text-muted")),
+                         id="merge-plan")
+            yield Static("", id="merge-findings")
+            yield ProgressBar(total=100, show_eta=True, id="merge-progress")
+            yield Static("", id="merge-status", markup=False)
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Plan", id="merge-plan-go")
+                yield Button("Merge", id="merge-go", variant="primary", disabled=True)
+                yield Button("Close", id="merge-close")
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#merge-progress").display = False
+        self.query_one("#merge-base", Input).focus()
+        hub, first = self.hub, self.names[0]
+
+        def guess():
+            bases = [b.name for b in hub.list_bases()] if hasattr(hub, "list_bases") else []
+            rec = hub.get(first)
+            base = rec.base or (rec.base_model if rec.base_model and Path(rec.base_model).is_dir() else None)
+            return bases, base
+
+        run_in_thread(self, guess, self._prefill)
+
+    def _prefill(self, result) -> None:
+        bases, base = result
+        field = self.query_one("#merge-base", Input)
+        field.suggester = SuggestFromList(bases, case_sensitive=False)
+        if base and not field.value:
+            field.value = base
+        out = self.query_one("#merge-out", Input)
+        if not out.value:
+            out.value = str(Path.cwd() / f"merged-{self.names[0].replace('/', '-')}")
+
+    def _inputs(self) -> dict | None:
+        base = self.query_one("#merge-base", Input).value.strip()
+        out = self.query_one("#merge-out", Input).value.strip()
+        adapters = []
+        for i, name in enumerate(self.names):
+            try:
+                adapters.append((name, float(self.query_one(f"#merge-weight-{i}", Input).value)))
+            except ValueError:
+                self.notify(f"the weight of {name} is not a number", severity="warning")
+                return None
+        if not base or not out:
+            self.notify("give a base model and an output folder", severity="warning")
+            return None
+        return {"base": base, "adapters": adapters, "out": out,
+                "device": self.query_one("#merge-device", Select).value,
+                "dtype": self.query_one("#merge-dtype", Select).value}
+
+    def on_input_changed(self, _event: Input.Changed) -> None:
+        # a plan is for the inputs it was made from
+        self.plan = None
+        self.query_one("#merge-go", Button).disabled = True
+
+    def on_select_changed(self, _event: Select.Changed) -> None:
+        self.on_input_changed(None)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        {"merge-plan-go": self.action_plan, "merge-go": self.action_merge,
+         "merge-close": self.action_cancel}[event.button.id]()
+
+    def action_plan(self) -> None:
+        args = self._inputs()
+        if args is None:
+            return
+        self.query_one("#merge-plan", Static).update(Content.assemble(("planning …", "$text-muted")))
+        hub = self.hub
+        run_in_thread(self, lambda: hub.merge_plan(args["base"], args["adapters"], dtype=args["dtype"],
+                                                   device=args["device"]),
+                      self._planned, self._plan_failed, group="merge-plan", exclusive=True)
+
+    def _planned(self, plan) -> None:
+        self.plan = plan if isinstance(plan, dict) else plan.to_dict()
+        self.query_one("#merge-plan", Static).update(plan_content(self.plan))
+        self.query_one("#merge-findings", Static).update(
+            findings_content(self.plan.get("findings") or [], empty="no findings"))
+        self.query_one("#merge-go", Button).disabled = False
+        self.query_one("#merge-go", Button).focus()
+
+    def _plan_failed(self, exc: BaseException) -> None:
+        self.query_one("#merge-plan", Static).update(Content.assemble((error_line(exc), "$text-error")))
+        self.query_one("#merge-findings", Static).update(
+            findings_content([f.to_dict() for f in getattr(exc, "findings", [])], empty=""))
+        self.app.report_error(exc)
+
+    def action_merge(self) -> None:
+        if self.busy or self.plan is None:
+            if self.plan is None:
+                self.notify("press Plan first: the merge runs the plan you have seen", severity="warning")
+            return
+        args = self._inputs()
+        if args is None:
+            return
+        self.busy = True
+        bar = self.query_one("#merge-progress", ProgressBar)
+        bar.display = True
+        bar.update(total=100, progress=0)
+        for bid in ("#merge-go", "#merge-plan-go"):
+            self.query_one(bid, Button).disabled = True
+        self.query_one("#merge-close", Button).label = "Cancel"
+        self.query_one("#merge-status", Static).update("merging …")
+        hub = self.hub
+        self._stop.clear()
+        stop = self._stop
+
+        def update(done, total, item):
+            bar.update(total=max(total, 1), progress=done)
+            self.query_one("#merge-status", Static).update(
+                f"merging … {human_size(done)} of {human_size(total)}" + (f"  {item}" if item else ""))
+
+        def run():
+            progress = progress_reporter(self, update, stop)
+            return hub.merge(args["base"], args["adapters"], args["out"], device=args["device"],
+                             dtype=args["dtype"], progress=progress)
+
+        run_in_thread(self, run, self._merged, self._failed, group="merge-run", exclusive=True)
+
+    def _finish(self) -> None:
+        self.busy = False
+        self.query_one("#merge-progress").display = False
+        self.query_one("#merge-plan-go", Button).disabled = False
+        self.query_one("#merge-go", Button).disabled = self.plan is None
+        self.query_one("#merge-close", Button).label = "Close"
+
+    def _merged(self, result) -> None:
+        self._finish()
+        self.result = result
+        out = getattr(result, "out_dir", None) or (result.get("out_dir") if isinstance(result, dict) else "")
+        self.query_one("#merge-status", Static).update(f"merged into {out}")
+        self.notify(f"merged {len(self.names)} adapter(s) into {out}")
+
+    def _failed(self, exc: BaseException) -> None:
+        self._finish()
+        if isinstance(exc, Cancelled):
+            self.query_one("#merge-status", Static).update("cancelled: the output folder was not written")
+            self.notify("merge cancelled; nothing was written", severity="warning")
+            return
+        self.query_one("#merge-status", Static).update(error_line(exc))
+        self.app.report_error(exc)
+
+    def action_cancel(self) -> None:
+        if self.busy:
+            # the merge stops at its next progress report and removes its partial output;
+            # _failed (Cancelled) or _merged says which happened
+            self._stop.set()
+            self.query_one("#merge-status", Static).update("cancelling …")
+            return
+        self.dismiss(None)

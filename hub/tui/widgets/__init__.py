@@ -1,0 +1,1 @@
+"""Widgets of `hub tui`; they post messages and never call the database themselves."""

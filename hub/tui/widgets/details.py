@@ -1,0 +1,237 @@
+"""The details pane: everything `hub show` prints, in tabs, for the row under the cursor."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.content import Content
+from textual.widgets import DataTable, Static, TabbedContent, TabPane, Tree
+
+from hub.records import AdapterRecord
+from hub.tui.format import fmt_num, human_size
+
+SEVERITY_STYLE = {"error": "bold $error", "warning": "bold $warning", "info": "$text-muted"}
+LINEAGE_DEPTH = 4
+
+
+@dataclass
+class DetailsView:
+    """A record plus what the lineage tree needs, loaded together in a worker."""
+
+    record: AdapterRecord
+    children: list[dict] = field(default_factory=list)
+    # parent name -> that parent's own lineage (only parents still registered)
+    ancestry: dict[str, list[dict]] = field(default_factory=dict)
+
+
+def load_details(hub, name: str) -> DetailsView:
+    record = hub.get(name)
+    ancestry: dict[str, list[dict]] = {}
+    frontier = [p["name"] for p in record.lineage if p["type"] == "adapter" and p["present"]]
+    for _ in range(LINEAGE_DEPTH):
+        nxt = []
+        for parent in frontier:
+            if parent in ancestry:
+                continue
+            try:
+                ancestry[parent] = hub.get(parent).lineage
+            except Exception:  # noqa: BLE001 - a parent removed meanwhile is shown as a leaf
+                ancestry[parent] = []
+            nxt += [p["name"] for p in ancestry[parent] if p["type"] == "adapter" and p["present"]]
+        frontier = nxt
+    return DetailsView(record, hub.children_of(name), ancestry)
+
+
+def _lines(pairs: Iterable[tuple[str, str]]) -> Content:
+    pairs = list(pairs)
+    width = max((len(k) for k, _ in pairs), default=0)
+    parts: list = []
+    for key, value in pairs:
+        parts += [(key.ljust(width), "bold $text-secondary"), "  ", value, "\n"]
+    return Content.assemble(*parts[:-1]) if parts else Content("")
+
+
+def source_text(rec: AdapterRecord) -> str:
+    src = rec.source
+    if src.get("repo"):
+        commit = (src.get("commit") or "")[:12]
+        return f"{src['repo']}@{src.get('revision') or 'main'}" + (f" ({commit})" if commit else "")
+    return src.get("path") or src.get("kind") or "-"
+
+
+def overview(rec: AdapterRecord) -> Content:
+    scaling = f"scaling {rec.scaling:g}" + (", rsLoRA" if rec.use_rslora else "")
+    return _lines([
+        ("name", rec.name),
+        ("base_model", rec.base_model or "-"),
+        ("registered base", rec.base or "-"),
+        ("r / alpha", f"{rec.r} / {fmt_num(rec.lora_alpha)}  ({scaling})"),
+        ("targets", ", ".join(rec.target_modules) or "-"),
+        ("flags", ", ".join(rec.flags) or "-"),
+        ("modules_to_save", ", ".join(rec.modules_to_save) or "-"),
+        ("layers / modules", f"{rec.num_layers} / {rec.num_modules}"),
+        ("parameters", f"{rec.param_count:,}"),
+        ("dtype", rec.dtype or "-"),
+        ("size", human_size(rec.size_bytes)),
+        ("sha256", rec.sha256),
+        ("tags", ", ".join(rec.tags) or "-"),
+        ("storage", rec.storage + (f" ({rec.path})" if rec.path else "")),
+        ("source", source_text(rec)),
+        ("created", rec.created_at[:19].replace("T", " ")),
+    ] + ([("recipe", json.dumps(rec.recipe, sort_keys=True))] if rec.recipe else []))
+
+
+def findings_content(findings: list[dict], empty: str = "no findings") -> Content:
+    if not findings:
+        return Content.assemble((empty, "$text-success"))
+    parts: list = []
+    for f in findings:
+        sev = f["severity"]
+        parts += [(f"{sev:<7}", SEVERITY_STYLE.get(sev, "")), " ", (f["code"], "bold")]
+        if f.get("module"):
+            parts += ["  ", (f["module"], "$text-muted")]
+        parts += ["\n        ", f["message"], "\n"]
+    return Content.assemble(*parts[:-1])
+
+
+def remote_content(rec: AdapterRecord) -> Content:
+    parts: list = []
+    src = rec.source
+    if src.get("repo"):
+        parts += [("pulled from ", "bold"), source_text(rec), "\n"]
+    if not rec.remotes:
+        parts += [("no remote linked", "$text-muted"),
+                  "\npush with `hub push NAME REPO_ID`" if not src.get("repo") else ""]
+        return Content.assemble(*parts)
+    for r in rec.remotes:
+        ours, theirs = r.get("commit"), r.get("remote_commit")
+        if theirs is None:
+            state, style = "not checked yet", "$text-muted"
+        elif ours == theirs:
+            state, style = "up to date", "$text-success"
+        else:
+            state, style = f"remote moved to {theirs[:12]}", "$text-warning"
+        parts += [(f"{r['direction']:<5}", "bold"), f" {r['repo_id']}@{r['revision']}  ",
+                  (ours or "")[:12], "  ", (state, style)]
+        if r.get("checked_at"):
+            parts += [("  checked " + r["checked_at"][:19].replace("T", " "), "$text-muted")]
+        parts.append("\n")
+    return Content.assemble(*parts[:-1])
+
+
+class DetailsPane(Vertical):
+    """Tabs for one adapter: Overview, Config, Modules, Files, Findings, Lineage, Remote."""
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.view: DetailsView | None = None
+
+    @property
+    def current_name(self) -> str | None:
+        return self.view.record.name if self.view else None
+
+    def compose(self) -> ComposeResult:
+        yield Static("select an adapter", id="details-title", markup=False)
+        with TabbedContent(id="details-tabs"):
+            with TabPane("Overview", id="tab-overview"):
+                yield VerticalScroll(Static(id="d-overview"))
+            with TabPane("Modules", id="tab-modules"):
+                yield DataTable(id="d-modules", cursor_type="row", zebra_stripes=True)
+            with TabPane("Files", id="tab-files"):
+                yield DataTable(id="d-files", cursor_type="row")
+            with TabPane("Findings", id="tab-findings"):
+                yield VerticalScroll(Static(id="d-findings"))
+            with TabPane("Lineage", id="tab-lineage"):
+                yield Tree("lineage", id="d-lineage")
+            with TabPane("Remote", id="tab-remote"):
+                yield VerticalScroll(Static(id="d-remote"))
+            with TabPane("Config", id="tab-config"):
+                yield VerticalScroll(Static(id="d-config", markup=False))
+
+    def on_mount(self) -> None:
+        self.query_one("#d-modules", DataTable).add_columns("Module", "R", "Alpha", "In", "Out", "Kind")
+        self.query_one("#d-files", DataTable).add_columns("File", "Size", "SHA-256")
+
+    TAB_IDS = ("tab-overview", "tab-modules", "tab-files", "tab-findings", "tab-lineage", "tab-remote", "tab-config")
+
+    def show_tab(self, index: int) -> None:
+        """1-based, as the number keys."""
+        if 1 <= index <= len(self.TAB_IDS):
+            self.query_one("#details-tabs", TabbedContent).active = self.TAB_IDS[index - 1]
+
+    def clear(self, message: str = "no adapter selected") -> None:
+        self.view = None
+        self.query_one("#details-title", Static).update(message)
+        for sid in ("#d-overview", "#d-findings", "#d-remote", "#d-config"):
+            self.query_one(sid, Static).update("")
+        self.query_one("#d-modules", DataTable).clear()
+        self.query_one("#d-files", DataTable).clear()
+        self.query_one("#d-lineage", Tree).clear()
+
+    def show(self, view: DetailsView) -> None:
+        self.view = view
+        rec = view.record
+        flags = f" · {','.join(rec.flags)}" if rec.flags else ""
+        self.query_one("#details-title", Static).update(
+            f"{rec.name}  r={rec.r} alpha={fmt_num(rec.lora_alpha)} · {len(rec.modules)} modules{flags}")
+        self.query_one("#d-overview", Static).update(overview(rec))
+        self.query_one("#d-config", Static).update(json.dumps(rec.config, indent=2, sort_keys=True))
+        self.query_one("#d-findings", Static).update(findings_content(rec.findings))
+        self.query_one("#d-remote", Static).update(remote_content(rec))
+        errors = sum(f["severity"] == "error" for f in rec.findings)
+        warnings = sum(f["severity"] == "warning" for f in rec.findings)
+        label = "Findings" + (f" ({len(rec.findings)})" if rec.findings else "")
+        tabs = self.query_one("#details-tabs", TabbedContent)
+        tabs.get_tab("tab-findings").label = label
+        tabs.get_tab("tab-findings").set_class(bool(errors), "-has-errors")
+        tabs.get_tab("tab-findings").set_class(bool(warnings) and not errors, "-has-warnings")
+
+        modules = self.query_one("#d-modules", DataTable)
+        modules.clear()
+        modules.add_rows(
+            (path, m["r"], fmt_num(m["alpha"]), m["in_features"], m["out_features"],
+             m.get("kind", "linear") + (" +dora" if m.get("dora") else ""))
+            for path, m in rec.modules.items())
+        files = self.query_one("#d-files", DataTable)
+        files.clear()
+        files.add_rows((f["name"], human_size(f["size"]), f["sha256"]) for f in rec.files)
+        self._fill_lineage(view)
+
+    def _fill_lineage(self, view: DetailsView) -> None:
+        tree = self.query_one("#d-lineage", Tree)
+        tree.clear()
+        rec = view.record
+        tree.root.set_label(Text.assemble((rec.name, "bold")))
+        made = tree.root.add("made from", expand=True)
+        if not rec.lineage:
+            made.add_leaf(Text.assemble(("registered directly (no parents)", "dim")))
+
+        def add_parents(node, parents, depth, seen):
+            for p in parents:
+                label = [(p["name"], "bold" if p["type"] == "adapter" else "")]
+                if p["type"] != "adapter":
+                    label.insert(0, (f"{p['type']} ", "dim"))
+                if p.get("weight") is not None:
+                    label.append((f"  ×{fmt_num(p['weight'])}", "italic"))
+                if not p["present"]:
+                    label.append(("  (removed)", "dim italic"))
+                grand = view.ancestry.get(p["name"], []) if p["type"] == "adapter" else []
+                if grand and depth < LINEAGE_DEPTH and p["name"] not in seen:
+                    child = node.add(Text.assemble(*label), expand=True)
+                    add_parents(child, grand, depth + 1, seen | {p["name"]})
+                else:
+                    node.add_leaf(Text.assemble(*label))
+
+        add_parents(made, rec.lineage, 1, {rec.name})
+        used = tree.root.add("used by", expand=True)
+        if not view.children:
+            used.add_leaf(Text.assemble(("no adapter made from this one", "dim")))
+        for c in view.children:
+            weight = f"  ×{fmt_num(c['weight'])}" if c.get("weight") is not None else ""
+            used.add_leaf(Text.assemble((c["name"], "bold"), (weight, "italic")))
+        tree.root.expand()

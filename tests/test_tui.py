@@ -1,0 +1,390 @@
+"""Pilot tests: drive `hub tui` with keys and clicks on a registry of real fixture adapters and
+assert on what the registry holds afterwards, not only on widgets."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+
+import pytest
+
+from hub.errors import AlreadyExists, NotFound
+from hub.registry.adapters import ListFilter
+from hub.tui.app import create_app
+from hub.tui.widgets.adapter_table import AdapterTable
+from tests.hubserver.fixture import hub_online, hub_server  # noqa: F401  (fixtures)
+from tests.test_tui_support import anyio_backend, main_screen, ready, registry, settle  # noqa: F401
+
+pytestmark = pytest.mark.anyio
+SIZE = (100, 30)
+
+
+def names_in_table(table: AdapterTable) -> list[str]:
+    return [table.row_at(i).name for i in range(table.total)]
+
+
+async def type_text(pilot, text: str) -> None:
+    for ch in text:
+        await pilot.press(ch if ch != " " else "space")
+
+
+async def test_browse_filter_sort_and_details(registry):
+    app = create_app(registry)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        screen = main_screen(app)
+        table = screen.table
+        assert table.total == registry.count() == 4
+        assert names_in_table(table) == [r.name for r in registry.list()]
+
+        # free text, applied as you type
+        await pilot.press("slash")
+        await type_text(pilot, "dora")
+        await settle(pilot, lambda: table.total == 1)
+        assert names_in_table(table) == ["llama-dora"]
+        await pilot.press("enter")          # back to the table
+        await ready(pilot, "llama-dora")
+        rec = registry.get("llama-dora")
+        assert app.focused is table
+
+        # the details pane shows the record: modules, files, findings, lineage
+        details = screen.details
+        assert details.view.record == rec
+        assert details.query_one("#d-modules").row_count == len(rec.modules)
+        files = details.query_one("#d-files")
+        assert files.row_count == len(rec.files)
+        assert {files.get_row_at(i)[2] for i in range(files.row_count)} == {f["sha256"] for f in rec.files}
+
+        # rank and target fields combine with each other, as `hub list --rank --target` does
+        screen.query_one("#filter-text").value = ""
+        screen.query_one("#filter-rank").focus()
+        await pilot.press("8")
+        await settle(pilot, lambda: table.total == 2)
+        assert names_in_table(table) == [r.name for r in registry.list(ListFilter(rank=8))]
+        screen.query_one("#filter-target").focus()
+        await type_text(pilot, "k_proj")
+        await settle(pilot, lambda: table.total == 1)
+        assert names_in_table(table) == [r.name for r in registry.list(ListFilter(rank=8, targets=("k_proj",)))]
+        screen.query_one("#filter-rank").value = ""
+        screen.query_one("#filter-target").value = ""
+        screen.query_one("#filter-tag").focus()
+        await type_text(pilot, "attention")
+        await settle(pilot, lambda: table.total == 1)
+        assert names_in_table(table) == ["gpt2-attn"]
+        screen.query_one("#filter-tag").value = ""
+        screen.query_one("#filter-base").focus()
+        await type_text(pilot, "tiny-llama")
+        await settle(pilot, lambda: table.total == 3)
+        assert names_in_table(table) == [r.name for r in registry.list(ListFilter(base="tiny-llama"))]
+        screen.query_one("#filter-base").value = ""
+        await pilot.press("escape")
+        await settle(pilot, lambda: table.total == 4)
+
+        # clicking a column header sorts by it; clicking again reverses
+        x = next(pos for pos in range(100) if (c := table.column_at(pos)) is not None and c.key == "size")
+        await pilot.click(AdapterTable, offset=(x, 0))
+        await settle(pilot, lambda: table.filter.sort == "size")
+        by_size = sorted(registry.list(), key=lambda r: (r.size_bytes, r.name))
+        assert names_in_table(table) == [r.name for r in by_size]
+        await pilot.click(AdapterTable, offset=(x, 0))
+        await settle(pilot, lambda: table.filter.desc)
+        assert names_in_table(table) == [r.name for r in sorted(by_size, key=lambda r: -r.size_bytes)]
+        # `s` moves to the next column, keeping the cursor on the same adapter
+        await pilot.press("end")
+        before = table.current_name
+        await pilot.press("s")
+        await settle(pilot, lambda: table.filter.sort == "tags" and table.current_name == before)
+
+
+async def test_tag_rename_export_delete_change_the_registry(registry, tmp_path):
+    app = create_app(registry)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        screen = main_screen(app)
+        table = screen.table
+        assert table.current_name == "gpt2-attn"
+
+        # tag: add two, remove one
+        await pilot.press("t")
+        await type_text(pilot, "prod nlp -fixture")
+        await pilot.press("enter")
+        await settle(pilot, lambda: registry.get("gpt2-attn").tags == ["attention", "nlp", "prod"])
+        await ready(pilot, "gpt2-attn")
+        assert table.current.tags == ("attention", "nlp", "prod")
+
+        # rename keeps the cursor (and any mark) on the adapter
+        await pilot.press("space", "up")     # mark it (space moves down; come back)
+        await pilot.press("r")
+        await type_text(pilot, "gpt2-renamed")
+        await pilot.press("enter")
+        await settle(pilot, lambda: table.current_name == "gpt2-renamed",
+                     what=f"rename ({[n.message for n in app._notifications]}, {app.screen})")
+        assert registry.get("gpt2-renamed").tags == ["attention", "nlp", "prod"]
+        with pytest.raises(NotFound):
+            registry.get("gpt2-attn")
+        assert list(table.marked) == ["gpt2-renamed"]
+
+        # export writes a PEFT folder with the registered bytes
+        out = tmp_path / "exported"
+        await pilot.press("e")
+        prompt = app.screen.query_one("#prompt-input")
+        prompt.value = str(out)
+        await pilot.press("enter")
+        await settle(pilot, lambda: (out / "adapter_config.json").exists())
+        rec = registry.get("gpt2-renamed")
+        for f in rec.files:
+            assert hashlib.sha256((out / f["name"]).read_bytes()).hexdigest() == f["sha256"]
+
+        # delete asks first; "n" keeps it, "y" removes it
+        await pilot.press("d")
+        await settle(pilot, lambda: app.screen is not screen)
+        await pilot.press("n")
+        await settle(pilot)
+        assert registry.get("gpt2-renamed")
+        await pilot.press("d")
+        await settle(pilot, lambda: app.screen is not screen)
+        await pilot.press("y")
+        await settle(pilot, lambda: table.total == 3)
+        assert registry.count() == 3
+        with pytest.raises(NotFound):
+            registry.get("gpt2-renamed")
+        assert not table.marked
+        assert table.current_name in {r.name for r in registry.list()}
+
+
+async def test_errors_show_the_cli_line_and_change_nothing(registry):
+    from hub.cli._errors import render_error
+
+    app = create_app(registry)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        table = main_screen(app).table
+        assert table.current_name == "gpt2-attn"
+        await pilot.press("r")
+        app.screen.query_one("#prompt-input").value = "llama-plain"
+        await pilot.press("enter")
+        expected = render_error(AlreadyExists("the name 'llama-plain' is already taken", None,
+                                              "choose another name"))[0]
+        await settle(pilot, lambda: any(n.message == expected for n in app._notifications))
+        assert registry.get("gpt2-attn") and registry.count() == 4
+
+        # an invalid name never reaches the service: the dialog says why and stays open
+        await pilot.press("r")
+        app.screen.query_one("#prompt-input").value = "bad name!"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "invalid name" in str(app.screen.query_one("#prompt-error").render())
+        await pilot.press("escape")
+        assert [r.name for r in registry.list()] == sorted(["gpt2-attn", "llama-dora", "llama-plain", "llama-rslora"])
+
+
+async def test_help_and_palette_list_every_action(registry):
+    from hub.tui.actions import ACTIONS
+    from hub.tui.screens.help import HelpScreen, help_content
+
+    app = create_app(registry)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("question_mark")
+        await settle(pilot, lambda: isinstance(app.screen, HelpScreen))
+        text = help_content().plain
+        for a in ACTIONS:
+            assert a.help in text
+        await pilot.press("escape")
+        await settle(pilot, lambda: not isinstance(app.screen, HelpScreen))
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        assert {a.label for a in ACTIONS if a.action != "quit"} <= titles
+        footer_keys = {b.action for b in main_screen(app).BINDINGS if b.show}
+        assert {a.action for a in ACTIONS} <= footer_keys
+
+
+async def test_large_registry_pages_instead_of_loading_everything(registry, monkeypatch):
+    """With a page size of 2 the table must fetch pages as the cursor moves, and still
+    agree with the service row for row."""
+    from hub.tui.widgets import adapter_table
+
+    monkeypatch.setattr(adapter_table, "PAGE_SIZE", 2)
+    calls = []
+    real = registry.list_rows
+
+    def counting(flt):
+        calls.append((flt.limit, flt.offset))
+        return real(flt)
+
+    monkeypatch.setattr(registry, "list_rows", counting)
+    app = create_app(registry)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        table = main_screen(app).table
+        assert all(limit == 2 for limit, _ in calls)
+        await pilot.press("end")
+        await ready(pilot, "llama-rslora")
+        assert (2, 2) in calls
+        assert names_in_table(table) == [r.name for r in real(ListFilter())]
+
+
+def test_hub_tui_does_not_import_torch():
+    code = ("import sys; from hub.cli import cli, load_commands; load_commands(); "
+            "import hub.tui.app, hub.tui.screens.main, hub.tui.screens.check, hub.tui.screens.combine, "
+            "hub.tui.screens.merge, hub.tui.screens.pull; "
+            "print(sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+# -- check, combine, pull, merge: the work screens ------------------------------------------
+
+
+async def test_check_against_a_base_lists_findings_and_stores_the_verdict(registry, artifacts):
+    from hub.tui.screens.check import CheckScreen
+
+    registry.add_base(artifacts.base("llama"), name="tiny-llama")
+    gpt2 = str(artifacts.base("gpt2"))
+    app = create_app(registry)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        screen = main_screen(app)
+        await pilot.press("slash")
+        await type_text(pilot, "llama-plain")
+        await pilot.press("enter")
+        await ready(pilot, "llama-plain")
+
+        await pilot.press("c")
+        await settle(pilot, lambda: isinstance(app.screen, CheckScreen) and
+                     app.screen.query_one("#check-base").value == "tiny-llama", what="the check dialog")
+        check = app.screen
+        await pilot.press("enter")           # the registered base is suggested; Enter checks
+        await settle(pilot, lambda: check.report is not None)
+        expected = registry.check("llama-plain", "tiny-llama")
+        assert check.report.compatible and check.report.findings == expected.findings
+        assert "compatible" in str(check.query_one("#check-verdict").render())
+        # the verdict is stored: `hub list --fits tiny-llama` finds it
+        fits = registry.list(ListFilter(fits=registry.base_id("tiny-llama")))
+        assert "llama-plain" in [r.name for r in fits]
+
+        # a model folder of another architecture: not compatible, errors listed
+        check.query_one("#check-base").value = gpt2
+        check.query_one("#check-base").focus()
+        await pilot.press("enter")
+        await settle(pilot, lambda: check.report is not None and not check.report.compatible)
+        expected = registry.check("llama-plain", gpt2)
+        assert [f.code for f in check.report.findings] == [f.code for f in expected.findings]
+        shown = str(check.query_one("#check-findings").render())
+        for f in expected.findings:
+            assert f.code in shown and f.severity in shown
+        await pilot.press("escape")
+        await settle(pilot, lambda: app.screen is screen)
+
+
+async def test_combine_marked_adapters_previews_then_registers_the_result(registry):
+    from hub.tui.screens.combine import CombineScreen
+
+    app = create_app(registry)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        screen = main_screen(app)
+        table = screen.table
+        # nothing marked: a hint, no screen
+        await pilot.press("o")
+        await settle(pilot)
+        assert not isinstance(app.screen, CombineScreen)
+
+        for name in ("llama-plain", "llama-rslora"):
+            await pilot.press("slash")
+            screen.query_one("#filter-text").value = name
+            await pilot.press("enter")
+            await ready(pilot, name)
+            await pilot.press("space")
+        screen.query_one("#filter-text").value = ""
+        assert list(table.marked) == ["llama-plain", "llama-rslora"]
+
+        await pilot.press("o")
+        await settle(pilot, lambda: isinstance(app.screen, CombineScreen) and app.screen.preview is not None,
+                     what="the combine preview")
+        form = app.screen
+        # the preview is the service's dry run and its compatibility findings
+        dry = registry.combine([("llama-plain", 1.0), ("llama-rslora", 1.0)], "cat", form.read_form().name,
+                               dry_run=True)
+        assert form.preview.summary["rank_max"] == dry.summary["rank_max"] == 16
+        expected = registry.check_combination(["llama-plain", "llama-rslora"], "cat")
+        assert {f["code"] for f in form.findings} == {f.code for f in dry.findings} and \
+            {f.code for f in dry.findings} <= {f.code for f in expected.findings}
+        assert "resulting rank" in str(form.query_one("#preview").render())
+
+        # weights and name typed into the form
+        form.query_one("#weight-0").focus()
+        await pilot.press("ctrl+a", "shift+end")
+        await type_text(pilot, "0.7")
+        form.query_one("#weight-1").value = "0.3"
+        form.query_one("#new-name").value = "tui-mix"
+        await settle(pilot, lambda: form.preview is not None and form.read_form().name == "tui-mix")
+        await pilot.press("ctrl+s")
+        await settle(pilot, lambda: app.screen is screen and table.current_name == "tui-mix",
+                     what="the combined adapter under the cursor")
+        rec = registry.get("tui-mix")
+        assert [(p["name"], p["weight"]) for p in rec.lineage] == [("llama-plain", 0.7), ("llama-rslora", 0.3)]
+        assert rec.recipe["method"] == "cat" and rec.r == 16
+        assert not table.marked
+        await ready(pilot, "tui-mix")
+        assert screen.details.view.record.lineage == rec.lineage
+
+
+async def test_combine_refusal_is_shown_and_registers_nothing(registry):
+    from hub.tui.screens.combine import CombineScreen
+
+    app = create_app(registry)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        table = main_screen(app).table
+        table.marked = {"llama-dora": None, "llama-plain": None}
+        await pilot.press("o")
+        await settle(pilot, lambda: isinstance(app.screen, CombineScreen) and app.screen._ticket > 0 and
+                     "DoRA" in str(app.screen.query_one("#preview").render()), what="the DoRA refusal")
+        form = app.screen
+        assert form.preview is None and form.query_one("#drop-dora").display
+        await pilot.press("ctrl+s")
+        await settle(pilot, lambda: any("DoRA" in n.message for n in app._notifications))
+        assert registry.count() == 4
+        # opting in to dropping the magnitudes makes it a plain LoRA combination
+        form.query_one("#drop-dora").value = True
+        await settle(pilot, lambda: form.preview is not None, what="the preview with --drop-dora")
+        assert any("DoRA" in n for n in form.preview.summary["notes"])
+
+
+async def test_pull_from_the_hub_registers_and_shows_the_adapter(registry, artifacts, hub_online):
+    from huggingface_hub import HfApi
+
+    from hub.tui.screens.pull import PullScreen
+
+    repo_id = hub_online.repo_id("tui")
+    api = HfApi(endpoint=hub_online.url, token=hub_online.token)
+    api.create_repo(repo_id)
+    api.upload_folder(repo_id=repo_id, folder_path=artifacts["embedding"][1], commit_message="adapter")
+
+    app = create_app(registry)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        screen = main_screen(app)
+        await pilot.press("p")
+        await settle(pilot, lambda: isinstance(app.screen, PullScreen))
+        await type_text(pilot, repo_id)
+        app.screen.query_one("#pull-revision").value = "main"
+        app.screen.query_one("#pull-name").value = "pulled-embedding"
+        app.screen.query_one("#pull-repo").focus()
+        await pilot.press("enter")
+        await settle(pilot, lambda: app.screen is screen and screen.table.current_name == "pulled-embedding",
+                     what="the pulled adapter")
+        rec = registry.get("pulled-embedding")
+        assert rec.source["repo"] == repo_id and rec.source["revision"] == "main"
+        assert rec.remotes and rec.remotes[0]["repo_id"] == repo_id
+        await ready(pilot, "pulled-embedding")
+        assert repo_id in str(screen.query_one("#d-remote").render())
+
+        # a repo that does not exist: the CLI's line, nothing registered
+        await pilot.press("p")
+        await settle(pilot, lambda: isinstance(app.screen, PullScreen))
+        app.screen.query_one("#pull-repo").value = "alice/does-not-exist"
+        await pilot.press("enter")
+        await settle(pilot, lambda: any(n.message.startswith("hub: error:") for n in app._notifications))
+        assert registry.count() == 5
