@@ -416,11 +416,11 @@ def _as_input(item) -> MergeInput:
         return MergeInput(src, weight, src.path)
     if not isinstance(src, (str, os.PathLike)):
         raise InvalidAdapter(f"cannot merge {src!r}", None, "pass an adapter folder or an AdapterInfo")
-    _refuse_other_peft_types(Path(src))
+    refuse_other_peft_types(Path(src))
     return MergeInput(inspect_adapter(src), weight, str(src))
 
 
-def _refuse_other_peft_types(folder: Path) -> None:
+def refuse_other_peft_types(folder: Path) -> None:
     """Say "this is IA3" rather than "lora_alpha is missing" for non-LoRA adapters."""
     import json
 

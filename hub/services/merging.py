@@ -1,0 +1,220 @@
+"""`hub merge` and `hub models`: merge registered adapters into a base model folder
+and record the result, with its lineage, in the registry.
+
+Adapters are named as registered (or given as folders); the base is a registered
+base name or a model folder. hub.merge runs hub.compat's adapter/base check before
+anything is written and refuses with its findings. The output folder appears
+atomically; the registry row is written after it, and a failure there removes the
+folder again, so a failed merge leaves the registry and the disk as they were.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from sqlalchemy import delete, insert, select
+
+from hub.errors import AlreadyExists, NotFound, UsageError
+from hub.names import check_name, name_from_folder
+from hub.registry import adapters as q
+from hub.registry.schema import base_models, lineage, merged_models
+
+Progress = Callable[[int, int, str], None]   # (bytes written, total bytes, current item)
+
+
+@dataclass(frozen=True)
+class MergedModelRecord:
+    id: int
+    name: str
+    path: str
+    base_name: str | None
+    base_path: str | None
+    dtype: str | None
+    size_bytes: int
+    num_shards: int
+    hub_version: str | None
+    created_at: str
+    recipe: dict = field(default_factory=dict)
+    lineage: list[dict] = field(default_factory=list)
+
+    @property
+    def exists(self) -> bool:
+        return Path(self.path).is_dir()
+
+    @property
+    def adapters(self) -> list[dict]:
+        return [p for p in self.lineage if p["type"] == "adapter"]
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["exists"] = self.exists
+        d["adapters"] = [{"name": p["name"], "weight": p["weight"], "sha256": p["sha256"]} for p in self.adapters]
+        return d
+
+
+@dataclass(frozen=True)
+class MergeOutcome:
+    dry_run: bool
+    plan: dict                      # MergePlan.describe(): tensors, bytes, memory estimate, device
+    result: dict | None = None      # MergeResult.to_dict() once written
+    record: MergedModelRecord | None = None
+
+    def to_dict(self) -> dict:
+        out = {"dry_run": self.dry_run, "plan": self.plan}
+        if self.result is not None:
+            out["result"] = self.result
+        if self.record is not None:
+            out["model"] = self.record.to_dict()
+        return out
+
+
+class MergingMixin:
+    """Service operations of `hub merge` and `hub models` (mixed into hub.service.Hub)."""
+
+    def merge(self, base: str, adapters: Sequence[tuple[str, float]], out: str | os.PathLike, *,
+              name: str | None = None, device: str = "auto", dtype: str = "keep", shard_size: str | int = "5GB",
+              overwrite: bool = False, dry_run: bool = False, progress: Progress | None = None) -> MergeOutcome:
+        """Merge ``adapters`` ([(registered name or folder, weight)]) into ``base`` and write ``out``.
+
+        With ``dry_run`` only the plan is built (all checks run, nothing is written)."""
+        from hub.merge import DEFAULT_PREFETCH_BYTES, MergeInput, build_plan, execute, resolve_device
+        from hub.merge.writer import check_target
+
+        if not adapters:
+            raise UsageError("no adapters to merge", "hub merge", "name adapters as NAME or NAME:WEIGHT")
+        out = Path(out).expanduser().absolute()
+        base_id, base_name, base_path = self._merge_base(base)
+        parents = [self._merge_adapter(ref) for ref, _ in adapters]
+        model_name = check_name(name, "model name") if name else name_from_folder(out.name)
+        replaces = self._merged_row_for(model_name, out, overwrite)
+
+        inputs = [MergeInput(info, float(w), label) for (label, info, _), (_, w) in zip(parents, adapters)]
+        plan = build_plan(base_path, inputs, dtype=dtype, shard_size=shard_size)
+        device = resolve_device(device)
+        report = plan.describe(device, DEFAULT_PREFETCH_BYTES)
+        report["out"] = str(out)
+        report["name"] = model_name
+        if dry_run:
+            check_target(out, overwrite)
+            return MergeOutcome(True, report)
+
+        existed = out.exists()
+        update = (lambda done, total: progress(done, total, "")) if progress else None
+        result = execute(plan, out, device=device, progress=update, overwrite=overwrite,
+                         lineage_extra={"name": model_name})
+        try:
+            record = self._record_merge(model_name, out, base_id, base_name, base_path, parents, adapters,
+                                        result, replaces)
+        except BaseException:
+            if not existed:   # a folder we created must not outlive its missing record
+                shutil.rmtree(out, ignore_errors=True)
+            raise
+        return MergeOutcome(False, report, result.to_dict(), record)
+
+    def list_models(self) -> list[MergedModelRecord]:
+        with self.db.read() as conn:
+            rows = conn.execute(select(merged_models).order_by(merged_models.c.created_at.desc(),
+                                                               merged_models.c.name)).all()
+            return [_model_record(r, q.lineage_of(conn, "model", r.id)) for r in rows]
+
+    def get_model(self, name: str) -> MergedModelRecord:
+        with self.db.read() as conn:
+            row = conn.execute(select(merged_models).where(merged_models.c.name == name)).first()
+            if row is None:
+                raise NotFound(f"no merged model named {name!r}", None, "see `hub models` for the recorded ones")
+            return _model_record(row, q.lineage_of(conn, "model", row.id))
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _merge_base(self, base: str) -> tuple[int | None, str, str]:
+        """(registered id or None, display name, folder) for a base name or a model folder."""
+        with self.db.read() as conn:
+            row = conn.execute(select(base_models.c.id, base_models.c.name, base_models.c.path)
+                               .where(base_models.c.name == base)).first()
+            folder = Path(base).expanduser()
+            if row is None and folder.is_dir():
+                row = conn.execute(select(base_models.c.id, base_models.c.name, base_models.c.path)
+                                   .where(base_models.c.path == str(folder.resolve()))).first()
+        if row is not None:
+            if not row.path or not Path(row.path).is_dir():
+                raise NotFound(f"the folder of base {row.name!r} is gone", row.path,
+                               "restore it, or pass the model folder with --base")
+            return row.id, row.name, row.path
+        if folder.is_dir():
+            return None, str(folder.resolve()), str(folder.resolve())
+        raise NotFound(f"no registered base named {base!r} and no such folder", base,
+                       "see `hub base list`, or pass a model folder")
+
+    def _merge_adapter(self, ref: str):
+        """(label, AdapterInfo, registry record or None) for a registered name or an adapter folder."""
+        from hub.inspect import inspect_adapter
+
+        with self.db.read() as conn:
+            registered = q.get_row(conn, ref) is not None
+        if registered:
+            record = self.get(ref)
+            info = inspect_adapter(self.adapter_dir(ref))
+            if info.sha256 != record.sha256:
+                from hub.errors import IntegrityError
+
+                raise IntegrityError(f"adapter {ref} on disk does not match its registered hash", info.path,
+                                     "run `hub verify` / `hub doctor`")
+            return ref, info, record
+        folder = Path(ref).expanduser()
+        if (folder / "adapter_config.json").is_file():
+            from hub.merge.plan import refuse_other_peft_types
+
+            refuse_other_peft_types(folder)
+            return str(folder), inspect_adapter(folder), None
+        raise NotFound(f"no adapter named {ref!r} and no adapter folder there", ref,
+                       "see `hub list`, or pass an adapter folder")
+
+    def _merged_row_for(self, name: str, out: Path, overwrite: bool) -> int | None:
+        """Id of the row this merge replaces (same name and folder, with overwrite), else refuse a taken name."""
+        with self.db.read() as conn:
+            row = conn.execute(select(merged_models.c.id, merged_models.c.path)
+                               .where(merged_models.c.name == name)).first()
+        if row is None:
+            return None
+        if overwrite and Path(row.path) == out:
+            return row.id
+        raise AlreadyExists(f"a merged model named {name!r} is already recorded", row.path,
+                            "pick another with --name" + (", or pass --overwrite to redo it" if Path(row.path) == out
+                                                          else ""))
+
+    def _record_merge(self, name, out: Path, base_id, base_name, base_path, parents, adapters, result,
+                      replaces: int | None) -> MergedModelRecord:
+        from hub import __version__
+        from hub.registry.adapters import now
+
+        lineage_rows = [{"type": "base", "id": base_id, "name": base_name,
+                         "sha256": result.lineage["base"]["shape_signature"], "weight": None}]
+        for (label, info, record), (_, weight) in zip(parents, adapters):
+            lineage_rows.append({"type": "adapter", "id": record.id if record else None,
+                                 "name": record.name if record else label, "sha256": info.sha256,
+                                 "weight": float(weight)})
+        size = sum((out / shard).stat().st_size for shard in result.shards)
+        with self.db.write() as conn:
+            if replaces is not None:
+                conn.execute(delete(lineage).where((lineage.c.child_type == "model") & (lineage.c.child_id == replaces)))
+                conn.execute(delete(merged_models).where(merged_models.c.id == replaces))
+            model_id = conn.execute(insert(merged_models).values(
+                name=name, path=str(out), base_id=base_id, base_name=base_name, base_path=base_path,
+                dtype=result.dtype, size_bytes=size, num_shards=len(result.shards),
+                recipe_json=json.dumps(result.lineage, sort_keys=True), hub_version=__version__, created_at=now(),
+            )).inserted_primary_key[0]
+            q.add_lineage(conn, "model", model_id, lineage_rows)
+        return self.get_model(name)
+
+
+def _model_record(row, parents: list[dict]) -> MergedModelRecord:
+    return MergedModelRecord(
+        id=row.id, name=row.name, path=row.path, base_name=row.base_name, base_path=row.base_path, dtype=row.dtype,
+        size_bytes=row.size_bytes or 0, num_shards=row.num_shards or 1, hub_version=row.hub_version,
+        created_at=row.created_at.isoformat() if row.created_at else "",
+        recipe=json.loads(row.recipe_json) if row.recipe_json else {}, lineage=parents)
