@@ -321,10 +321,11 @@ def find_adapter_folders(root: Path) -> list[Path]:
 
 from hub.services.browsing import BrowsingMixin  # noqa: E402
 from hub.services.maintenance import MaintenanceMixin  # noqa: E402
+from hub.services.merging import MergingMixin  # noqa: E402
 from hub.services.syncing import SyncMixin  # noqa: E402
 
 
-class Hub(SyncMixin, MaintenanceMixin, BrowsingMixin, HubCore):
+class Hub(MergingMixin, SyncMixin, MaintenanceMixin, BrowsingMixin, HubCore):
     """The hub API. Area mixins from hub/services/ are listed before HubCore."""
 
 

@@ -13,6 +13,7 @@ COMMAND_MODULES = (
     "hub.cli.tui",
     "hub.cli.doctor",
     "hub.cli.sync",
+    "hub.cli.merge",
 )
 _loaded = False
 
