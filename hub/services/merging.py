@@ -64,6 +64,10 @@ class MergeOutcome:
     result: dict | None = None      # MergeResult.to_dict() once written
     record: MergedModelRecord | None = None
 
+    @property
+    def out_dir(self) -> str:
+        return self.result["out_dir"] if self.result else self.plan.get("out", "")
+
     def to_dict(self) -> dict:
         out = {"dry_run": self.dry_run, "plan": self.plan}
         if self.result is not None:
