@@ -12,6 +12,7 @@ crash can leave is therefore always one of a few *explainable* leftovers:
 - ``missing_file``   a row whose store file is gone (never produced by hub itself; disks fail)
 - ``corrupt_blob``   a store file whose size disagrees with its row
 - ``missing_link``   a linked adapter whose folder or files are gone
+- ``missing_model``  a merged model whose recorded folder is gone (reported; the user may have moved it)
 - ``orphan_rows``    child rows (files, tags, ...) whose adapter row is gone
 
 This module only looks at the filesystem and at plain facts the service reads from
@@ -60,6 +61,7 @@ class RegistryFacts:
     adapters: tuple[AdapterFact, ...]
     orphan_rows: dict[str, int] = field(default_factory=dict)   # table -> rows whose adapter is gone
     integrity: tuple[str, ...] = ()                              # database self-check messages, if any
+    models: tuple[tuple[str, str], ...] = ()                     # merged models: (name, folder)
 
     def referenced_blobs(self) -> dict[str, int]:
         """sha256 -> recorded size, over store-backed adapters."""
@@ -93,11 +95,13 @@ class DoctorReport:
     failed: list[tuple[Problem, str]] = field(default_factory=list)
     skipped_recent: int = 0                 # leftovers younger than the grace period
     checked: dict[str, int] = field(default_factory=dict)
+    after_fix: list[Problem] | None = None  # a fresh look after --fix, when there was one
 
     @property
     def remaining(self) -> list[Problem]:
-        done = set(map(id, self.fixed))
-        return [p for p in self.problems if id(p) not in done]
+        if self.after_fix is not None:
+            return list(self.after_fix)
+        return list(self.problems)
 
     @property
     def healthy(self) -> bool:
@@ -245,6 +249,9 @@ class _Planner:
                 if not folder.is_dir() or missing:
                     what = "linked folder is gone" if not folder.is_dir() else f"linked files are gone: {', '.join(missing)}"
                     self.add("missing_link", a.name, f"{what} ({folder})", None, adapter_id=a.id)
+        for name, folder in self.facts.models:
+            if not Path(folder).is_dir():
+                self.add("missing_model", name, f"merged model folder is gone ({folder})", None)
         for table, n in sorted(self.facts.orphan_rows.items()):
             if n:
                 self.add("orphan_rows", table, f"{n} row(s) belong to adapters that no longer exist",

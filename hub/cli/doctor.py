@@ -33,9 +33,12 @@ def doctor(state, fix, dry_run, grace_s, as_json):
         emit_json(report.to_dict())
     else:
         fixed = {id(p) for p in report.fixed}
+        left = {(p.kind, p.target) for p in report.remaining}
         for p in report.problems:
             if id(p) in fixed:
                 verb = "fixed"
+            elif report.after_fix is not None and (p.kind, p.target) not in left:
+                verb = "resolved"
             elif p.fix is None:
                 verb = "manual"
             else:

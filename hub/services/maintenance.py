@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import and_, delete, func, not_, select, text
+from sqlalchemy import and_, delete, func, not_, or_, select, text
 
 from hub import doctor as dr
 from hub.registry import adapters as q
 from hub.registry.schema import (
-    adapter_base_fits, adapter_files, adapter_tags, adapter_targets, adapters, lineage, remotes,
+    adapter_base_fits, adapter_files, adapter_tags, adapter_targets, adapters, lineage, merged_models, remotes,
 )
 
 # arbitrary PostgreSQL advisory lock id serialising store changes (SQLite's BEGIN IMMEDIATE already does)
@@ -48,11 +48,18 @@ def registry_facts(conn) -> dr.RegistryFacts:
             not_(table.c.adapter_id.in_(select(adapters.c.id))))).scalar_one()
         if n:
             orphans[table.name] = n
-    n = conn.execute(select(func.count()).select_from(lineage).where(and_(
-        lineage.c.child_type == "adapter", not_(lineage.c.child_id.in_(select(adapters.c.id)))))).scalar_one()
+    n = conn.execute(select(func.count()).select_from(lineage).where(_orphan_lineage())).scalar_one()
     if n:
         orphans["lineage"] = n
-    return dr.RegistryFacts(facts, orphans, tuple(_integrity(conn)))
+    models = tuple((r.name, r.path) for r in conn.execute(
+        select(merged_models.c.name, merged_models.c.path).order_by(merged_models.c.name)))
+    return dr.RegistryFacts(facts, orphans, tuple(_integrity(conn)), models)
+
+
+def _orphan_lineage():
+    """Lineage rows whose child (an adapter or a merged model) no longer exists."""
+    return or_(and_(lineage.c.child_type == "adapter", not_(lineage.c.child_id.in_(select(adapters.c.id)))),
+               and_(lineage.c.child_type == "model", not_(lineage.c.child_id.in_(select(merged_models.c.id)))))
 
 
 def _integrity(conn) -> list[str]:
@@ -67,23 +74,27 @@ class MaintenanceMixin:
     """`hub doctor`: find and repair leftovers of interrupted work."""
 
     def doctor(self, fix: bool = False, grace_s: float = dr.DEFAULT_GRACE_S) -> dr.DoctorReport:
-        with self.db.read() as conn:
-            report = dr.plan(self.home, registry_facts(conn), grace_s)
+        report = self._doctor_plan(grace_s)
         if not fix:
             return report
-        for _ in range(2):  # a removed row can orphan blobs: one more pass settles it
-            self._doctor_execute(report, grace_s)
-            with self.db.read() as conn:
-                again = dr.plan(self.home, registry_facts(conn), grace_s)
-            fixed = {(p.kind, p.target) for p in report.fixed}
-            new = [p for p in again.problems if p.fix and (p.kind, p.target) not in fixed]
-            if not new:
+        seen = {(p.kind, p.target) for p in report.problems}
+        todo = report.problems
+        for _ in range(3):  # removing a row can orphan its other blobs: the next pass takes them
+            self._doctor_execute(report, [p for p in todo if p.fix], grace_s)
+            again = self._doctor_plan(grace_s)
+            report.after_fix = again.problems
+            todo = [p for p in again.problems if p.fix and (p.kind, p.target) not in seen]
+            if not todo:
                 break
-            report.problems.extend(new)
+            report.problems.extend(todo)
+            seen.update((p.kind, p.target) for p in todo)
         return report
 
-    def _doctor_execute(self, report: dr.DoctorReport, grace_s: float) -> None:
-        todo = [p for p in report.remaining if p.fix and p not in {f for f, _ in report.failed}]
+    def _doctor_plan(self, grace_s: float) -> dr.DoctorReport:
+        with self.db.read() as conn:
+            return dr.plan(self.home, registry_facts(conn), grace_s)
+
+    def _doctor_execute(self, report: dr.DoctorReport, todo: list[dr.Problem], grace_s: float) -> None:
         rows = [p for p in todo if p.kind in ("missing_file", "orphan_rows")]
         files = [p for p in todo if p not in rows]
         if rows:
@@ -123,8 +134,7 @@ class MaintenanceMixin:
 
 def _delete_orphan_rows(conn, table_name: str) -> None:
     if table_name == "lineage":
-        conn.execute(delete(lineage).where(and_(lineage.c.child_type == "adapter",
-                                                not_(lineage.c.child_id.in_(select(adapters.c.id))))))
+        conn.execute(delete(lineage).where(_orphan_lineage()))
         return
     table = next(t for t in _CHILD_TABLES if t.name == table_name)
     conn.execute(delete(table).where(not_(table.c.adapter_id.in_(select(adapters.c.id)))))
