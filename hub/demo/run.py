@@ -13,6 +13,10 @@ def build_demo_tree(root: Path, echo: Callable[[str], None] = print) -> Path:
     """Tiny Llama / GPT-2 bases and one adapter per kind under root/adapters."""
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    import warnings
+
+    warnings.filterwarnings("ignore", category=UserWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
     from hub.demo.factory import ADAPTER_KINDS, make_adapter, make_base
 
     root.mkdir(parents=True, exist_ok=True)
@@ -42,7 +46,9 @@ def run_demo(hub, root: Path, echo: Callable[[str], None] = print) -> None:
         echo(f"{rec.name}  r={rec.r} alpha={rec.lora_alpha:g} targets={','.join(rec.target_modules)}")
     for step in _extra_steps():
         step(hub, root, echo)
-    echo(f"\nDone. Registry: {hub.db.url}\nTry: hub list, hub show llama-plain, hub tui")
+    echo(f"\nDone. Registry: {hub.db.url} (store under {hub.home})")
+    echo("Next: hub list | hub show llama-patterns | hub check llama-dora --runtime vllm | "
+         "hub similar llama-plain llama-rslora | hub tui")
 
 
 def _extra_steps():
