@@ -147,7 +147,8 @@ def test_parent_commit_must_be_the_head(api, hub_online):  # noqa: F811
 def test_list_models_filters_by_base_model_tags(api, hub_online, tmp_path):  # noqa: F811
     from huggingface_hub import HfApi
 
-    base = f"org/base-{os.urandom(3).hex()}"
+    base = f"acme/base-{os.urandom(3).hex()}"
+    api.create_repo(base)  # the Hub only accepts cards whose base_model it hosts
     card = f"---\nbase_model: {base}\nbase_model_relation: adapter\nlibrary_name: peft\ntags: [lora]\n---\n".encode()
     repos = [hub_online.repo_id("lora"), hub_online.repo_id("lora", namespace="acme")]
     for repo_id in repos:
@@ -158,13 +159,16 @@ def test_list_models_filters_by_base_model_tags(api, hub_online, tmp_path):  # n
     api.upload_file(path_or_fileobj=card, path_in_repo="README.md", repo_id=private)
 
     found = list(api.list_models(filter=f"base_model:adapter:{base}"))
-    assert {m.id for m in found} == {*repos, private}
+    assert {m.id for m in found} == {*repos, private}  # not the base itself: it is no adapter
     assert all("peft" in m.tags and f"base_model:{base}" in m.tags for m in found)
     assert {m.id for m in api.list_models(filter=f"base_model:adapter:{base}", author="acme")} == {repos[1]}
     assert len(list(api.list_models(filter=f"base_model:adapter:{base}", limit=2))) == 2
     bob = HfApi(endpoint=hub_online.url, token="hf_bob_token")
     assert {m.id for m in bob.list_models(filter=f"base_model:adapter:{base}")} == set(repos)
     assert api.model_info(repos[0]).card_data["base_model"] == base
+    with pytest.raises(ValueError, match='"base_model" with value "nobody/nothing" is not valid'):
+        api.upload_file(path_or_fileobj=b"---\nbase_model: nobody/nothing\n---\n", path_in_repo="README.md",
+                        repo_id=repos[0])
 
 
 def test_errors_carry_the_hub_error_codes(api, hub_online):  # noqa: F811

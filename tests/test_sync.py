@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from tests.helpers import cli_json, copy_adapter, registry_snapshot, run_cli
-from tests.hubserver.fixture import hub_online, hub_server  # noqa: F401  (fixtures)
+from tests.hubserver.fixture import ensure_model, hub_online, hub_server  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.usefixtures("hub_online")
 
@@ -66,9 +66,18 @@ def nothing_left(home):
     return not tmp.exists() or not any(tmp.iterdir())
 
 
+BASE_ID = "tiny-org/tiny-llama"
+
+
 @pytest.fixture
-def plain(artifacts, tmp_path):
-    """The 'plain' adapter registered as 'plain', with a Hub-style base model name."""
+def hub_base(artifacts, hub_online):  # noqa: F811
+    """The tiny llama base as a model repo on the fake Hub (cards may only name bases the Hub hosts)."""
+    return ensure_model(hub_online, BASE_ID, {"config.json": (artifacts.base("llama") / "config.json").read_bytes()})
+
+
+@pytest.fixture
+def plain(artifacts, tmp_path, hub_base):
+    """The 'plain' adapter registered as 'plain', declaring a base the Hub hosts."""
     folder = copy_adapter(artifacts["plain"][1], tmp_path / "plain")
     cfg = json.loads((folder / "adapter_config.json").read_text())
     cfg["base_model_name_or_path"] = "tiny-org/tiny-llama"
@@ -131,7 +140,7 @@ def test_pull_of_an_unchanged_revision_downloads_nothing(plain, hub_online, hub_
     assert {k: v for k, v in before.items() if k != "remotes"} == {k: v for k, v in after.items() if k != "remotes"}
 
 
-def test_tags_commits_and_moved_branches(artifacts, hub_online, tmp_path):  # noqa: F811
+def test_tags_commits_and_moved_branches(artifacts, hub_online, hub_base, tmp_path):  # noqa: F811
     repo_id = hub_online.repo_id()
     v1 = artifacts.adapter("llama", "sync-v1", seed=11, r=4, lora_alpha=8, target_modules=["q_proj"])
     v2 = artifacts.adapter("llama", "sync-v2", seed=12, r=4, lora_alpha=8, target_modules=["q_proj"])
@@ -296,7 +305,7 @@ def test_branches_prs_and_private_repos(plain, hub_online):  # noqa: F811
 
 
 def test_search_remote_marks_registered(plain, artifacts, hub_online):  # noqa: F811
-    base = f"tiny-org/base-{hub_online.repo_id('b').split('-')[-1]}"
+    base = ensure_model(hub_online, f"tiny-org/base-{hub_online.repo_id('b').split('-')[-1]}")
     first, second = hub_online.repo_id("s1"), hub_online.repo_id("s2", namespace="acme")
     ok("push", "plain", first, "--base-model", base)
     other = artifacts.adapter("llama", "sync-search", seed=41, r=2, lora_alpha=4, target_modules=["q_proj"])
@@ -313,7 +322,7 @@ def test_search_remote_marks_registered(plain, artifacts, hub_online):  # noqa: 
     assert text.stdout.splitlines()[0].split() == ["REPO", "BASE", "DOWNLOADS", "LIKES", "REGISTERED"]
 
 
-def test_combined_adapter_card_carries_lineage_and_recipe(artifacts, hub_online, tmp_path):  # noqa: F811
+def test_combined_adapter_card_carries_lineage_and_recipe(artifacts, hub_online, hub_base, tmp_path):  # noqa: F811
     from hub.service import Hub
 
     parent = artifacts.adapter("llama", "sync-parent", seed=51, r=2, lora_alpha=4, target_modules=["q_proj"])
@@ -355,7 +364,7 @@ def test_unreachable_endpoint_fails_with_one_line(endpoint, message, plain, monk
     assert cli_json("status", "plain") == []  # nothing recorded: nothing to ask the Hub
 
 
-def test_peft_loads_what_hub_pushed(artifacts, hub_online, tmp_path):  # noqa: F811
+def test_peft_loads_what_hub_pushed(artifacts, hub_online, hub_base, tmp_path):  # noqa: F811
     """PEFT's own PeftModel.from_pretrained(repo, revision=...) through huggingface_hub, in a clean process."""
     import subprocess
     import sys
@@ -384,3 +393,81 @@ print(json.dumps({{"max_diff": (remote - local).abs().max().item()}}))
     assert json.loads(proc.stdout.strip().splitlines()[-1])["max_diff"] == 0.0
     downloads = [x for x in hub_online.requests() if f"/{repo_id}/resolve/v2-branch/" in x]
     assert any("adapter_model.safetensors" in x for x in downloads)
+
+
+def test_pulled_adapter_pushed_back_makes_no_commit(plain, hub_online):  # noqa: F811
+    repo_id = hub_online.repo_id("roundtrip")
+    ok("push", "plain", repo_id)
+    ok("rm", "plain")
+    ok("pull", repo_id, "--name", "plain")
+    commits = len(api(hub_online).list_repo_commits(repo_id))
+    assert "no commit made" in ok("push", "plain", repo_id).stderr  # the regenerated card is identical
+    assert len(api(hub_online).list_repo_commits(repo_id)) == commits
+
+
+def test_token_from_saved_login_and_missing_token(plain, hub_online, monkeypatch, tmp_path):  # noqa: F811
+    from huggingface_hub import constants
+
+    monkeypatch.delenv("HF_TOKEN")
+    assert "HTTP 401" in fail("push", "plain", hub_online.repo_id("anon"))
+    token_file = tmp_path / "saved-token"
+    token_file.write_text("hf_alice_token")  # what `hf auth login` writes
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(token_file))
+    repo_id = hub_online.repo_id("login")
+    ok("push", "plain", repo_id)
+    assert api(hub_online).model_info(repo_id).author == "alice"
+
+
+def test_card_keeps_the_authors_metadata_and_prose(plain):
+    from hub.service import Hub
+    from hub.sync import model_card
+
+    with Hub() as hub:
+        record = hub.get("plain")
+    existing = "---\nlicense: apache-2.0\ndatasets: [squad]\ntags: [mine]\nbase_model: ../local\n---\n\n# Mine\nHello.\n"
+    text = model_card.render(record, "alice/x", "org/base", existing)
+    meta, body = model_card.split_card(text)
+    assert meta["base_model"] == "org/base" and meta["base_model_relation"] == "adapter"
+    assert meta["license"] == "apache-2.0" and meta["datasets"] == ["squad"]
+    assert meta["tags"][:2] == ["base_model:adapter:org/base", "lora"] and "mine" in meta["tags"]
+    assert body.strip() == "# Mine\nHello."
+    assert model_card.render(record, "alice/x", "org/base", text) == text  # stable under re-rendering
+    assert model_card.hub_base_model("../local") is None and model_card.hub_base_model(None) is None
+    fresh, _ = model_card.split_card(model_card.render(record, "alice/x", None))
+    assert "base_model" not in fresh and fresh["library_name"] == "peft"
+
+
+def test_card_names_only_bases_the_hub_hosts(artifacts, hub_online, hub_base, tmp_path):  # noqa: F811
+    folder = copy_adapter(artifacts["plain"][1], tmp_path / "local-base")  # declares a local folder as its base
+    ok("add", folder, "--name", "local-base")
+    repo_id = hub_online.repo_id("nobase")
+    pushed = run_cli("push", "local-base", repo_id)
+    assert pushed.exit_code == 0 and "warning: no Hub base model known" in pushed.stderr
+    assert "base_model" not in remote_card(hub_online, repo_id)
+    line = fail("push", "local-base", repo_id, "--base-model", "tiny-org/not-there")
+    assert "base model 'tiny-org/not-there' is not on the Hub" in line
+    ok("push", "local-base", repo_id, "--base-model", BASE_ID)
+    assert remote_card(hub_online, repo_id)["base_model"] == BASE_ID
+    # the Hub itself refuses a card naming a base it does not host (hub checks first, so go around it)
+    with pytest.raises(ValueError, match="is not valid"):
+        api(hub_online).upload_file(path_or_fileobj=b"---\nbase_model: nobody/nothing\n---\n", path_in_repo="README.md",
+                                    repo_id=repo_id)
+
+
+def test_merged_model_push_carries_lineage_and_recipe(plain, artifacts, hub_online, tmp_path):  # noqa: F811
+    from hub.service import Hub
+
+    with Hub() as hub:
+        outcome = hub.merge(str(artifacts.base("llama")), [("plain", 0.5)], tmp_path / "merged", name="merged-plain")
+        assert outcome.record is not None
+    repo_id = hub_online.repo_id("merged")
+    ok("push", "merged-plain", repo_id, "--base-model", BASE_ID)
+    card = remote_card(hub_online, repo_id)
+    assert card["base_model"] == BASE_ID and card["base_model_relation"] == "merge"
+    assert card["library_name"] == "transformers"
+    assert [(p["name"], p["weight"]) for p in card["hub"]["lineage"] if p["type"] == "adapter"] == [("plain", 0.5)]
+    assert card["hub"]["recipe"]
+    remote_files = {e.path for e in api(hub_online).list_repo_tree(repo_id, recursive=True)}
+    local_files = {p.relative_to(tmp_path / "merged").as_posix() for p in (tmp_path / "merged").rglob("*") if p.is_file()}
+    assert local_files | {"README.md", ".gitattributes"} == remote_files
+    assert "no commit made" in ok("push", "merged-plain", repo_id, "--base-model", BASE_ID).stderr

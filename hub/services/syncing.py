@@ -15,6 +15,7 @@ import contextvars
 import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 
 from sqlalchemy import and_, insert, select, update
 
@@ -252,9 +253,12 @@ class SyncMixin:
 
     def push(self, name: str, repo_id: str, private: bool = False, revision: str | None = None,
              create_pr: bool = False, base_model: str | None = None, subfolder: str | None = None) -> PushOutcome:
-        """Upload a registered adapter with a generated model card; record the remote."""
+        """Upload a registered adapter (or merged model) with a generated model card.
+
+        The adapter's remote is recorded in the registry. The card names a base model
+        only if the Hub knows it (the Hub refuses cards whose base_model it does not host).
+        """
         from hub.sync import model_card
-        from hub.sync.push import upload
         from hub.sync.remote import Remote
         from hub.sync.spec import check_repo_id, check_revision, check_subfolder
 
@@ -267,31 +271,69 @@ class SyncMixin:
         if base_model:
             check_repo_id(base_model)
         sub = check_subfolder(subfolder)
-        record = self.get(name)
-        folder = self.adapter_dir(name)
-        prefix = f"{sub}/" if sub else ""
-        files: dict = {prefix + f["name"]: folder / f["name"] for f in record.files if f["name"] != "README.md"}
-        existing = None
-        if any(f["name"] == "README.md" for f in record.files):
-            existing = (folder / "README.md").read_text(encoding="utf-8", errors="replace")
-        hub_base = base_model or model_card.hub_base_model(record.base_model)
-        if hub_base is None and existing:
-            meta, _ = model_card.split_card(existing)
-            hub_base = model_card.hub_base_model(meta.get("base_model") if isinstance(meta.get("base_model"), str)
-                                                 else None)
-        warnings = []
-        if hub_base is None:
-            warnings.append(f"the adapter declares no Hub base model ({record.base_model!r}); "
-                            "pass --base-model ORG/NAME so the Hub lists it under its base")
-        card = model_card.render(record, repo_id, hub_base, existing)
-        files[prefix + "README.md"] = card.encode("utf-8")
+        with self.db.read() as conn:
+            is_adapter = q.get_row(conn, name) is not None
+        merged = None if is_adapter else self._merged_model(name)
+        if merged is None:
+            record = self.get(name)   # raises "no adapter named ..." for unknown names
+            folder = self.adapter_dir(name)
+            local = {f["name"]: folder / f["name"] for f in record.files}
+            declared = record.base_model
+        else:
+            folder = Path(merged.path)
+            if not folder.is_dir():
+                raise NotFound(f"the folder of merged model {name!r} is gone", merged.path, "merge it again")
+            local = _folder_files(folder)
+            declared = merged.base_name
+        existing = local.pop("README.md", None)
+        existing = existing.read_text(encoding="utf-8", errors="replace") if existing else None
         remote = Remote.from_env()
-        message = f"hub push {name}" + (f" ({record.sha256[:12]})" if record.sha256 else "")
-        result = upload(remote, repo_id, files, message=message, private=private, branch=revision,
-                        create_pr=create_pr)
-        self._record_remote(name, direction="push", repo_id=repo_id, revision=result.revision, subfolder=sub,
-                            commit=result.commit, remote_commit=result.commit)
+        hub_base, warnings = self._card_base(remote, base_model, declared, existing)
+        if merged is None:
+            card = model_card.render(record, repo_id, hub_base, existing)
+        else:
+            card = model_card.render_merged(merged, repo_id, hub_base, existing)
+        prefix = f"{sub}/" if sub else ""
+        files: dict = {prefix + rel: path for rel, path in local.items()}
+        files[prefix + "README.md"] = card.encode("utf-8")
+        from hub.sync.push import upload
+
+        label = record.sha256[:12] if merged is None else "merged model"
+        result = upload(remote, repo_id, files, message=f"hub push {name} ({label})", private=private,
+                        branch=revision, create_pr=create_pr)
+        if merged is None:
+            self._record_remote(name, direction="push", repo_id=repo_id, revision=result.revision, subfolder=sub,
+                                commit=result.commit, remote_commit=result.commit)
         return PushOutcome(name, result, hub_base, warnings)
+
+    def _merged_model(self, name: str):
+        get_model = getattr(self, "get_model", None)   # from the merging mixin, when present
+        if get_model is None:
+            return None
+        try:
+            return get_model(name)
+        except NotFound:
+            return None
+
+    @staticmethod
+    def _card_base(remote, explicit: str | None, declared: str | None, existing: str | None):
+        """(base model id for the card or None, warnings)."""
+        from hub.sync import model_card
+        from hub.sync.search import model_exists
+
+        if explicit:
+            if model_exists(remote, explicit) is False:
+                raise NotFound(f"base model {explicit!r} is not on the Hub", remote.endpoint,
+                               "pass the Hub id of the base (e.g. meta-llama/Llama-3.2-1B) or leave --base-model out")
+            return explicit, []
+        candidate = model_card.hub_base_model(declared) or model_card.card_base_model(existing)
+        if candidate is None:
+            return None, [f"no Hub base model known (declared: {declared!r}); "
+                          "pass --base-model ORG/NAME so the Hub lists it under its base"]
+        if model_exists(remote, candidate) is False:
+            return None, [f"declared base {candidate!r} is not on the Hub, so the card names no base_model; "
+                          "pass --base-model ORG/NAME"]
+        return candidate, []
 
     # -- search and status -------------------------------------------------------------------
 
@@ -343,6 +385,20 @@ class SyncMixin:
                 state = "unchecked"
             states.append(RemoteState(r.name, r.direction, r.repo_id, r.revision, r.subfolder, r.commit, now, state))
         return states
+
+
+def _folder_files(folder: Path) -> dict[str, Path]:
+    """Regular, non-hidden files under ``folder`` by relative POSIX path (links must stay inside)."""
+    root = folder.resolve()
+    out = {}
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder)
+        if any(part.startswith(".") for part in rel.parts) or not path.is_file():
+            continue
+        if root not in path.resolve().parents:
+            raise UsageError("a file links outside the model folder", str(path), "copy the real file in")
+        out[rel.as_posix()] = path
+    return out
 
 
 def _with(result: PullResult, **changes) -> PullResult:

@@ -163,6 +163,9 @@ def translate(exc: BaseException, endpoint: str, repo_id: str | None, revision: 
         if status == 412:
             return RemoteError("the branch moved while pushing", where, "run the push again")
         return RemoteError(f"the Hub answered HTTP {status}: {message}", where, "retry later or check the request")
+    if isinstance(exc, ValueError) and str(exc).startswith("Invalid metadata in README.md"):
+        detail = " ".join(str(exc).split("\n", 1)[-1].lstrip("- ").split())
+        return RemoteError(f"the Hub refused the model card: {detail}", where, "fix the metadata (e.g. --base-model)")
     if isinstance(exc, hf.HFValidationError):
         return UsageError(" ".join(str(exc).split()), where, "check the repo id and revision")
     if isinstance(exc, (httpx2.ConnectError, httpx2.TimeoutException, httpx2.RemoteProtocolError,

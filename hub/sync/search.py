@@ -51,3 +51,19 @@ def head(remote: Remote, repo_id: str, revision: str | None) -> str | None:
             return remote.api.model_info(repo_id, revision=revision, expand=["sha"]).sha
         except (RepositoryNotFoundError, RevisionNotFoundError):
             return None
+
+
+def model_exists(remote: Remote, repo_id: str) -> bool | None:
+    """Whether a model repo exists on the Hub; None when the Hub would not say (gated, refused)."""
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
+
+    with remote.errors(repo_id):
+        try:
+            remote.api.model_info(repo_id, expand=["sha"])
+            return True
+        except GatedRepoError:
+            return True
+        except RepositoryNotFoundError:
+            return False
+        except HfHubHTTPError:
+            return None

@@ -23,9 +23,9 @@ from .storage import RepoStore
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-# token -> account; alice is also a member of the "acme" organisation
+# token -> account; alice is also a member of the "acme" and "tiny-org" organisations
 USERS = {
-    "hf_alice_token": {"name": "alice", "orgs": ["acme"]},
+    "hf_alice_token": {"name": "alice", "orgs": ["acme", "tiny-org"]},
     "hf_bob_token": {"name": "bob", "orgs": []},
 }
 PAGE_SIZE = 3  # small pages, so that every listing exercises the client's Link pagination
@@ -112,3 +112,12 @@ def hub_online(hub_server, monkeypatch, tmp_path) -> HubServer:
     monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(hf_home / "stored_tokens"))
     yield hub_server
     _http.close_session()
+
+
+def ensure_model(server: HubServer, repo_id: str, files: dict[str, bytes] | None = None) -> str:
+    """Make sure a model repo exists on the fake Hub (e.g. a base model that cards point to)."""
+    if not server.store.exists(repo_id):
+        server.store.create_repo(repo_id, False, repo_id.split("/")[0])
+        if files:
+            server.store.raw_commit(repo_id, files)
+    return repo_id

@@ -83,6 +83,15 @@ def read_card(data: bytes | None) -> dict:
     return doc if isinstance(doc, dict) else {}
 
 
+def card_problem(store: RepoStore, card: dict) -> str | None:
+    """What the Hub's metadata check refuses: a base_model that names no model on the Hub."""
+    bases = card.get("base_model") or []
+    for base in bases if isinstance(bases, list) else [bases]:
+        if not isinstance(base, str) or base.count("/") != 1 or not store.exists(base):
+            return f'"base_model" with value "{base}" is not valid. Use a model id from https://hf.co/models.'
+    return None
+
+
 def derive_tags(files: dict[str, FileEntry], card: dict) -> tuple[list[str], str | None]:
     """Tags the Hub computes for a model from its files and card metadata."""
     tags: list[str] = []
@@ -317,6 +326,8 @@ class HubHandler(BaseHTTPRequestHandler):
                 return self.send_json({"errors": [{"message": f"Invalid YAML: {exc}"}], "warnings": []}, 400)
             if meta is not None and not isinstance(meta, dict):
                 return self.send_json({"errors": [{"message": "YAML metadata must be a mapping"}], "warnings": []}, 400)
+            if problem := card_problem(self.server.store, meta or {}):
+                return self.send_json({"errors": [{"message": problem}], "warnings": []}, 400)
         return self.send_json({"errors": [], "warnings": []})
 
     # -- model info and search ---------------------------------------------
@@ -637,6 +648,10 @@ class HubHandler(BaseHTTPRequestHandler):
                         del tree[p]
                 else:
                     raise ApiError(400, f"Unknown commit operation: {key}")
+            readme = tree.get("README.md")
+            if readme and readme != store.commit(repo, head).files.get("README.md"):
+                if problem := card_problem(store, read_card(store.read_blob(readme.sha256))):
+                    raise ApiError(400, problem)
             sha = store.make_commit(repo, head, tree, header.get("summary") or "Upload",
                                     header.get("description") or "", user["name"])
             pr_url = None
