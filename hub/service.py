@@ -156,7 +156,7 @@ class HubCore:
     def list(self, flt: ListFilter | None = None, full: bool = False) -> list[AdapterRecord]:
         flt = flt or ListFilter()
         with self.db.read() as conn:
-            rows = conn.execute(q.list_query(flt)).all()
+            rows = conn.execute(q.list_query(flt, details=full)).all()
             tags = q.tags_for(conn, [r.id for r in rows])
         return [adapter_from_row(r, tags.get(r.id, ()), base_name=r.base_name, full=full) for r in rows]
 

@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from hub.registry.schema import metadata
+from hub.registry.schema import include_object_for, metadata
 
 config = context.config
 
@@ -15,6 +15,7 @@ def _run(connection):
         # SQLite cannot ALTER most things; batch mode rebuilds tables instead
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=include_object_for(connection.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()

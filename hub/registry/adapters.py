@@ -9,6 +9,8 @@ from datetime import datetime, timezone
 
 from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import Alias
 
 from hub.registry.schema import (
     adapter_base_fits, adapter_files, adapter_tags, adapter_targets, adapters, base_models, lineage, remotes,
@@ -54,42 +56,95 @@ def _like(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def list_query(f: ListFilter):
-    q = select(adapters, base_models.c.name.label("base_name")).select_from(
-        adapters.outerjoin(base_models, adapters.c.base_id == base_models.c.id))
+# Per-module maps and findings: tens of KB per adapter. Listings that do not print them
+# leave them out.
+DETAIL_COLUMNS = frozenset({"modules_json", "saved_tensors_json", "findings_json"})
+
+
+class _Listing(Alias):
+    """The adapters table, read through ix_adapters_listing on SQLite (see schema.py):
+    its planner prefers the narrow name index plus a lookup per row, and each lookup
+    walks that row's JSON. Rendered as plain ``adapters`` on other databases."""
+
+    inherit_cache = True
+
+
+@compiles(_Listing)
+def _render_listing(element, compiler, from_linter=None, **kw):
+    if from_linter is not None:  # joins name the alias: lint it, not the table underneath
+        from_linter.froms[element._de_clone()] = element.name
+    return compiler.process(element.element, **kw)
+
+
+@compiles(_Listing, "sqlite")
+def _render_listing_sqlite(element, compiler, **kw):
+    text = _render_listing(element, compiler, **kw)
+    return f"{text} INDEXED BY ix_adapters_listing" if kw.get("asfrom") else text
+
+
+_listing = _Listing._construct(adapters, name="adapters")
+
+
+def _conditions(f: ListFilter, t=adapters) -> list:
+    """The WHERE terms of ``f`` over ``t`` (the adapters table or the listing alias)."""
     conds = []
     if f.base:
-        conds.append(or_(adapters.c.base_model == f.base, base_models.c.name == f.base,
-                         adapters.c.base_model.like(_like(f.base), escape="\\")))
+        conds.append(or_(t.c.base_model == f.base, base_models.c.name == f.base,
+                         t.c.base_model.like(_like(f.base), escape="\\")))
     if f.rank is not None:
-        conds.append(adapters.c.r == f.rank)
+        conds.append(t.c.r == f.rank)
     if f.alpha is not None:
-        conds.append(adapters.c.lora_alpha == f.alpha)
+        conds.append(t.c.lora_alpha == f.alpha)
     for target in f.targets:
-        conds.append(exists().where(and_(adapter_targets.c.adapter_id == adapters.c.id,
-                                         adapter_targets.c.target == target)))
+        conds.append(exists().where(and_(adapter_targets.c.adapter_id == t.c.id, adapter_targets.c.target == target)))
     for tag in f.tags:
-        conds.append(exists().where(and_(adapter_tags.c.adapter_id == adapters.c.id, adapter_tags.c.tag == tag)))
+        conds.append(exists().where(and_(adapter_tags.c.adapter_id == t.c.id, adapter_tags.c.tag == tag)))
     for flag in f.flags:
-        conds.append(FLAG_COLUMNS[flag].is_(True))
+        conds.append(t.c[FLAG_COLUMNS[flag].name].is_(True))
     for flag in f.no_flags:
-        conds.append(FLAG_COLUMNS[flag].is_(False))
+        conds.append(t.c[FLAG_COLUMNS[flag].name].is_(False))
     if f.search:
-        conds.append(or_(adapters.c.name.like(_like(f.search), escape="\\"),
-                         adapters.c.description.like(_like(f.search), escape="\\")))
+        conds.append(or_(t.c.name.like(_like(f.search), escape="\\"),
+                         t.c.description.like(_like(f.search), escape="\\")))
     if f.fits is not None:
-        conds.append(exists().where(and_(adapter_base_fits.c.adapter_id == adapters.c.id,
+        conds.append(exists().where(and_(adapter_base_fits.c.adapter_id == t.c.id,
                                          adapter_base_fits.c.base_id == f.fits,
                                          adapter_base_fits.c.compatible.is_(True))))
+    return conds
+
+
+def _order(f: ListFilter, t=adapters) -> tuple:
+    column = t.c[SORT_COLUMNS[f.sort].name]
+    return column.desc() if f.desc else column.asc(), t.c.name.asc()
+
+
+def list_query(f: ListFilter, details: bool = True):
+    """Adapters matching ``f`` (all columns, plus base_name); without ``details``, the
+    DETAIL_COLUMNS are left out."""
+    columns = [c for c in adapters.c if details or c.name not in DETAIL_COLUMNS]
+    q = select(*columns, base_models.c.name.label("base_name"))
+    # Matches are found in the listing index, then only their rows are read.
+    t = _listing
+    matching = select(t.c.id).select_from(t.outerjoin(base_models, t.c.base_id == base_models.c.id))
+    conds = _conditions(f, t)
     if conds:
-        q = q.where(and_(*conds))
-    column = SORT_COLUMNS[f.sort]
-    q = q.order_by(column.desc() if f.desc else column.asc(), adapters.c.name.asc())
+        matching = matching.where(and_(*conds))
+    if f.limit is None and not f.offset:
+        q = q.select_from(adapters.outerjoin(base_models, adapters.c.base_id == base_models.c.id))
+        if conds:
+            q = q.where(adapters.c.id.in_(matching.correlate(None)))
+        return q.order_by(*_order(f))
+    # A page: its ids first, in order, so that sorting carries ids rather than whole rows
+    # with their JSON.
+    page = matching.order_by(*_order(f, t))
     if f.limit is not None:
-        q = q.limit(f.limit)
+        page = page.limit(f.limit)
     if f.offset:
-        q = q.offset(f.offset)
-    return q
+        page = page.offset(f.offset)
+    page = page.subquery("page")
+    source = page.join(adapters, adapters.c.id == page.c.id).outerjoin(
+        base_models, adapters.c.base_id == base_models.c.id)
+    return q.select_from(source).order_by(*_order(f))
 
 
 def count(conn: Connection) -> int:

@@ -1,0 +1,90 @@
+"""`hub list` pages (--limit/--offset read ids from the listing index first) agree with
+the unpaged query and with filtering the full records in Python."""
+
+from __future__ import annotations
+
+import pytest
+
+from hub.registry.adapters import ListFilter
+from hub.service import Hub
+from tests.helpers import copy_adapter
+
+KINDS = ("plain", "rslora", "dora", "gpt2", "embedding", "patterns", "qwen2", "all_linear", "modules_to_save")
+
+
+@pytest.fixture()
+def hub(artifacts, tmp_path, hub_home):
+    root = tmp_path / "loras"
+    for i, kind in enumerate(KINDS):
+        copy_adapter(artifacts[kind][1], root / kind)
+    with Hub(hub_home) as h:
+        h.scan(root)
+        for i, kind in enumerate(KINDS):
+            h.tag(kind, add=["even" if i % 2 == 0 else "odd", *(["prod"] if i % 3 == 0 else [])])
+        yield h
+
+
+FILTERS = [
+    ListFilter(),
+    ListFilter(rank=8),
+    ListFilter(rank=4, sort="size", desc=True),
+    ListFilter(targets=("q_proj",), sort="alpha"),
+    ListFilter(targets=("q_proj", "v_proj"), tags=("even",)),
+    ListFilter(tags=("prod",), sort="created", desc=True),
+    ListFilter(flags=("rslora",)),
+    ListFilter(no_flags=("dora", "embed"), sort="params"),
+    ListFilter(search="e", sort="layers", desc=True),
+    ListFilter(base="llama", sort="base"),
+    ListFilter(alpha=16.0, sort="r"),
+]
+
+
+def _expected(records, f: ListFilter) -> list[str]:
+    keep = []
+    for r in records:
+        if f.rank is not None and r.r != f.rank:
+            continue
+        if f.alpha is not None and r.lora_alpha != f.alpha:
+            continue
+        if not set(f.targets) <= set(r.target_modules) or not set(f.tags) <= set(r.tags):
+            continue
+        if not set(f.flags) <= set(r.flags) or set(f.no_flags) & set(r.flags):
+            continue
+        if f.search and f.search not in r.name:
+            continue
+        if f.base and f.base not in (r.base_model or ""):
+            continue
+        keep.append(r)
+    key = {"name": "name", "r": "r", "alpha": "lora_alpha", "size": "size_bytes", "created": "created_at",
+           "base": "base_model", "layers": "num_layers", "params": "param_count"}[f.sort]
+    keep.sort(key=lambda r: r.name)
+    keep.sort(key=lambda r: getattr(r, key) or "", reverse=f.desc)
+    return [r.name for r in keep]
+
+
+@pytest.mark.parametrize("f", FILTERS, ids=lambda f: repr({k: v for k, v in vars(f).items() if v}))
+def test_pages_agree_with_the_whole_list(hub, f):
+    everything = hub.list(full=True)
+    assert len(everything) == len(KINDS)
+    whole = [r.name for r in hub.list(f)]
+    assert whole == _expected(everything, f)
+    for limit in (1, 2, 3):
+        pages = []
+        for offset in range(0, len(whole) + limit, limit):
+            page = hub.list(ListFilter(**{**vars(f), "limit": limit, "offset": offset}))
+            assert len(page) <= limit
+            pages.extend(r.name for r in page)
+        assert pages == whole
+
+
+def test_summaries_leave_out_module_maps_and_full_records_keep_them(hub):
+    summary = {r.name: r for r in hub.list(ListFilter(limit=50))}
+    full = {r.name: r for r in hub.list(ListFilter(limit=50), full=True)}
+    assert summary.keys() == full.keys()
+    for name, rec in full.items():
+        assert rec.modules and rec.modules == hub.get(name).modules
+        assert summary[name].modules == {}
+        # what a summary shows is the same either way
+        assert (summary[name].flags, summary[name].tags, summary[name].target_modules) == \
+            (rec.flags, rec.tags, rec.target_modules)
+    assert "mts" in summary["modules_to_save"].flags
