@@ -471,3 +471,18 @@ def test_merged_model_push_carries_lineage_and_recipe(plain, artifacts, hub_onli
     local_files = {p.relative_to(tmp_path / "merged").as_posix() for p in (tmp_path / "merged").rglob("*") if p.is_file()}
     assert local_files | {"README.md", ".gitattributes"} == remote_files
     assert "no commit made" in ok("push", "merged-plain", repo_id, "--base-model", BASE_ID).stderr
+
+
+def test_pull_reports_transfer_progress(plain, hub_online):  # noqa: F811
+    from hub.service import Hub
+
+    repo_id = hub_online.repo_id("progress")
+    ok("push", "plain", repo_id)
+    ok("rm", "plain")
+    seen = []
+    with Hub() as hub:
+        result = hub.pull(repo_id, progress=lambda done, total, item: seen.append((done, total, item)))[0]
+        size = sum(f["size"] for f in hub.get(result.name).files)
+    assert seen and seen[-1][0] == seen[-1][1] == size
+    assert [d for d, _, _ in seen] == sorted(d for d, _, _ in seen)
+    assert {item for _, _, item in seen} == {"adapter_config.json", "adapter_model.safetensors", "README.md"}

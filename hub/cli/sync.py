@@ -1,7 +1,8 @@
 """Hub sync commands: pull, push, search-remote, status.
 
-Transfers show huggingface_hub's progress bars on stderr (HF_HUB_DISABLE_PROGRESS_BARS=1
-hides them). HF_ENDPOINT, HF_TOKEN and HF_HUB_OFFLINE are honoured.
+Pulls show one byte progress bar on stderr (when it is a terminal); pushes show
+huggingface_hub's upload bars (HF_HUB_DISABLE_PROGRESS_BARS=1 hides them).
+HF_ENDPOINT, HF_TOKEN and HF_HUB_OFFLINE are honoured.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import click
 
 from hub.cli._app import cli, json_option, pass_state, stderr
 from hub.cli._output import emit_json, fmt_num, human_size, table
+from hub.cli._progress import byte_progress
 
 
 @cli.command()
@@ -45,7 +47,8 @@ def pull(state, spec, subfolder, name, all_adapters, list_only, update, tags, as
     if update:
         if subfolder or name or all_adapters or list_only:
             raise click.UsageError("--update takes only a registered NAME")
-        results = [hub.pull_update(spec)]
+        with byte_progress("pulling") as update:
+            results = [hub.pull_update(spec, progress=update)]
     elif list_only:
         snap = hub.remote_adapters(spec)
         if as_json:
@@ -62,7 +65,9 @@ def pull(state, spec, subfolder, name, all_adapters, list_only, update, tags, as
             stderr("no adapters (no adapter_config.json) in this repo")
         return
     else:
-        results = hub.pull(spec, subfolder=subfolder, name=name, all_adapters=all_adapters, tags=tags)
+        with byte_progress("pulling") as update:
+            results = hub.pull(spec, subfolder=subfolder, name=name, all_adapters=all_adapters, tags=tags,
+                               progress=update)
     if as_json:
         emit_json([r.to_dict() for r in results])
     else:

@@ -134,8 +134,11 @@ class SyncMixin:
         return hp.snapshot(Remote.from_env(), parse_spec(spec))
 
     def pull(self, spec: str, subfolder: str | None = None, name: str | None = None, all_adapters: bool = False,
-             tags=()) -> list[PullResult]:
-        """Pull one adapter (or every adapter with ``all_adapters``) from ``REPO_ID[@REV]``."""
+             tags=(), progress=None) -> list[PullResult]:
+        """Pull one adapter (or every adapter with ``all_adapters``) from ``REPO_ID[@REV]``.
+
+        ``progress(bytes_done, bytes_total, file)`` replaces huggingface_hub's own bars.
+        """
         from hub.sync import pull as hp
         from hub.sync.remote import Remote
         from hub.sync.spec import check_subfolder, parse_spec
@@ -155,7 +158,7 @@ class SyncMixin:
                 label = name_from_folder(adapter.subfolder.replace("/", "-")) if adapter.subfolder else None
                 wanted = f"{name}-{label}" if (name and label) else (name or None)
                 try:
-                    results.append(self._pull_one(remote, snap, adapter, wanted, tags))
+                    results.append(self._pull_one(remote, snap, adapter, wanted, tags, progress))
                 except HubError as exc:
                     results.append(PullResult("failed", None, snap.repo_id, parsed.revision or "main", snap.commit,
                                               adapter.subfolder, exc.line()))
@@ -167,9 +170,9 @@ class SyncMixin:
                              "pick one with --subfolder PATH or pull all with --all")
         if subfolder is None and len(snap.adapters) == 1:
             sub = snap.adapters[0].subfolder
-        return [self._pull_one(remote, snap, snap.adapter(sub), name, tags)]
+        return [self._pull_one(remote, snap, snap.adapter(sub), name, tags, progress)]
 
-    def _pull_one(self, remote, snap, adapter, name: str | None, tags, replace: str | None = None) -> PullResult:
+    def _pull_one(self, remote, snap, adapter, name: str | None, tags, progress=None) -> PullResult:
         from hub.sync import pull as hp
 
         revision = snap.revision or "main"
@@ -199,7 +202,7 @@ class SyncMixin:
         token = _PENDING_REMOTE.set(pending)
         try:
             folder.mkdir(parents=True)
-            hp.download(remote, adapter, snap.commit, folder)
+            hp.download(remote, adapter, snap.commit, folder, progress)
             added = self.add(folder, name=name, tags=tags, source=source)
         finally:
             _PENDING_REMOTE.reset(token)
@@ -211,7 +214,7 @@ class SyncMixin:
         return _with(base, status="added", name=name, record=self.get(name),
                      message=f"pulled {name} from {snap.repo_id}@{snap.commit[:12]}")
 
-    def pull_update(self, name: str) -> PullResult:
+    def pull_update(self, name: str, progress=None) -> PullResult:
         """Fetch the newer commit of the revision ``name`` was pulled from, and swap it in."""
         from hub.sync import pull as hp
         from hub.sync.remote import Remote
@@ -234,7 +237,7 @@ class SyncMixin:
         adapter = snap.adapter(sub)
         hp.check_pullable(adapter, snap.commit)
         staging_name = self._free_name(f"{name}-{snap.commit[:8]}"[:200])
-        outcome = self._pull_one(remote, snap, adapter, staging_name, record.tags)
+        outcome = self._pull_one(remote, snap, adapter, staging_name, record.tags, progress)
         if outcome.status in ("unchanged", "exists"):
             if outcome.name != name:
                 raise AlreadyExists(f"the new commit's adapter is already registered as {outcome.name!r}", None,

@@ -13,6 +13,7 @@ import posixpath
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from hub.errors import IntegrityError, InvalidAdapter, NotFound, UnsafeFormat, UsageError
 from hub.sync.remote import Remote
@@ -23,6 +24,7 @@ WEIGHTS = "adapter_model.safetensors"
 README = "README.md"
 PICKLES = ("adapter_model.bin", "adapter_model.pt", "adapter_model.pth")
 WANTED = (CONFIG, WEIGHTS, README)
+Progress = Callable[[int, int, str], None]   # (bytes done, bytes total, current file)
 
 
 @dataclass(frozen=True)
@@ -148,22 +150,49 @@ def verify_file(local: Path, expected: RemoteFile, where: str) -> None:
                              "the remote file is damaged; nothing was registered")
 
 
-def download(remote: Remote, adapter: RemoteAdapter, commit: str, dest: Path) -> Path:
+def _bar_class(progress: Progress, total: int, done: list, name: str):
+    """A tqdm stand-in for huggingface_hub's downloads that reports bytes to ``progress``."""
+
+    class Bar:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def update(self, n=1):
+            done[0] += n or 0
+            progress(done[0], total, name)
+
+        def close(self):
+            pass
+
+    return Bar
+
+
+def download(remote: Remote, adapter: RemoteAdapter, commit: str, dest: Path,
+             progress: Progress | None = None) -> Path:
     """Download the adapter's files at ``commit`` into ``dest`` (flat), verified. Returns ``dest``.
 
     Files pass through ``dest/.download`` (huggingface_hub's own .incomplete and lock
-    files live there) and are moved up once checked.
+    files live there) and are moved up once checked. With ``progress``, transfers are
+    reported there instead of huggingface_hub's own bars.
     """
     from huggingface_hub import hf_hub_download
 
     check_pullable(adapter, commit)
+    done = [0]
     where = f"{remote.endpoint}/{adapter.repo_id}@{commit[:12]}"
     staging = dest / ".download"
     staging.mkdir(parents=True, exist_ok=True)
     for f in adapter.files:
+        bars = {"tqdm_class": _bar_class(progress, adapter.size, done, f.name)} if progress else {}
         with remote.errors(adapter.repo_id, commit, f.path):
             local = Path(hf_hub_download(adapter.repo_id, f.path, revision=commit, local_dir=staging,
-                                         endpoint=remote.endpoint, token=remote.token))
+                                         endpoint=remote.endpoint, token=remote.token, **bars))
         if staging.resolve() not in local.resolve().parents:
             raise UsageError("download landed outside its folder", str(local), "report this")
         verify_file(local, f, where)
