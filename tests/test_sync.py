@@ -486,3 +486,21 @@ def test_pull_reports_transfer_progress(plain, hub_online):  # noqa: F811
     assert seen and seen[-1][0] == seen[-1][1] == size
     assert [d for d, _, _ in seen] == sorted(d for d, _, _ in seen)
     assert {item for _, _, item in seen} == {"adapter_config.json", "adapter_model.safetensors", "README.md"}
+
+
+def test_probe_goes_through_the_proxy_the_client_would_use(plain, hub_online, monkeypatch):  # noqa: F811
+    for key in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")   # a proxy that is down
+    line = fail("pull", "alice/x")
+    assert f"cannot reach {hub_online.url} (via proxy 127.0.0.1): Connection refused" in line
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")               # the endpoint bypasses it again
+    assert "no model repo" in fail("pull", hub_online.repo_id("missing"))
+
+
+def test_private_flag_on_an_existing_public_repo_warns(plain, hub_online):  # noqa: F811
+    repo_id = hub_online.repo_id("public")
+    ok("push", "plain", repo_id)
+    again = ok("push", "plain", repo_id, "--private")
+    assert "already exists and is public" in again.stderr
+    assert api(hub_online).model_info(repo_id).private is False

@@ -307,7 +307,7 @@ class SyncMixin:
         if merged is None:
             self._record_remote(name, direction="push", repo_id=repo_id, revision=result.revision, subfolder=sub,
                                 commit=result.commit, remote_commit=result.commit)
-        return PushOutcome(name, result, hub_base, warnings)
+        return PushOutcome(name, result, hub_base, warnings + list(result.notes))
 
     def _merged_model(self, name: str):
         get_model = getattr(self, "get_model", None)   # from the merging mixin, when present

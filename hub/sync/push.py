@@ -23,10 +23,11 @@ class PushResult:
     created_repo: bool
     pr_url: str | None = None
     url: str = ""
+    notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         return {"repo_id": self.repo_id, "revision": self.revision, "commit": self.commit, "changed": self.changed,
-                "created_repo": self.created_repo, "pr_url": self.pr_url, "url": self.url}
+                "created_repo": self.created_repo, "pr_url": self.pr_url, "url": self.url, "notes": list(self.notes)}
 
 
 def upload(remote: Remote, repo_id: str, files: dict[str, Path | bytes], *, message: str,
@@ -38,9 +39,12 @@ def upload(remote: Remote, repo_id: str, files: dict[str, Path | bytes], *, mess
     api = remote.api
     branch = branch or "main"
     created = False
+    notes = []
     with remote.errors(repo_id, branch):
         try:
-            api.repo_info(repo_id)
+            info = api.repo_info(repo_id)
+            if private and not info.private:
+                notes.append(f"{repo_id} already exists and is public; --private applies only to new repos")
         except RepositoryNotFoundError:
             api.create_repo(repo_id, private=private, exist_ok=True)
             created = True
@@ -54,4 +58,4 @@ def upload(remote: Remote, repo_id: str, files: dict[str, Path | bytes], *, mess
     changed = info.oid != head
     revision = info.pr_revision if (create_pr and info.pr_revision) else branch
     return PushResult(repo_id, revision, info.oid, changed, created, info.pr_url if changed else None,
-                      f"{remote.endpoint}/{repo_id}")
+                      f"{remote.endpoint}/{repo_id}", tuple(notes))

@@ -57,21 +57,33 @@ def _install_client_factory() -> None:
         _factory_installed = True
 
 
-def probe(endpoint: str, timeout: float = PROBE_TIMEOUT_S) -> None:
-    """Raise RemoteError unless a TCP connection to the endpoint opens within ``timeout``.
+def _probe_target(endpoint: str) -> tuple[str, int, str]:
+    """(host, port, label) to connect to: the endpoint, or the proxy that would carry its traffic."""
+    import urllib.request
 
-    Runs in a daemon thread because name resolution ignores socket timeouts.
-    """
     parts = urlsplit(endpoint)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageError(f"HF_ENDPOINT is not an http(s) URL: {endpoint!r}", None,
                          "set it like https://huggingface.co or unset it")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if proxy and not urllib.request.proxy_bypass(parts.hostname):
+        p = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        if p.hostname:
+            return p.hostname, p.port or (443 if p.scheme == "https" else 80), f"{endpoint} (via proxy {p.hostname})"
+    return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), endpoint
+
+
+def probe(endpoint: str, timeout: float = PROBE_TIMEOUT_S) -> None:
+    """Raise RemoteError unless a TCP connection to the endpoint (or its proxy) opens within ``timeout``.
+
+    Runs in a daemon thread because name resolution ignores socket timeouts.
+    """
+    host, port, label = _probe_target(endpoint)
     outcome: dict = {}
 
     def connect():
         try:
-            socket.create_connection((parts.hostname, port), timeout=timeout).close()
+            socket.create_connection((host, port), timeout=timeout).close()
             outcome["ok"] = True
         except OSError as exc:
             outcome["error"] = exc.strerror or str(exc) or type(exc).__name__
@@ -81,7 +93,7 @@ def probe(endpoint: str, timeout: float = PROBE_TIMEOUT_S) -> None:
     worker.join(timeout)
     if not outcome.get("ok"):
         reason = outcome.get("error") or f"no answer within {timeout:g} s"
-        raise RemoteError(f"cannot reach {endpoint}: {reason}", None,
+        raise RemoteError(f"cannot reach {label}: {reason}", None,
                           "check the network or HF_ENDPOINT; with HF_HUB_OFFLINE=1 hub works on what is registered")
 
 
