@@ -150,3 +150,28 @@ def test_every_command_has_help():
     for args in (["check"], ["base"], ["base", "add"], ["base", "list"], ["base", "show"], ["base", "rm"]):
         result = run_cli(*args, "--help")
         assert result.exit_code == 0 and "Usage:" in result.stdout
+
+
+def test_batch_reuses_stored_verdicts_and_refresh_recomputes(registry, hub_home):
+    from sqlalchemy import update
+
+    from hub.registry.db import Database
+    from hub.registry.schema import adapter_base_fits, adapters, base_models
+
+    _, first = check_json("--base", "llama")
+    # mark one stored verdict: a plain batch must hand it back untouched, --refresh must replace it
+    db = Database(f"sqlite:///{hub_home / 'registry.db'}")
+    with db.write() as conn:
+        base_id = conn.execute(base_models.select().where(base_models.c.name == "llama")).first().id
+        plain_id = conn.execute(adapters.select().where(adapters.c.name == "plain")).first().id
+        conn.execute(update(adapter_base_fits).where(
+            (adapter_base_fits.c.base_id == base_id) & (adapter_base_fits.c.adapter_id == plain_id))
+            .values(findings_json=json.dumps([{"code": "TARGETS_UNKNOWN", "severity": "info", "module": None,
+                                                "message": "marker"}])))
+    db.dispose()
+    _, stored = check_json("--base", "llama")
+    plain = next(a for a in stored["adapters"] if a["adapter"] == "plain")
+    assert plain["findings"][0]["message"] == "marker"
+    _, refreshed = check_json("--base", "llama", "--refresh")
+    assert refreshed == first
+    assert run_cli("check", "plain", "--base", "llama", "--refresh").exit_code == 2

@@ -45,9 +45,11 @@ def _verdict(ok: bool, text_ok: str, text_bad: str) -> None:
 @click.option("--rank", type=click.IntRange(min=1), help="With --method: the result rank K you will ask for.")
 @click.option("--runtime", type=click.Choice(["vllm", "llama.cpp", "peft"], case_sensitive=False),
               help="Lint the adapter for a serving runtime.")
+@click.option("--refresh", is_flag=True,
+              help="With only --base: re-check every adapter instead of reusing verdicts stored since it was added.")
 @json_option
 @pass_state
-def check(state, names, base, all_bases, method, rank, runtime, as_json):
+def check(state, names, base, all_bases, method, rank, runtime, refresh, as_json):
     """Check NAME against a base, other adapters or a runtime, before anything breaks.
 
     \b
@@ -55,16 +57,18 @@ def check(state, names, base, all_bases, method, rank, runtime, as_json):
       hub check NAME --all-bases              which registered bases does it fit?
       hub check A B ... --method M            can these be combined by M?
       hub check NAME --runtime vllm           will vLLM / llama.cpp / PEFT serve it as is?
-      hub check --base NAME                   every registered adapter against a base
+      hub check --base NAME [--refresh]       every registered adapter against a base
 
     NAME is a registered adapter or an adapter folder. Findings carry a stable code
     (docs/findings.md), a severity, the module and what to do. Exit 0 when compatible,
     1 when not, 2 on usage errors. --json prints {"compatible", "findings"}.
     """
     hub = state.hub
+    if refresh and (names or not base):
+        raise click.UsageError("--refresh goes with a lone --base B (the check of every adapter against B)")
     if not names:
         if base and not (all_bases or method or runtime):
-            _batch(hub, base, as_json)
+            _batch(hub, base, refresh, as_json)
             return
         raise click.UsageError("name the adapter(s) to check (or only --base B to check every adapter against B)")
     if method:
@@ -129,9 +133,9 @@ def _all_bases(hub, name: str, as_json: bool) -> None:
     sys.exit(0 if result.fitting else 1)
 
 
-def _batch(hub, base: str, as_json: bool) -> None:
+def _batch(hub, base: str, refresh: bool, as_json: bool) -> None:
     with progress_bar(f"checking against {base}") as update:
-        result = hub.check_base_all(base, progress=update)
+        result = hub.check_base_all(base, refresh=refresh, progress=update)
     if as_json:
         emit_json(result.to_dict())
     else:

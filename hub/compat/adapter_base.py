@@ -7,47 +7,69 @@ PEFT wraps without weights, passes silently there and is an error here.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from hub.compat.codes import finding
-from hub.compat.grouping import group_findings
-from hub.compat.specs import AdapterSpec, BaseSpec
+from hub.compat.grouping import Collector, template
+from hub.compat.specs import AdapterSpec, BaseSpec, shape_rows
 from hub.compat.targeting import wrapped_modules
 from hub.findings import Finding
-from hub.formats.adapter_weights import layer_index
-from hub.formats.base_model import OUTPUT_HEADS, BaseModule, input_embedding, logical_param_count
+from hub.formats.base_model import OUTPUT_HEADS, BaseModule, logical_param_count
+
+
+class _Shape(NamedTuple):
+    kind: str
+    in_features: int
+    out_features: int
+
 
 KV_LEAVES = frozenset({"k_proj", "v_proj", "key", "value", "k", "v", "wk", "wv"})
 USE_MATCHING_BASE = "use the base it was trained on (`hub check NAME --all-bases` lists the registered ones it fits)"
-DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2}
 
 
 def check_adapter_base(adapter: AdapterSpec, base: BaseSpec) -> list[Finding]:
-    """Every finding for ``adapter`` on ``base``; any error means it does not fit."""
-    out: list[Finding] = []
+    """Every finding for ``adapter`` on ``base``; any error means it does not fit.
+
+    Runs once per adapter in a batch over the whole registry, so the per-module loop is
+    kept tight: equal shapes cost one dict lookup, and a mismatch's message is computed
+    once per (module, shapes) and reused across adapters.
+    """
+    out = Collector()
+    table = base.modules
+    memo = base.memo
     resolved: dict[str, str] = {}          # adapter module path -> base module path
     missing: list[str] = []
-    for path, module in adapter.modules.items():
-        target = base.resolve(path)
+    for path, kind, fin, fout in shape_rows(adapter.modules):
+        target = path if path in table else base.resolve(path)
         if target is None:
             missing.append(path)
             continue
         resolved[path] = target
-        out.extend(_module_fit(path, module, base.modules[target], base))
+        b = table[target]
+        if fin == b.in_features and fout == b.out_features and (kind == "embedding") == (b.kind == "embedding"):
+            continue
+        key = (target, kind, fin, fout)
+        hit = memo.get(key)
+        if hit is None:
+            hit = memo[key] = _module_fit(target, kind, fin, fout, b, base)
+        if hit:
+            out.add(hit[0], path, hit[1])
 
     layers = base.layer_count
     beyond_only = bool(missing) and layers is not None and all(
-        (i := layer_index(p)) is not None and i >= layers for p in missing)
+        (i := template(p)[1]) is not None and i >= layers for p in missing)
     if adapter.modules and not resolved and not beyond_only:
         leaves = sorted({p.rsplit(".", 1)[-1] for p in adapter.modules})
         arch = base.architecture or base.model_type or "this base"
         return [finding("NO_MODULE_IN_BASE", None,
                         f"none of the adapter's {len(adapter.modules)} modules ({', '.join(leaves)}) exist in "
                         f"{arch}: the adapter is for another architecture; {USE_MATCHING_BASE}")]
-    out.extend(_missing_modules(missing, base))
+    _missing_modules(out, missing, base)
     out.extend(_layer_rules(adapter, base))
-    out.extend(_targeting(adapter, base, resolved))
+    _targeting(out, adapter, base, resolved)
     out.extend(_saved_tensors(adapter, base))
     out.extend(_notes(adapter, base, resolved))
-    return group_findings(out)
+    return out.findings()
 
 
 def fits(findings: list[Finding]) -> bool:
@@ -64,65 +86,66 @@ def fitting_bases(adapter: AdapterSpec, bases) -> list[tuple[BaseSpec, list[Find
 
 # -- one module ------------------------------------------------------------------------
 
-def _module_fit(path: str, m, b: BaseModule, base: BaseSpec) -> list[Finding]:
+def _module_fit(path: str, kind: str, fin: int, fout: int, b: BaseModule, base: BaseSpec) -> tuple[str, str] | None:
+    """(code, message) when an adapter module of ``kind`` fitting fin->fout features does not
+    fit base module ``b``; None when it does."""
+    m = _Shape(kind, fin, fout)
     if (m.kind == "embedding") != (b.kind == "embedding"):
         have = "an embedding LoRA (lora_embedding_A/B)" if m.kind == "embedding" else "a linear LoRA (lora_A/B)"
-        return [finding("MODULE_KIND_MISMATCH", path,
-                        f"the adapter has {have} but the base module is a {b.kind} layer; PEFT would not load "
-                        f"these weights: {USE_MATCHING_BASE}")]
+        return ("MODULE_KIND_MISMATCH",
+                f"the adapter has {have} but the base module is a {b.kind} layer; PEFT would not load "
+                f"these weights: {USE_MATCHING_BASE}")
     if b.in_features is None or b.out_features is None:
         if b.numel is not None and b.numel != m.in_features * m.out_features:
-            return [finding("SHAPE_MISMATCH", path,
-                            f"the adapter expects {m.in_features}x{m.out_features} weights but the quantized base "
-                            f"module holds {b.numel} elements: {USE_MATCHING_BASE}")]
-        return [finding("SHAPE_UNVERIFIED", path,
-                        f"the {b.quantized} base packs this weight; only its element count could be checked")]
+            return ("SHAPE_MISMATCH",
+                f"the adapter expects {m.in_features}x{m.out_features} weights but the quantized base "
+                f"module holds {b.numel} elements: {USE_MATCHING_BASE}")
+        return ("SHAPE_UNVERIFIED",
+                f"the {b.quantized} base packs this weight; only its element count could be checked")
     if (m.in_features, m.out_features) == (b.in_features, b.out_features):
-        return []
+        return None
     leaf = path.rsplit(".", 1)[-1]
     if b.kind == "embedding":
-        if m.in_features != b.in_features and path == input_embedding(base.modules, base.vocab_size):
-            return [finding("VOCAB_MISMATCH", path,
-                            f"the adapter's embedding LoRA covers {m.in_features} tokens but the base vocabulary has "
-                            f"{b.in_features}: load the base with the adapter's tokenizer and "
-                            f"resize_token_embeddings({m.in_features}), or {USE_MATCHING_BASE}")]
+        if m.in_features != b.in_features and path == base.input_embedding:
+            return ("VOCAB_MISMATCH",
+                f"the adapter's embedding LoRA covers {m.in_features} tokens but the base vocabulary has "
+                f"{b.in_features}: load the base with the adapter's tokenizer and "
+                f"resize_token_embeddings({m.in_features}), or {USE_MATCHING_BASE}")
     elif leaf in OUTPUT_HEADS and m.in_features == b.in_features and m.out_features != b.out_features:
-        return [finding("VOCAB_MISMATCH", path,
-                        f"the adapter's {leaf} LoRA produces {m.out_features} logits but the base vocabulary has "
-                        f"{b.out_features}: resize the base's embeddings to the adapter's tokenizer, or "
-                        f"{USE_MATCHING_BASE}")]
+        return ("VOCAB_MISMATCH",
+                f"the adapter's {leaf} LoRA produces {m.out_features} logits but the base vocabulary has "
+                f"{b.out_features}: resize the base's embeddings to the adapter's tokenizer, or "
+                f"{USE_MATCHING_BASE}")
     elif leaf in KV_LEAVES and m.in_features == b.in_features and base.head_dim \
             and m.out_features % base.head_dim == 0:
-        return [finding("KV_HEADS_MISMATCH", path,
-                        f"the adapter's {leaf} outputs {m.out_features} features ({m.out_features // base.head_dim} "
-                        f"key/value heads of {base.head_dim}) but the base has {b.out_features} "
-                        f"({b.out_features // base.head_dim} heads): it was trained on a model with another "
-                        f"attention layout (grouped-query vs multi-head); {USE_MATCHING_BASE}")]
+        return ("KV_HEADS_MISMATCH",
+                f"the adapter's {leaf} outputs {m.out_features} features ({m.out_features // base.head_dim} "
+                f"key/value heads of {base.head_dim}) but the base has {b.out_features} "
+                f"({b.out_features // base.head_dim} heads): it was trained on a model with another "
+                f"attention layout (grouped-query vs multi-head); {USE_MATCHING_BASE}")
     what = "in" if m.in_features != b.in_features else "out"
     hint = ""
     if what == "in" and base.hidden_size and m.in_features != b.in_features:
         hint = f" (the base's hidden size is {base.hidden_size})"
-    return [finding("SHAPE_MISMATCH", path,
-                    f"lora_A/lora_B fit {m.in_features}->{m.out_features} features but the base {b.kind} is "
-                    f"{b.in_features}->{b.out_features}{hint}; PEFT fails with a size mismatch: {USE_MATCHING_BASE}")]
+    return ("SHAPE_MISMATCH",
+                f"lora_A/lora_B fit {m.in_features}->{m.out_features} features but the base {b.kind} is "
+                f"{b.in_features}->{b.out_features}{hint}; PEFT fails with a size mismatch: {USE_MATCHING_BASE}")
 
 
 # -- modules and layers ------------------------------------------------------------------
 
-def _missing_modules(missing: list[str], base: BaseSpec) -> list[Finding]:
-    out = []
+def _missing_modules(out: Collector, missing: list[str], base: BaseSpec) -> None:
     layers = base.layer_count
-    beyond = [p for p in missing if layers is not None and (i := layer_index(p)) is not None and i >= layers]
-    for path in beyond:
-        out.append(finding("LAYERS_BEYOND_BASE", path,
-                           f"the base has {layers} layers (0-{layers - 1}); PEFT silently drops the adapter's "
-                           f"weights for this layer: {USE_MATCHING_BASE}"))
     for path in missing:
-        if path not in beyond:
-            out.append(finding("MODULE_NOT_IN_BASE", path,
-                               f"the base has no module of this name; PEFT silently drops the adapter's weights for "
-                               f"it: {USE_MATCHING_BASE}"))
-    return out
+        i = template(path)[1]
+        if layers is not None and i is not None and i >= layers:
+            out.add("LAYERS_BEYOND_BASE", path,
+                    f"the base has {layers} layers (0-{layers - 1}); PEFT silently drops the adapter's weights for "
+                    f"this layer: {USE_MATCHING_BASE}")
+        else:
+            out.add("MODULE_NOT_IN_BASE", path,
+                    f"the base has no module of this name; PEFT silently drops the adapter's weights for it: "
+                    f"{USE_MATCHING_BASE}")
 
 
 def _layer_rules(adapter: AdapterSpec, base: BaseSpec) -> list[Finding]:
@@ -138,36 +161,37 @@ def _layer_rules(adapter: AdapterSpec, base: BaseSpec) -> list[Finding]:
                     f"(0-{base.layer_count - 1}): {USE_MATCHING_BASE}")]
 
 
-def _targeting(adapter: AdapterSpec, base: BaseSpec, resolved: dict[str, str]) -> list[Finding]:
+def _targeting(out: Collector, adapter: AdapterSpec, base: BaseSpec, resolved: dict[str, str]) -> None:
     wrapped = wrapped_modules(adapter.config, base)
     if wrapped is None:
-        return [finding("TARGETS_UNKNOWN", None,
-                        "adapter_config.json has no target_modules, so PEFT's matching was not replayed; "
-                        "only the modules in the weights file were checked")]
-    out = []
+        out.add("TARGETS_UNKNOWN", None,
+                "adapter_config.json has no target_modules, so PEFT's matching was not replayed; only the modules "
+                "in the weights file were checked")
+        return
     have = set(resolved.values())
-    for path in sorted(wrapped - have):
-        out.append(finding("MODULES_WITHOUT_WEIGHTS", path,
-                           "PEFT would put a LoRA layer here but the adapter has no weights for it (PEFT only warns "
-                           "'Found missing adapter keys'); the base probably has more layers or other module "
-                           f"names than the one it was trained on: {USE_MATCHING_BASE}"))
-    for path in sorted(p for p, t in resolved.items() if t not in wrapped):
-        out.append(finding("WEIGHTS_NOT_TARGETED", path,
-                           "the adapter has weights for this module but its target_modules/layers_to_transform do not "
-                           "select it on this base; PEFT ignores them: fix the config or use the matching base"))
-    if not out and base.layer_count and adapter.layer_indices:
+    without = wrapped - have
+    for path in sorted(without):
+        out.add("MODULES_WITHOUT_WEIGHTS", path,
+                "PEFT would put a LoRA layer here but the adapter has no weights for it (PEFT only warns 'Found "
+                "missing adapter keys'); the base probably has more layers or other module names than the one it "
+                f"was trained on: {USE_MATCHING_BASE}")
+    untargeted = [p for p, t in resolved.items() if t not in wrapped]
+    for path in sorted(untargeted):
+        out.add("WEIGHTS_NOT_TARGETED", path,
+                "the adapter has weights for this module but its target_modules/layers_to_transform do not select it "
+                "on this base; PEFT ignores them: fix the config or use the matching base")
+    if not without and not untargeted and base.layer_count and adapter.layer_indices:
         covered = len(adapter.layer_indices)
         if covered < base.layer_count:
-            out.append(finding("LAYERS_NOT_COVERED", None,
-                               f"the adapter adapts {covered} of the base's {base.layer_count} layers (its targets "
-                               "name exact paths, so PEFT leaves the others alone); fine if it was trained that way, "
-                               "otherwise it belongs to a model with fewer layers"))
-    return out
+            out.add("LAYERS_NOT_COVERED", None,
+                    f"the adapter adapts {covered} of the base's {base.layer_count} layers (its targets name exact "
+                    "paths, so PEFT leaves the others alone); fine if it was trained that way, otherwise it belongs "
+                    "to a model with fewer layers")
 
 
 def _saved_tensors(adapter: AdapterSpec, base: BaseSpec) -> list[Finding]:
     out = []
-    embed = input_embedding(base.modules, base.vocab_size)
+    embed = base.input_embedding
     for name, shape in adapter.saved_tensors.items():
         module = name.rsplit(".", 1)[0]
         hit = base.resolve_tensor(name)
@@ -197,7 +221,7 @@ def _saved_tensors(adapter: AdapterSpec, base: BaseSpec) -> list[Finding]:
 def _notes(adapter: AdapterSpec, base: BaseSpec, resolved: dict[str, str]) -> list[Finding]:
     out = []
     if base.tie_word_embeddings:
-        embed = input_embedding(base.modules, base.vocab_size)
+        embed = base.input_embedding
         heads = {p for p, m in base.modules.items() if m.tied_to}
         touched = sorted({t for t in resolved.values() if t in heads or t == embed}
                          | {n.rsplit(".", 1)[0] for n in adapter.saved_tensors

@@ -1,24 +1,41 @@
 """Collapse per-layer repeats: 32 layers with the same v_proj mismatch become one
-finding on ``model.layers.*.self_attn.v_proj`` that names the layers."""
+finding on ``model.layers.*.self_attn.v_proj`` that names the layers.
+
+Findings are grouped as they are produced (a :class:`Collector`), so a check of an
+adapter for the wrong base makes a handful of Finding objects, not one per module;
+module-path templates are cached because the same paths recur across adapters.
+"""
 
 from __future__ import annotations
 
 import re
 
+from hub.compat.codes import CODES
 from hub.findings import Finding, sort_findings
 
 _INDEX = re.compile(r"(?<=\.)(\d+)(?=\.|$)")
+_TEMPLATES: dict[str, tuple[str, int | None]] = {}
+_MAX_CACHED = 200_000
 
 
-def _template(module: str | None) -> tuple[str | None, tuple[int, ...]]:
-    if not module:
-        return module, ()
-    found = [int(x) for x in _INDEX.findall(module)]
-    return _INDEX.sub("*", module), tuple(found)
+def template(module: str) -> tuple[str, int | None]:
+    """(path with every numeric segment as *, first numeric segment or None)."""
+    hit = _TEMPLATES.get(module)
+    if hit is None:
+        found = _INDEX.findall(module)
+        hit = (_INDEX.sub("*", module) if found else module, int(found[0]) if found else None)
+        if len(_TEMPLATES) >= _MAX_CACHED:
+            _TEMPLATES.clear()
+        _TEMPLATES[module] = hit
+    return hit
 
 
 def _ranges(numbers) -> str:
-    nums = sorted(set(numbers))
+    nums = set(numbers)
+    lo, hi = min(nums), max(nums)
+    if hi - lo + 1 == len(nums):                 # the usual case: one contiguous run
+        return str(lo) if lo == hi else f"{lo}-{hi}"
+    nums = sorted(nums)
     parts, start = [], None
     for i, n in enumerate(nums):
         if start is None:
@@ -29,17 +46,39 @@ def _ranges(numbers) -> str:
     return ",".join(parts)
 
 
-def group_findings(findings: list[Finding]) -> list[Finding]:
-    buckets: dict[tuple, list[tuple[Finding, tuple[int, ...]]]] = {}
-    for f in findings:
-        template, idx = _template(f.module)
-        buckets.setdefault((f.code, f.severity, f.message, template), []).append((f, idx))
-    out = []
-    for (code, severity, message, template), items in buckets.items():
-        if len(items) == 1:
-            out.append(items[0][0])
-            continue
-        layers = [idx[0] for _, idx in items if idx]
-        where = f"layers {_ranges(layers)}" if layers else f"{len(items)} modules"
-        out.append(Finding(code, severity, template, f"{message} [{len(items)} modules, {where}]"))
-    return sort_findings(out)
+class Collector:
+    """Accumulates (code, module, message) and emits one Finding per group."""
+
+    def __init__(self):
+        self._groups: dict[tuple, list] = {}   # (code, template, message) -> [first module, count, layers]
+
+    def add(self, code: str, module: str | None, message: str) -> None:
+        tpl, layer = template(module) if module else (module, None)
+        group = self._groups.get((code, tpl, message))
+        if group is None:
+            self._groups[(code, tpl, message)] = [module, 1, [] if layer is None else [layer]]
+        else:
+            group[1] += 1
+            if layer is not None:
+                group[2].append(layer)
+
+    def extend(self, findings) -> None:
+        for f in findings:
+            self.add(f.code, f.module, f.message)
+
+    def findings(self) -> list[Finding]:
+        out = []
+        for (code, tpl, message), (first, count, layers) in self._groups.items():
+            severity = CODES[code].severity
+            if count == 1:
+                out.append(Finding(code, severity, first, message))
+            else:
+                where = f"layers {_ranges(layers)}" if layers else f"{count} modules"
+                out.append(Finding(code, severity, tpl, f"{message} [{count} modules, {where}]"))
+        return sort_findings(out)
+
+
+def group_findings(findings) -> list[Finding]:
+    c = Collector()
+    c.extend(findings)
+    return c.findings()

@@ -49,9 +49,25 @@ def _excluded(config: Mapping, key: str) -> bool:
     return False
 
 
-def wrapped_modules(config: Mapping, base: BaseSpec) -> set[str] | None:
+def _frozen(value):
+    if isinstance(value, (list, tuple, set)):
+        return tuple(sorted(map(str, value))) if isinstance(value, set) else tuple(value)
+    return value
+
+
+def wrapped_modules(config: Mapping, base: BaseSpec) -> frozenset[str] | None:
     """Base module paths PEFT would put a LoRA layer on, or None when the config has no
-    target_modules (PEFT would fall back to a per-architecture default we do not replay)."""
+    target_modules (PEFT would fall back to a per-architecture default we do not replay).
+    Memoised per base: adapters of one training recipe share their targeting config."""
+    key = ("wrapped",) + tuple(_frozen(config.get(k)) for k in (
+        "target_modules", "layers_to_transform", "layers_pattern", "exclude_modules", "modules_to_save"))
+    if key not in base.memo:
+        found = _wrapped(config, base)
+        base.memo[key] = None if found is None else frozenset(found)
+    return base.memo[key]
+
+
+def _wrapped(config: Mapping, base: BaseSpec) -> set[str] | None:
     targets = config.get("target_modules")
     if targets is None:
         return None
