@@ -504,3 +504,24 @@ def test_private_flag_on_an_existing_public_repo_warns(plain, hub_online):  # no
     again = ok("push", "plain", repo_id, "--private")
     assert "already exists and is public" in again.stderr
     assert api(hub_online).model_info(repo_id).private is False
+
+
+def test_client_errors_become_one_line_hub_errors(plain, hub_online, tmp_path):  # noqa: F811
+    """Errors raised by the real client against the server, as hub words them."""
+    from huggingface_hub import hf_hub_download
+
+    from hub.errors import NotFound
+    from hub.sync.remote import Remote
+
+    repo_id = hub_online.repo_id()
+    ok("push", "plain", repo_id)
+    remote = Remote.from_env()
+    cases = [
+        (hub_online.repo_id("missing"), "main", "a.json", "no model repo"),
+        (repo_id, "no-branch", "adapter_config.json", "revision 'no-branch' not found"),
+        (repo_id, "main", "nope/adapter_config.json", "nope/adapter_config.json not found in"),
+    ]
+    for repo, revision, path, words in cases:
+        with pytest.raises(NotFound) as err, remote.errors(repo, revision, path):
+            hf_hub_download(repo, path, revision=revision, endpoint=remote.endpoint, cache_dir=tmp_path / "cache")
+        assert words in str(err.value) and "\n" not in str(err.value)
