@@ -525,3 +525,22 @@ def test_client_errors_become_one_line_hub_errors(plain, hub_online, tmp_path): 
         with pytest.raises(NotFound) as err, remote.errors(repo, revision, path):
             hf_hub_download(repo, path, revision=revision, endpoint=remote.endpoint, cache_dir=tmp_path / "cache")
         assert words in str(err.value) and "\n" not in str(err.value)
+
+
+def test_only_hub_sync_imports_huggingface_hub():
+    import ast
+    from pathlib import Path
+
+    import hub
+
+    root = Path(hub.__file__).parent
+    offenders = []
+    for path in root.rglob("*.py"):
+        if path.relative_to(root).parts[0] == "sync":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            if any(n == "huggingface_hub" or n.startswith("huggingface_hub.") for n in names):
+                offenders.append(str(path.relative_to(root)))
+    assert offenders == []
