@@ -199,12 +199,14 @@ async def test_help_and_palette_list_every_action(registry):
         assert {a.action for a in ACTIONS} <= footer_keys
 
 
-async def test_large_registry_pages_instead_of_loading_everything(registry, monkeypatch):
-    """With a page size of 2 the table must fetch pages as the cursor moves, and still
-    agree with the service row for row."""
+async def test_table_pages_through_sql_until_the_index_is_ready(registry, monkeypatch):
+    """With a page size of 2 (and no browse index) the table must fetch pages as the cursor
+    moves, and still agree with the service row for row."""
+    from hub.tui.source import RegistrySource
     from hub.tui.widgets import adapter_table
 
     monkeypatch.setattr(adapter_table, "PAGE_SIZE", 2)
+    monkeypatch.setattr(RegistrySource, "load_index", lambda self: 0)
     calls = []
     real = registry.list_rows
 
@@ -222,6 +224,24 @@ async def test_large_registry_pages_instead_of_loading_everything(registry, monk
         await ready(pilot, "llama-rslora")
         assert (2, 2) in calls
         assert names_in_table(table) == [r.name for r in real(ListFilter())]
+
+
+async def test_the_browse_index_follows_changes_made_in_the_tui(registry):
+    app = create_app(registry)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        screen = main_screen(app)
+        await settle(pilot, lambda: screen.source.indexed, what="the browse index")
+        index = screen.source.index
+        assert index.list_rows(ListFilter()) == registry.list_rows(ListFilter())
+        await pilot.press("t")
+        await type_text(pilot, "indexed")
+        await pilot.press("enter")
+        await settle(pilot, lambda: "indexed" in registry.get("gpt2-attn").tags)
+        await settle(pilot, lambda: screen.table.settled and screen.table.current.tags == ("attention", "fixture",
+                                                                                               "indexed"))
+        flt = ListFilter(tags=("indexed",))
+        assert index.list_rows(flt) == registry.list_rows(flt) == [screen.table.current]
 
 
 def test_hub_tui_does_not_import_torch():
@@ -360,7 +380,8 @@ async def test_pull_from_the_hub_registers_and_shows_the_adapter(registry, artif
     repo_id = hub_online.repo_id("tui")
     api = HfApi(endpoint=hub_online.url, token=hub_online.token)
     api.create_repo(repo_id)
-    api.upload_folder(repo_id=repo_id, folder_path=artifacts["embedding"][1], commit_message="adapter")
+    api.upload_folder(repo_id=repo_id, folder_path=artifacts["embedding"][1], commit_message="adapter",
+                      allow_patterns=["adapter_config.json", "adapter_model.safetensors"])
 
     app = create_app(registry)
     async with app.run_test(size=SIZE) as pilot:
@@ -376,6 +397,8 @@ async def test_pull_from_the_hub_registers_and_shows_the_adapter(registry, artif
         await settle(pilot, lambda: app.screen is screen and screen.table.current_name == "pulled-embedding",
                      what="the pulled adapter")
         rec = registry.get("pulled-embedding")
+        pull_screen = [n for n in app._notifications if n.message.startswith("pulled pulled-embedding")]
+        assert pull_screen, [n.message for n in app._notifications]
         assert rec.source["repo"] == repo_id and rec.source["revision"] == "main"
         assert rec.remotes and rec.remotes[0]["repo_id"] == repo_id
         await ready(pilot, "pulled-embedding")

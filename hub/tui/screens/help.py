@@ -25,18 +25,21 @@ GUIDE = (
 
 
 def help_content() -> Content:
-    parts: list = [("Keys\n", "bold $text-primary")]
-    for a in ACTIONS:
-        parts += [(f"  {(a.key_display or a.key):<6}", "bold $text-accent"), f" {a.help}\n"]
-    parts += [(f"  {'S':<6}", "bold $text-accent"), " Reverse the sort order\n",
-              (f"  {'x':<6}", "bold $text-accent"), " Clear all marks\n",
-              (f"  {'f5':<6}", "bold $text-accent"), " Reload from the registry\n",
-              (f"  {'1-7':<6}", "bold $text-accent"),
-              " Details tab: Overview, Modules, Files, Findings, Lineage, Remote, Config\n",
-              (f"  {'enter':<6}", "bold $text-accent"), " Into the details tabs (left/right switch; esc comes back)\n",
-              ("\nHow to\n", "bold $text-primary")]
+    # the guide first: a new user wants "how do I …", the key list is for later
+    parts: list = [("How to\n", "bold $text-primary")]
     for title, text in GUIDE:
         parts += [(f"  {title}: ", "bold"), f"{text}\n"]
+    parts.append(("\nKeys\n", "bold $text-primary"))
+    keys = [("space" if a.key == "space" else (a.key_display or a.key), a.help) for a in ACTIONS] + [
+        ("S", "Reverse the sort order"),
+        ("x", "Clear all marks"),
+        ("f5", "Reload from the registry"),
+        ("1-7", "Details tab: Overview, Modules, Files, Findings, Lineage, Remote, Config"),
+        ("enter", "Into the details tabs (left/right switch; esc comes back)"),
+        ("ctrl+p", "Command palette: every action, and Theme (light or dark)"),
+    ]
+    for key, text in keys:
+        parts += [(f"  {key:<7}", "bold $text-accent"), f" {text}\n"]
     return Content.assemble(*parts)
 
 

@@ -10,10 +10,12 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
+from hub.registry.adapters import ListFilter
 from hub.tui.actions import bindings
 from hub.tui.format import human_size
 from hub.tui.jobs import run_in_thread
 from hub.tui.screens.dialogs import ConfirmScreen, PromptScreen
+from hub.tui.source import RegistrySource
 from hub.tui.widgets.adapter_table import COLUMNS, AdapterTable
 from hub.tui.widgets.details import DetailsPane, DetailsView, load_details
 from hub.tui.widgets.filter_bar import FilterBar
@@ -37,13 +39,15 @@ class MainScreen(Screen):
     def __init__(self, hub) -> None:
         super().__init__(id="main")
         self.hub = hub
+        self.source = RegistrySource(hub)
         self._details_timer: Timer | None = None
+        self._quitting = False
 
     def compose(self) -> ComposeResult:
         yield Static("hub", id="status", markup=False)
         yield FilterBar(id="filters")
         with Container(id="body"):
-            yield AdapterTable(self.hub, id="adapters")
+            yield AdapterTable(self.source, id="adapters")
             yield DetailsPane(id="details")
         yield Footer(compact=True, show_command_palette=False)
 
@@ -58,12 +62,22 @@ class MainScreen(Screen):
     def on_mount(self) -> None:
         self.table.query_rows(reset=True)
         self.table.focus()
+        self.load_index()
+
+    def load_index(self) -> None:
+        """Fast filters on large registries: the browse index loads behind the first paint."""
+        self.source.index = None
+        self._update_status()
+        run_in_thread(self, self.source.load_index, lambda _n: self._update_status(), group="index",
+                      exclusive=True, description="browse index")
 
     # -- keeping the panes in step -----------------------------------------------------
 
     def on_filter_bar_changed(self, event: FilterBar.Changed) -> None:
         flt = self.table.filter
-        self.table.query_rows(event.spec.to_filter(sort=flt.sort, desc=flt.desc), reset=True)
+        new = event.spec.to_filter(sort=flt.sort, desc=flt.desc)
+        if new != flt:
+            self.table.query_rows(new, reset=True)
 
     def on_filter_bar_done(self, _event: FilterBar.Done) -> None:
         self.table.focus()
@@ -109,30 +123,43 @@ class MainScreen(Screen):
         if t.marked:
             names = ", ".join(t.marked)
             parts.append(f"{len(t.marked)} marked: {names}")
+        if not self.source.indexed:
+            parts.append("indexing…")
         parts.append("? help")
         self.query_one("#status", Static).update("  ·  ".join(parts))
 
-    def refresh_after(self, keep: str | None = None) -> None:
-        """Re-query the table (keeping the cursor on ``keep``) and reload the details."""
-        self.table._announced = None  # the same name may now show different data
-        self.table.query_rows(keep=keep or self.table.current_name)
+    def refresh_after(self, keep: str | None = None, changed: tuple[str, ...] = ()) -> None:
+        """Bring the index up to date for ``changed`` adapters, re-query the table (cursor on
+        ``keep``) and reload the details."""
+        def done(_):
+            self.table._announced = None  # the same name may now show different data
+            self.table.query_rows(keep=keep or self.table.current_name)
+
+        source = self.source
+        run_in_thread(self, lambda: source.changed(*changed), done, group="index-refresh")
 
     def show_adapter(self, name: str) -> None:
-        """Put the cursor on ``name``, clearing the filter if it hides it."""
+        """Put the cursor on a new adapter ``name``, clearing the filter if it hides it."""
         flt = self.table.filter
-        hub = self.hub
+        source = self.source
+
+        def locate():
+            source.changed(name)
+            return source.position_of(name, flt)
 
         def placed(pos):
+            self.table._announced = None
             if pos is None:
-                self.query_one(FilterBar).clear()
-                self.table._announced = None
-                self.table.query_rows(type(flt)(sort=flt.sort, desc=flt.desc), keep=name)
+                self.table.query_rows(ListFilter(sort=flt.sort, desc=flt.desc), keep=name)
+                self.query_one(FilterBar).clear()   # its Changed events now repeat the table's filter
             else:
-                self.refresh_after(keep=name)
+                self.table.query_rows(keep=name)
 
-        run_in_thread(self, lambda: hub.position_of(name, flt), placed)
+        run_in_thread(self, locate, placed)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self._quitting:
+            return False  # keys typed after q must not open dialogs on a closing app
         if action in NEEDS_ROW and self.table.current_name is None:
             return None   # shown dimmed in the footer
         return True
@@ -167,6 +194,7 @@ class MainScreen(Screen):
         self.table.sort_by(self.table.filter.sort, desc=not self.table.filter.desc)
 
     def action_reload(self) -> None:
+        self.load_index()
         self.refresh_after()
 
     def action_help(self) -> None:
@@ -175,6 +203,7 @@ class MainScreen(Screen):
         self.app.push_screen(HelpScreen())
 
     def action_quit(self) -> None:
+        self._quitting = True
         self.app.exit()
 
     # -- registry actions ---------------------------------------------------------------
@@ -206,7 +235,7 @@ class MainScreen(Screen):
             add, remove = parse_tag_edit(text)
             run_in_thread(self, lambda: hub.tag(name, add=add, remove=remove),
                           lambda rec: (self.notify(f"{rec.name}: {', '.join(rec.tags) or '(no tags)'}"),
-                                       self.refresh_after(keep=rec.name)))
+                                       self.refresh_after(keep=rec.name, changed=(rec.name,))))
 
         self.app.push_screen(PromptScreen(f"Tag {name}", f"Tags to add, -tag to remove (now: {now})",
                                           placeholder="e.g. prod -draft", validate=validate, ok="Apply"), done)
@@ -225,7 +254,7 @@ class MainScreen(Screen):
         def renamed(rec) -> None:
             self.table.forget(name, rec.name)
             self.notify(f"renamed {name} -> {rec.name}")
-            self.refresh_after(keep=rec.name)
+            self.refresh_after(keep=rec.name, changed=(name, rec.name))
 
         def done(new: str | None) -> None:
             if new and new != name:
@@ -243,7 +272,7 @@ class MainScreen(Screen):
         def removed(plan) -> None:
             self.table.forget(name)
             self.notify(f"removed {name} ({human_size(plan.bytes_freed)} freed)")
-            self.refresh_after()
+            self.refresh_after(changed=(name,))
 
         def confirmed(yes: bool | None) -> None:
             if yes:

@@ -1,4 +1,4 @@
-"""`p`: pull an adapter from the Hugging Face Hub (repo id + revision), with progress."""
+"""`p`: pull an adapter from the Hugging Face Hub (repo id + revision), with a byte progress bar."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, ProgressBar, Static
 
-from hub.tui.jobs import error_line, run_in_thread
+from hub.tui.format import human_size
+from hub.tui.jobs import error_line, progress_reporter, run_in_thread
 
 
 def pull_spec(repo_id: str, revision: str) -> str:
@@ -28,6 +29,7 @@ class PullScreen(ModalScreen[str | None]):
         self.hub = hub
         self.busy = False
         self._started = 0.0
+        self._bytes = (0, 0, "")
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="pull-dialog"):
@@ -66,7 +68,8 @@ class PullScreen(ModalScreen[str | None]):
 
     def action_close(self) -> None:
         if self.busy:
-            self.notify("a pull is running; it cannot be interrupted halfway, wait for it", severity="warning")
+            self.notify("a pull is running; wait for it (a pull leaves nothing behind if it fails)",
+                        severity="warning")
             return
         self.dismiss(None)
 
@@ -92,12 +95,23 @@ class PullScreen(ModalScreen[str | None]):
         status.update(f"pulling {spec} …")
         self._ticker = self.set_interval(0.5, self._tick)
         hub = self.hub
-        run_in_thread(self, lambda: hub.pull(spec, subfolder=subfolder, name=name), self._done, self._failed,
-                      group="pull", exclusive=True)
+        self._bytes = (0, 0, "")
+
+        def update(done, total, item):
+            self._bytes = (done, total, item)
+            if total:
+                self.query_one("#pull-progress", ProgressBar).update(total=total, progress=done)
+
+        def run():
+            return hub.pull(spec, subfolder=subfolder, name=name, progress=progress_reporter(self, update))
+
+        run_in_thread(self, run, self._done, self._failed, group="pull", exclusive=True)
 
     def _tick(self) -> None:
+        done, total, item = self._bytes
+        got = f"{human_size(done)} of {human_size(total)} {item}" if total else "asking the Hub"
         self.query_one("#pull-status", Static).update(
-            f"pulling … {time.monotonic() - self._started:.0f} s (downloading, verifying hashes, registering)")
+            f"pulling … {time.monotonic() - self._started:.0f} s · {got}")
 
     def _finish(self) -> None:
         self.busy = False

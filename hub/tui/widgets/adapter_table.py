@@ -164,6 +164,7 @@ class AdapterTable(ScrollView, can_focus=True):
         self._pages: dict[int, list[AdapterRow]] = {}
         self._pending: set[int] = set()
         self._generation = 0
+        self._applied_generation = 0
         self._announced: str | None = None
         self._columns_cache: tuple[int, list[tuple[Column, int]]] | None = None
 
@@ -197,6 +198,7 @@ class AdapterTable(ScrollView, can_focus=True):
         generation, total, cursor, page, rows = result
         if generation != self._generation:
             return
+        self._applied_generation = generation
         self.total = total
         self._pages = {page: rows}
         self._pending.clear()
@@ -228,6 +230,12 @@ class AdapterTable(ScrollView, can_focus=True):
                 del self._pages[far]
         self.refresh()
         self._announce()
+
+    @property
+    def settled(self) -> bool:
+        """The latest query is applied and the cursor's page is loaded (tests and benchmarks wait on it)."""
+        return self.loaded and self._applied_generation == self._generation and (
+            self.total == 0 or self.row_at(self.cursor) is not None)
 
     def row_at(self, index: int) -> AdapterRow | None:
         """The row at ``index`` if its page is loaded (None while loading)."""

@@ -1,0 +1,239 @@
+"""`hub tui` on a registry of 100,000 adapters: first paint, filter latency, deep jumps.
+
+The registry is filled with benchmarks/list/synth_registry.py (synthetic but valid rows,
+written straight into the registry tables, the shape `hub add` stores for realistic
+Llama-family adapters). Measured in one run, side by side:
+
+- hub tui: the app factory under Textual's headless driver (Pilot), timed from app
+  start to the table showing its first rows, then per keystroke while typing into each
+  filter field, until the table shows that filter's count and first page;
+- end to end in a real terminal (tmux): from launching `hub tui` to the first adapter
+  name on screen (Python start-up and imports included);
+- the peer: the straightforward Textual build, a DataTable filled from ``Hub.list()``
+  (every row loaded, then ``add_rows``), on the same registry, for the same steps.
+
+Run:  python benchmarks/tui/bench_tui.py --rows 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "benchmarks" / "list"))
+sys.path.insert(0, str(ROOT))
+
+SIZE = (120, 36)
+# (filter field, text typed one key at a time)
+TYPED = (("text", "sql-r16"), ("base", "llama-3"), ("rank", "16"), ("target", "gate_proj"), ("tag", "prod"))
+
+
+async def _until(pilot, cond, timeout: float = 120.0) -> None:
+    deadline = time.perf_counter() + timeout
+    while not cond():
+        if time.perf_counter() > deadline:
+            raise TimeoutError("the TUI did not get there in time")
+        await pilot.pause()
+        await asyncio.sleep(0.001)
+
+
+def _stats(samples: list[float]) -> str:
+    ms = sorted(s * 1000 for s in samples)
+    p95 = ms[min(len(ms) - 1, int(round(0.95 * (len(ms) - 1))))]
+    return f"median {statistics.median(ms):7.1f} ms  p95 {p95:7.1f} ms  max {ms[-1]:7.1f} ms  (n={len(ms)})"
+
+
+async def bench_hub_tui(home: Path) -> dict:
+    from hub.service import Hub
+    from hub.tui.app import create_app
+    from hub.tui.screens.main import MainScreen
+
+    out: dict = {}
+    started = time.perf_counter()
+    hub = Hub(home=home)
+    app = create_app(hub)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = next(s for s in app.screen_stack if isinstance(s, MainScreen))
+        table = screen.table
+        await _until(pilot, lambda: table.settled)
+        out["first_paint"] = time.perf_counter() - started
+        out["total"] = table.total
+        await _until(pilot, lambda: screen.details.current_name == table.current_name)
+        out["details"] = time.perf_counter() - started
+
+        per_field: dict[str, list[float]] = {}
+        for field, text in TYPED:
+            widget = screen.query_one(f"#filter-{field}")
+            widget.focus()
+            samples = []
+            for ch in text:
+                t0 = time.perf_counter()
+                await pilot.press(ch)
+                await _until(pilot, lambda: table.settled)
+                samples.append(time.perf_counter() - t0)
+            per_field[field] = samples
+            out[f"matches_{field}"] = table.total
+            widget.value = ""
+            await _until(pilot, lambda: table.settled and table.total == out["total"])
+        out["filter"] = per_field
+
+        table.focus()
+        t0 = time.perf_counter()
+        await pilot.press("end")
+        await _until(pilot, lambda: table.settled and table.cursor == table.total - 1)
+        out["jump_end"] = time.perf_counter() - t0
+        sorts = {}
+        for key in ("size", "base", "tags"):
+            t0 = time.perf_counter()
+            table.sort_by(key)
+            await _until(pilot, lambda: table.settled and table.filter.sort == key)
+            sorts[key] = time.perf_counter() - t0
+        out["sort"] = sorts
+    hub.close()
+    return out
+
+
+async def bench_peer(home: Path) -> dict:
+    """DataTable + Hub.list(): what a first Textual version would do."""
+    from textual.app import App
+    from textual.widgets import DataTable
+
+    from hub.cli._output import fmt_num, human_size
+    from hub.registry.adapters import ListFilter
+    from hub.service import Hub
+
+    hub = Hub(home=home)
+
+    def rows(flt):
+        return [(r.name, r.base or r.base_model or "-", r.r, fmt_num(r.lora_alpha), ",".join(r.target_modules),
+                 ",".join(r.flags), human_size(r.size_bytes), ",".join(r.tags)) for r in hub.list(flt)]
+
+    class Peer(App):
+        def compose(self):
+            yield DataTable(id="t")
+
+        def on_mount(self):
+            t = self.query_one(DataTable)
+            t.add_columns("Name", "Base", "R", "Alpha", "Targets", "Flags", "Size", "Tags")
+            t.add_rows(rows(ListFilter()))
+
+        def refilter(self, flt):
+            t = self.query_one(DataTable)
+            t.clear()
+            t.add_rows(rows(flt))
+
+    out: dict = {}
+    started = time.perf_counter()
+    app = Peer()
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(DataTable)
+        await _until(pilot, lambda: table.row_count > 0, timeout=600)
+        out["first_paint"] = time.perf_counter() - started
+        # one filter step, the one typed last in the text field (a narrow match)
+        t0 = time.perf_counter()
+        app.refilter(ListFilter(search=TYPED[0][1]))
+        await pilot.pause()
+        out["filter"] = time.perf_counter() - t0
+        out["matches"] = table.row_count
+        # and a broad one (every rank-16 adapter)
+        t0 = time.perf_counter()
+        app.refilter(ListFilter(rank=16))
+        await pilot.pause()
+        out["filter_broad"] = time.perf_counter() - t0
+        out["matches_broad"] = table.row_count
+    hub.close()
+    return out
+
+
+def bench_terminal(home: Path, first_name: str) -> float | None:
+    """Seconds from launching `hub tui` in tmux to the first adapter's name on screen."""
+    if not shutil.which("tmux"):
+        return None
+    exe = Path(sys.executable).with_name("hub")
+    session = f"hubbench{os.getpid()}"
+    env_cmd = f"HUB_HOME={home} {exe} tui"
+    t0 = time.perf_counter()
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", str(SIZE[0]), "-y", str(SIZE[1]), env_cmd],
+                   check=True)
+    try:
+        while time.perf_counter() - t0 < 60:
+            screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True,
+                                    text=True).stdout
+            if first_name[:20] in screen:
+                return time.perf_counter() - t0
+            time.sleep(0.01)
+        return None
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--home", type=Path, help="keep the synthetic registry here (default: a temp dir)")
+    parser.add_argument("--no-peer", action="store_true", help="skip the DataTable peer")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+    from synth_registry import build_registry
+
+    tmp = None
+    home = args.home
+    if home is None:
+        tmp = tempfile.TemporaryDirectory(prefix="hub-bench-tui-")
+        home = Path(tmp.name)
+    try:
+        t0 = time.perf_counter()
+        if not (home / "registry.db").exists():
+            build_registry(home, args.rows)
+        print(f"registry: {args.rows:,} synthetic adapters in {home} ({time.perf_counter() - t0:.1f} s to build)")
+
+        ours = asyncio.run(bench_hub_tui(home))
+        from hub.registry.adapters import ListFilter
+        from hub.service import Hub
+
+        with Hub(home=home) as hub:
+            first = hub.list_rows(ListFilter(limit=1))[0].name
+        terminal = bench_terminal(home, first)
+        keystrokes = [s for samples in ours["filter"].values() for s in samples]
+
+        print(f"\nhub tui ({SIZE[0]}x{SIZE[1]}, {ours['total']:,} adapters)")
+        print(f"  first paint (app start -> rows on screen)  {ours['first_paint'] * 1000:8.1f} ms")
+        print(f"  details pane of the first row              {ours['details'] * 1000:8.1f} ms")
+        if terminal is not None:
+            print(f"  end to end in tmux (launch -> rows shown)   {terminal * 1000:8.1f} ms")
+        print(f"  filter latency per keystroke, all fields   {_stats(keystrokes)}")
+        for field, text in TYPED:
+            print(f"    {field:<7} typing {text!r:<12} -> {ours['matches_' + field]:>6,} rows  "
+                  f"{_stats(ours['filter'][field])}")
+        print(f"  jump to the last row (end)                 {ours['jump_end'] * 1000:8.1f} ms")
+        for key, secs in ours["sort"].items():
+            print(f"  sort by {key:<6}                             {secs * 1000:8.1f} ms")
+
+        if not args.no_peer:
+            peer = asyncio.run(bench_peer(home))
+            print("\npeer: DataTable filled from Hub.list()")
+            print(f"  first paint                                {peer['first_paint'] * 1000:8.1f} ms"
+                  f"   ratio peer/hub {peer['first_paint'] / ours['first_paint']:6.1f}x")
+            med = statistics.median(ours["filter"]["text"])
+            print(f"  filter {TYPED[0][1]!r} ({peer['matches']:,} rows)             {peer['filter'] * 1000:8.1f} ms"
+                  f"   ratio peer/hub {peer['filter'] / med:6.1f}x")
+            med_r = statistics.median(ours["filter"]["rank"])
+            print(f"  filter rank=16 ({peer['matches_broad']:,} rows)          {peer['filter_broad'] * 1000:8.1f} ms"
+                  f"   ratio peer/hub {peer['filter_broad'] / med_r:6.1f}x")
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()

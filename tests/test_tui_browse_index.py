@@ -1,0 +1,94 @@
+"""The browse index answers exactly as the SQL queries do (they are its oracle): same rows,
+same order, same counts and positions, for filters and every sort, before and after edits."""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+from hub.registry.adapters import ListFilter
+from hub.services.browsing import BROWSE_SORTS
+from tests.test_tui_support import build_registry
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks" / "list"))
+
+
+@pytest.fixture
+def big(artifacts, hub_home):
+    """600 synthetic rows (benchmarks/list/synth_registry.py) plus the real fixture adapters."""
+    from synth_registry import build_registry as synth
+
+    synth(hub_home, 600, seed=3)
+    hub = build_registry(artifacts)
+    hub.tag("gpt2-attn", add=["prod"])
+    yield hub
+    hub.close()
+
+
+def filters(hub, rng: random.Random, n: int):
+    rows = hub.list_rows(ListFilter())
+    targets = sorted({t for r in rows for t in r.targets})
+    tags = sorted({t for r in rows for t in r.tags})
+    ranks = sorted({r.r for r in rows})
+    alphas = sorted({r.alpha for r in rows})
+    bases = ["llama", "Qwen", "QWEN/qwen2.5", "meta-llama/Llama-3.2-1B", "tiny", "7b", "nope", "%", "_"]
+    texts = ["sql", "SQL", "r16", "fine-tune", "0001", "tiny", "-", "zz", "_", "%"]
+    for _ in range(n):
+        flt = ListFilter(sort=rng.choice(list(BROWSE_SORTS)), desc=rng.random() < 0.5)
+        if rng.random() < 0.4:
+            flt.search = rng.choice(texts)
+        if rng.random() < 0.3:
+            flt.base = rng.choice(bases)
+        if rng.random() < 0.3:
+            flt.rank = rng.choice(ranks + [3])
+        if rng.random() < 0.15:
+            flt.alpha = rng.choice(alphas)
+        if rng.random() < 0.3:
+            flt.targets = tuple(rng.sample(targets, rng.choice((1, 1, 2))))
+        if rng.random() < 0.3:
+            flt.tags = tuple(rng.sample(tags, rng.choice((1, 1, 2))))
+        if rng.random() < 0.2:
+            flt.flags = (rng.choice(("rslora", "dora", "fifo")),)
+        if rng.random() < 0.1:
+            flt.no_flags = (rng.choice(("rslora", "dora")),)
+        yield flt
+
+
+def assert_same(hub, index, flt):
+    sql_rows = hub.list_rows(flt)
+    assert index.list_rows(flt) == sql_rows, flt
+    assert index.count_matching(flt) == hub.count_matching(flt) == len(sql_rows), flt
+    for row in sql_rows[:3] + sql_rows[-2:]:
+        assert index.position_of(row.name, flt) == hub.position_of(row.name, flt), (row.name, flt)
+    page = ListFilter(**{**flt.__dict__, "limit": 7, "offset": 5})
+    assert index.list_rows(page) == hub.list_rows(page), page
+
+
+def test_every_sort_both_ways(big):
+    index = big.browse_index()
+    assert len(index) == big.count() == 604
+    for key in BROWSE_SORTS:
+        for desc in (False, True):
+            assert_same(big, index, ListFilter(sort=key, desc=desc))
+
+
+def test_random_filters_match_sql(big):
+    index = big.browse_index()
+    for flt in filters(big, random.Random(7), 300):
+        assert_same(big, index, flt)
+
+
+def test_refresh_after_tag_rename_remove(big):
+    index = big.browse_index()
+    big.tag("llama-plain", add=["fresh"], remove=["fixture"])
+    big.rename("llama-rslora", "llama-rs")
+    victim = big.list_rows(ListFilter(limit=1, offset=17))[0].name
+    big.remove(victim)
+    big.refresh_browse_index(index, ["llama-plain", "llama-rslora", "llama-rs", victim])
+    for flt in (ListFilter(), ListFilter(tags=("fresh",)), ListFilter(tags=("fixture",)), ListFilter(search="rs"),
+                ListFilter(sort="tags", desc=True), ListFilter(sort="source")):
+        assert_same(big, index, flt)
+    assert index.position_of(victim) is None and index.position_of("llama-rslora") is None
