@@ -68,17 +68,49 @@ class AdapterRecord:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
+@dataclass(frozen=True)
+class RawJSON:
+    """A JSON document kept as the text the registry stores, written out unparsed by
+    json_text. Only records built with ``adapter_from_row(..., raw=True)`` hold these,
+    for printing (`hub list --json`): 1,000 adapters carry ~20 MB of module maps, and
+    parsing them only to encode them again took longer than the whole command may."""
+
+    text: str
+
+    def value(self):
+        return json.loads(self.text)
+
+
+def json_text(doc: dict) -> str:
+    """``json.dumps(doc, default=str)``, with RawJSON values written as their text."""
+    parts, run = [], {}
+    for key, value in doc.items():
+        if isinstance(value, RawJSON):
+            if run:
+                parts.append(json.dumps(run, default=str)[1:-1])
+                run = {}
+            parts.append(f"{json.dumps(key)}: {value.text}")
+        else:
+            run[key] = value
+    if run:
+        parts.append(json.dumps(run, default=str)[1:-1])
+    return "{" + ", ".join(parts) + "}"
+
+
 def _iso(value) -> str:
     if isinstance(value, datetime):
         return value.isoformat()
     return str(value) if value is not None else ""
 
 
-def adapter_from_row(row, tags=(), files=(), lineage=(), remotes=(), base_name=None, full=True) -> AdapterRecord:
+def adapter_from_row(row, tags=(), files=(), lineage=(), remotes=(), base_name=None, full=True,
+                     raw: bool = False) -> AdapterRecord:
+    """``raw``: JSON columns stay RawJSON text (for printing only, see RawJSON)."""
     m = row._mapping if hasattr(row, "_mapping") else row
     # Only what a summary shows is parsed unless ``full``; rows from list_query(details=False)
     # have no modules/findings/saved_tensors columns at all.
-    config = json.loads(m["config_json"]) if full or m["has_modules_to_save"] else {}
+    config = json.loads(m["config_json"]) if (full and not raw) or m["has_modules_to_save"] else {}
+    load = RawJSON if raw else json.loads
     return AdapterRecord(
         id=m["id"], name=m["name"], sha256=m["sha256"], base_model=m["base_model"], base=base_name,
         peft_type=m["peft_type"], task_type=m["task_type"], r=m["r"], lora_alpha=m["lora_alpha"],
@@ -94,12 +126,12 @@ def adapter_from_row(row, tags=(), files=(), lineage=(), remotes=(), base_name=N
             "revision": m["source_revision"], "commit": m["source_commit"], "subfolder": m["source_subfolder"],
         },
         created_at=_iso(m["created_at"]),
-        modules=json.loads(m["modules_json"]) if "modules_json" in m else {},
-        config=config if full else {},
+        modules=load(m["modules_json"]) if "modules_json" in m else {},
+        config=(RawJSON(m["config_json"]) if raw else config) if full else {},
         files=list(files),
-        findings=json.loads(m["findings_json"]) if full and "findings_json" in m else [],
-        saved_tensors=json.loads(m["saved_tensors_json"]) if full and "saved_tensors_json" in m else {},
-        recipe=json.loads(m["recipe_json"]) if m["recipe_json"] else None,
+        findings=load(m["findings_json"]) if full and "findings_json" in m else [],
+        saved_tensors=load(m["saved_tensors_json"]) if full and "saved_tensors_json" in m else {},
+        recipe=load(m["recipe_json"]) if m["recipe_json"] else None,
         lineage=list(lineage),
         remotes=list(remotes),
     )

@@ -88,3 +88,33 @@ def test_summaries_leave_out_module_maps_and_full_records_keep_them(hub):
         assert (summary[name].flags, summary[name].tags, summary[name].target_modules) == \
             (rec.flags, rec.tags, rec.target_modules)
     assert "mts" in summary["modules_to_save"].flags
+
+
+def test_fast_path_returns_what_the_ordinary_path_returns(hub, tmp_path, monkeypatch):
+    from hub.registry import fastread
+
+    monkeypatch.setenv("HUB_CACHE_DIR", str(tmp_path / "sql-cache"))
+    hub.tag("plain", add=["a.b:c+d/e"])
+    for base in FILTERS:
+        for f in (base, ListFilter(**{**vars(base), "limit": 2, "offset": 1})):
+            for full in (False, True):
+                assert fastread.list_records(None, None, f, full) is None  # shape not compiled yet
+                fastread.remember(hub.db, f, full)
+                fast = fastread.list_records(None, None, f, full)
+                assert fast is not None
+                assert [r.to_dict() for r in fast] == [r.to_dict() for r in hub.list(f, full=full)]
+    # another value of a compiled shape is served too
+    assert [r.name for r in fastread.list_records(None, None, ListFilter(rank=4), False)] == \
+        [r.name for r in hub.list(ListFilter(rank=4))]
+
+
+def test_cli_prints_the_same_bytes_on_both_paths(hub, tmp_path, monkeypatch):
+    from tests.helpers import run_cli
+
+    monkeypatch.setenv("HUB_CACHE_DIR", str(tmp_path / "sql-cache"))
+    for args in (["list", "--json"], ["list"], ["list", "--target", "q_proj", "--limit", "3", "--json"],
+                 ["list", "--tag", "prod", "--sort", "size", "--desc"]):
+        first, second = run_cli(*args), run_cli(*args)  # ordinary path, then the fast path
+        assert first.exit_code == second.exit_code == 0
+        assert first.stdout == second.stdout and first.stdout
+    assert list((tmp_path / "sql-cache").glob("list-sql-*.json"))

@@ -7,16 +7,20 @@ import sys
 
 import click
 
+from hub.records import RawJSON, json_text
+
 
 def emit_json(data) -> None:
     """Objects print indented; arrays print one compact item per line (one JSON document
     all the same). json's C encoder only runs without ``indent``: indenting 1,000 adapter
     records with their module maps took ~10 s in the pure-Python encoder."""
     if isinstance(data, list) and data:
-        items = ",\n".join(json.dumps(item, default=str) for item in data)
+        items = ",\n".join(json_text(item) if isinstance(item, dict) else json.dumps(item, default=str)
+                           for item in data)
         click.echo(f"[\n{items}\n]")
     else:
-        click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+        click.echo(json.dumps(data, indent=2, sort_keys=False,
+                              default=lambda o: o.value() if isinstance(o, RawJSON) else str(o)))
 
 
 def human_size(n: int | None) -> str:

@@ -4,14 +4,14 @@ decides transactions."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import Alias
 
+from hub.registry.filters import ListFilter, list_params
 from hub.registry.schema import (
     adapter_base_fits, adapter_files, adapter_tags, adapter_targets, adapters, base_models, lineage, remotes,
 )
@@ -33,27 +33,6 @@ SORT_COLUMNS = {
 
 def now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-@dataclass
-class ListFilter:
-    base: str | None = None
-    rank: int | None = None
-    alpha: float | None = None
-    targets: tuple[str, ...] = ()
-    tags: tuple[str, ...] = ()
-    flags: tuple[str, ...] = ()
-    no_flags: tuple[str, ...] = ()
-    search: str | None = None
-    fits: int | None = None          # base id
-    sort: str = "name"
-    desc: bool = False
-    limit: int | None = None
-    offset: int = 0
-
-
-def _like(text: str) -> str:
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 # Per-module maps and findings: tens of KB per adapter. Listings that do not print them
@@ -86,29 +65,32 @@ _listing = _Listing._construct(adapters, name="adapters")
 
 
 def _conditions(f: ListFilter, t=adapters) -> list:
-    """The WHERE terms of ``f`` over ``t`` (the adapters table or the listing alias)."""
+    """The WHERE terms of ``f`` over ``t`` (the adapters table or the listing alias); values
+    are bound under the names of filters.list_params, so that fastread can rebind them."""
+    p = {name: bindparam(name, value) for name, value in list_params(f).items()}
     conds = []
     if f.base:
-        conds.append(or_(t.c.base_model == f.base, base_models.c.name == f.base,
-                         t.c.base_model.like(_like(f.base), escape="\\")))
+        conds.append(or_(t.c.base_model == p["base"], base_models.c.name == p["base"],
+                         t.c.base_model.like(p["base_like"], escape="\\")))
     if f.rank is not None:
-        conds.append(t.c.r == f.rank)
+        conds.append(t.c.r == p["rank"])
     if f.alpha is not None:
-        conds.append(t.c.lora_alpha == f.alpha)
-    for target in f.targets:
-        conds.append(exists().where(and_(adapter_targets.c.adapter_id == t.c.id, adapter_targets.c.target == target)))
-    for tag in f.tags:
-        conds.append(exists().where(and_(adapter_tags.c.adapter_id == t.c.id, adapter_tags.c.tag == tag)))
+        conds.append(t.c.lora_alpha == p["alpha"])
+    for i in range(len(f.targets)):
+        conds.append(exists().where(and_(adapter_targets.c.adapter_id == t.c.id,
+                                         adapter_targets.c.target == p[f"target_{i}"])))
+    for i in range(len(f.tags)):
+        conds.append(exists().where(and_(adapter_tags.c.adapter_id == t.c.id, adapter_tags.c.tag == p[f"tag_{i}"])))
     for flag in f.flags:
         conds.append(t.c[FLAG_COLUMNS[flag].name].is_(True))
     for flag in f.no_flags:
         conds.append(t.c[FLAG_COLUMNS[flag].name].is_(False))
     if f.search:
-        conds.append(or_(t.c.name.like(_like(f.search), escape="\\"),
-                         t.c.description.like(_like(f.search), escape="\\")))
+        conds.append(or_(t.c.name.like(p["search_like"], escape="\\"),
+                         t.c.description.like(p["search_like"], escape="\\")))
     if f.fits is not None:
         conds.append(exists().where(and_(adapter_base_fits.c.adapter_id == t.c.id,
-                                         adapter_base_fits.c.base_id == f.fits,
+                                         adapter_base_fits.c.base_id == p["fits"],
                                          adapter_base_fits.c.compatible.is_(True))))
     return conds
 
@@ -138,13 +120,19 @@ def list_query(f: ListFilter, details: bool = True):
     # with their JSON.
     page = matching.order_by(*_order(f, t))
     if f.limit is not None:
-        page = page.limit(f.limit)
+        page = page.limit(bindparam("limit", f.limit))
     if f.offset:
-        page = page.offset(f.offset)
+        page = page.offset(bindparam("offset", f.offset))
     page = page.subquery("page")
     source = page.join(adapters, adapters.c.id == page.c.id).outerjoin(
         base_models, adapters.c.base_id == base_models.c.id)
     return q.select_from(source).order_by(*_order(f))
+
+
+def list_tags_query(f: ListFilter):
+    """(adapter_id, tag) of the adapters list_query(f) returns."""
+    ids = list_query(f, details=False).with_only_columns(adapters.c.id).order_by(None)
+    return select(adapter_tags.c.adapter_id, adapter_tags.c.tag).where(adapter_tags.c.adapter_id.in_(ids))
 
 
 def count(conn: Connection) -> int:
