@@ -8,6 +8,8 @@ from hub.cli._app import cli, main
 
 COMMAND_MODULES = (
     "hub.cli.adapters",
+    "hub.cli.base",
+    "hub.cli.check",
     "hub.cli.db",
     "hub.cli.demo",
     "hub.cli.tui",
