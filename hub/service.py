@@ -23,6 +23,7 @@ from hub.registry import adapters as q
 from hub.registry.adapters import ListFilter
 from hub.registry.db import Database
 from hub.registry.store import Store
+from hub.services.maintenance import store_lock
 
 Progress = Callable[[int, int, str], None]  # (done, total, current item)
 
@@ -98,6 +99,7 @@ class HubCore:
                     if not link:
                         # blobs land before the row commits: a crash here leaves orphan blobs
                         # (`hub doctor` removes them), never a row without files
+                        store_lock(conn)
                         staging.commit({f.name: f.sha256 for f in info.files})
             except SAIntegrityError:
                 staging.rollback()
@@ -223,11 +225,15 @@ class HubCore:
             if row is None:
                 raise NotFound(f"no adapter named {name!r}", None, "see `hub list`")
             q.delete_adapter(conn, row.id)
+        # rows first, then files: a crash in between leaves orphan blobs, never dangling rows.
+        # The files go in a second write transaction under the store lock, re-checked there,
+        # so an `add` reusing a blob either commits first (blob kept) or after (blob re-staged).
+        with self.db.write() as conn:
+            store_lock(conn)
             still_used = q.referenced_blobs(conn, plan.blobs)
-        # rows first, then files: a crash in between leaves orphan blobs, never dangling rows
-        for sha in plan.blobs:
-            if sha not in still_used:
-                self.store.delete(sha)
+            for sha in plan.blobs:
+                if sha not in still_used:
+                    self.store.delete(sha)
         self.store.drop_view(plan.view)
         return plan
 
