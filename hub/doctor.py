@@ -277,6 +277,22 @@ class _Planner:
                          "delete it (views are rebuilt on demand)", _size(entry))
 
 
+_OUTPUT_LEFTOVER = re.compile(r"^\..+\.[A-Za-z0-9_]+\.(incomplete|old)$")
+
+
+def _outputs(planner: "_Planner", folders) -> None:
+    """Hidden ``.NAME.XXXX.incomplete`` / ``.old`` folders that `hub merge` and `hub export`
+    leave beside an output folder when they are killed before the final rename."""
+    for folder in sorted({Path(f) for f in folders}):
+        if not folder.is_dir():
+            continue
+        for entry in sorted(folder.iterdir()):
+            if _OUTPUT_LEFTOVER.match(entry.name) and entry.is_dir() and not entry.is_symlink():
+                if not planner.recent(entry):
+                    planner.add("tmp_leftover", str(entry), "unfinished output folder of an interrupted "
+                                "merge or export (never renamed into place)", "delete it", _size(entry))
+
+
 def _view_mismatch(view: Path, adapter: AdapterFact, layout: Layout) -> str | None:
     if not view.is_dir() or view.is_symlink():
         return "is not a folder"
@@ -292,13 +308,17 @@ def _view_mismatch(view: Path, adapter: AdapterFact, layout: Layout) -> str | No
 
 
 def plan(home: Path, facts: RegistryFacts, grace_s: float = DEFAULT_GRACE_S,
-         now: float | None = None) -> DoctorReport:
-    """Everything wrong under ``home`` given what the registry holds; changes nothing."""
+         now: float | None = None, output_dirs=()) -> DoctorReport:
+    """Everything wrong under ``home`` given what the registry holds; changes nothing.
+
+    ``output_dirs``: folders that receive merge/export outputs, searched for the hidden
+    leftovers of interrupted writes (the parents of recorded merged models always are)."""
     p = _Planner(Layout(Path(home)), facts, grace_s, time.time() if now is None else now)
     p.rows()
     p.tmp()
     p.store()
     p.views()
+    _outputs(p, [*output_dirs, *(Path(folder).parent for _, folder in facts.models)])
     return DoctorReport(p.problems, skipped_recent=p.skipped_recent, checked=p.checked)
 
 

@@ -17,18 +17,22 @@ from hub.doctor import DEFAULT_GRACE_S
 @click.option("--grace", "grace_s", type=click.FloatRange(min=0), default=DEFAULT_GRACE_S, show_default=True,
               metavar="SECONDS",
               help="Leave leftovers younger than this alone: they may belong to a hub process still running.")
+@click.option("--outputs", "output_dirs", multiple=True, type=click.Path(file_okay=False), metavar="DIR",
+              help="Also look in DIR for unfinished merge/export outputs (repeatable; folders of "
+                   "recorded merged models are always searched).")
 @json_option
 @pass_state
-def doctor(state, fix, dry_run, grace_s, as_json):
+def doctor(state, fix, dry_run, grace_s, output_dirs, as_json):
     """Find what interrupted work left behind and, with --fix, repair it.
 
     Checks: unfinished staging files under HUB_HOME/tmp, store files no adapter
     uses, stray files in the store, stale views, registry rows whose files are
-    gone, linked adapters whose folder is gone, orphaned child rows, and (SQLite)
-    the database's own integrity check. Exits 0 when healthy (after --fix), 1 when
+    gone, linked adapters and merged models whose folder is gone, orphaned child
+    rows, hidden unfinished merge/export outputs, and (SQLite) the database's own
+    integrity check. Exits 0 when healthy (after --fix), 1 when
     problems remain.
     """
-    report = state.hub.doctor(fix=fix and not dry_run, grace_s=grace_s)
+    report = state.hub.doctor(fix=fix and not dry_run, grace_s=grace_s, output_dirs=output_dirs)
     if as_json:
         emit_json(report.to_dict())
     else:

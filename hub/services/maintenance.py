@@ -73,7 +73,10 @@ def _integrity(conn) -> list[str]:
 class MaintenanceMixin:
     """`hub doctor`: find and repair leftovers of interrupted work."""
 
-    def doctor(self, fix: bool = False, grace_s: float = dr.DEFAULT_GRACE_S) -> dr.DoctorReport:
+    def doctor(self, fix: bool = False, grace_s: float = dr.DEFAULT_GRACE_S, output_dirs=()) -> dr.DoctorReport:
+        """Find leftovers (and with ``fix`` repair them); ``output_dirs`` are folders that
+        received merge/export outputs, searched for hidden unfinished ones."""
+        self._doctor_dirs = tuple(Path(d).expanduser() for d in output_dirs)
         report = self._doctor_plan(grace_s)
         if not fix:
             return report
@@ -92,7 +95,8 @@ class MaintenanceMixin:
 
     def _doctor_plan(self, grace_s: float) -> dr.DoctorReport:
         with self.db.read() as conn:
-            return dr.plan(self.home, registry_facts(conn), grace_s)
+            return dr.plan(self.home, registry_facts(conn), grace_s,
+                           output_dirs=getattr(self, "_doctor_dirs", ()))
 
     def _doctor_execute(self, report: dr.DoctorReport, todo: list[dr.Problem], grace_s: float) -> None:
         rows = [p for p in todo if p.kind in ("missing_file", "orphan_rows")]
