@@ -16,7 +16,7 @@ from hub.errors import InvalidAdapter, UnsafeFormat
 from hub.findings import Finding, has_errors
 from hub.formats import adapter_config as cfgmod
 from hub.formats.adapter_weights import PICKLE_NAMES, WEIGHTS_NAME, layer_index, split_keys, strip_prefix
-from hub.formats.safetensors_header import SafetensorsHeader, hash_file, nonfinite_counts, read_header_and_hash
+from hub.formats.safetensors_header import SafetensorsHeader, hash_file, read_header_and_hash
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 MANIFEST_FILES = (cfgmod.CONFIG_NAME, WEIGHTS_NAME)
@@ -123,8 +123,8 @@ def inspect_adapter(folder: str | os.PathLike,
                     check_values: bool = False) -> AdapterInfo:
     """Read ``folder`` as a PEFT LoRA adapter. Raises InvalidAdapter (and subclasses).
 
-    ``check_values`` also scans the tensor data for NaN/Inf (integer bit tests over a
-    memory map; an error finding per tensor with any)."""
+    ``check_values`` also counts NaN/Inf in the tensor data (integer bit tests on the
+    chunks being hashed; an error finding per tensor with any)."""
     folder = Path(folder)
     where = str(folder)
     if not folder.exists():
@@ -144,23 +144,22 @@ def inspect_adapter(folder: str | os.PathLike,
 
     files: list[FileInfo] = []
     header: SafetensorsHeader | None = None
+    bad: dict[str, int] | None = {} if check_values else None  # counted while hashing: one read
     for path in _adapter_files(folder):
         sink = sink_factory(path.name) if sink_factory else None
         if path.name == WEIGHTS_NAME:
-            header, digest = read_header_and_hash(path, sink)
+            header, digest = read_header_and_hash(path, sink, nonfinite=bad)
         else:
             digest = hash_file(path, sink)
         files.append(FileInfo(path.name, path.stat().st_size, digest))
     assert header is not None
     info = build_info(where, config, header, files)
-    if check_values:
-        bad = nonfinite_counts(weights, header)
-        if bad:
-            extra = tuple(Finding("NONFINITE_VALUES", "error", strip_prefix(name),
-                                  f"{n} NaN/Inf value(s) in this tensor; the adapter is broken "
-                                  "(hub add --allow-nonfinite registers it anyway)")
-                          for name, n in sorted(bad.items()))
-            info = replace(info, findings=extra + info.findings)
+    if bad:
+        extra = tuple(Finding("NONFINITE_VALUES", "error", strip_prefix(name),
+                              f"{n} NaN/Inf value(s) in this tensor; the adapter is broken "
+                              "(hub add --allow-nonfinite registers it anyway)")
+                      for name, n in sorted(bad.items()))
+        info = replace(info, findings=extra + info.findings)
     return info
 
 

@@ -168,11 +168,14 @@ def read_header(path: str | os.PathLike) -> SafetensorsHeader:
     return parse_header(head, size, path)
 
 
-def read_header_and_hash(path: str | os.PathLike, sink=None) -> tuple[SafetensorsHeader, str]:
+def read_header_and_hash(path: str | os.PathLike, sink=None,
+                         nonfinite: dict[str, int] | None = None) -> tuple[SafetensorsHeader, str]:
     """Validate the header and sha256 the whole file in a single pass.
 
     ``sink`` (optional) receives every chunk read, so a caller can copy the file
-    into the store while it is hashed: every byte is read once.
+    into the store while it is hashed: every byte is read once. ``nonfinite``
+    (optional) receives tensor name -> number of NaN/Inf values, counted on the
+    same chunks while they are in cache (see nonfinite_counts).
     """
     path = str(path)
     digest = hashlib.sha256()
@@ -184,6 +187,8 @@ def read_header_and_hash(path: str | os.PathLike, sink=None) -> tuple[Safetensor
             digest.update(head)
             if sink:
                 sink(head)
+            scan = _NonfiniteScan(header) if nonfinite is not None else None
+            pos = len(head) - header.data_start  # offset in the data area
             buf = bytearray(READ_CHUNK)
             view = memoryview(buf)
             while True:
@@ -193,46 +198,107 @@ def read_header_and_hash(path: str | os.PathLike, sink=None) -> tuple[Safetensor
                 digest.update(view[:got])
                 if sink:
                     sink(view[:got])
+                if scan is not None:
+                    scan.feed(pos, view[:got])
+                pos += got
     except OSError as exc:
         raise InvalidSafetensors(f"cannot read file: {exc.strerror}", path, "check the path and permissions") from None
+    if scan is not None:
+        nonfinite.update(scan.counts)
     return header, digest.hexdigest()
 
 
-# dtype -> (unsigned integer view, exponent mask): a value is NaN or Inf exactly when
-# all its exponent bits are set, so integer bit tests find them without torch.
-# F8_E4M3 (the "fn" variant) has no Inf and one NaN pattern per sign: S.1111.111.
+# dtype -> (unsigned integer view, exponent mask, mask without the sign bit): a value is
+# NaN or Inf exactly when all its exponent bits are set, so integer bit tests find them
+# without torch. F8_E4M3 (the "fn" variant) has no Inf and one NaN pattern per sign:
+# S.1111.111. F8_E8M0 has no sign bit.
 _NONFINITE_BITS = {
-    "F16": ("<u2", 0x7C00), "BF16": ("<u2", 0x7F80), "F32": ("<u4", 0x7F800000), "C64": ("<u4", 0x7F800000),
-    "F64": ("<u8", 0x7FF0000000000000), "F8_E5M2": ("u1", 0x7C), "F8_E4M3": ("u1", 0x7F), "F8_E8M0": ("u1", 0xFF),
+    "F16": ("<u2", 0x7C00, 0x7FFF), "BF16": ("<u2", 0x7F80, 0x7FFF), "F32": ("<u4", 0x7F800000, 0x7FFFFFFF),
+    "C64": ("<u4", 0x7F800000, 0x7FFFFFFF), "F64": ("<u8", 0x7FF0000000000000, 0x7FFFFFFFFFFFFFFF),
+    "F8_E5M2": ("u1", 0x7C, 0x7F), "F8_E4M3": ("u1", 0x7F, 0x7F), "F8_E8M0": ("u1", 0xFF, 0xFF),
 }
-_SCAN_BLOCK = 1 << 23  # elements per step, bounds the temporary arrays
+
+
+class _NonfiniteScan:
+    """Counts NaN/Inf per tensor in the data area as it streams past, in chunks of any
+    size (an element split between two chunks is carried over)."""
+
+    def __init__(self, header: SafetensorsHeader):
+        import numpy as np
+
+        self.np = np
+        self.spans = sorted(
+            (e.begin, e.end, e.name, np.dtype(_NONFINITE_BITS[e.dtype][0]), *_NONFINITE_BITS[e.dtype][1:])
+            for e in header.tensors.values() if e.dtype in _NONFINITE_BITS and e.nbytes)
+        self.next = 0
+        self.carry = b""
+        self.counts: dict[str, int] = {}
+        # the usual adapter: every tensor of one float dtype, so a chunk can be tested whole
+        dtypes = {e.dtype for e in header.tensors.values() if e.nbytes}
+        self.uniform = self.spans[0][3:] if len(dtypes) == 1 and self.spans else None
+
+    def feed(self, pos: int, chunk) -> None:
+        """``chunk`` holds the data-area bytes [pos, pos + len(chunk)), fed in order."""
+        stop = pos + len(chunk)
+        if self.uniform and not self.carry and pos % self.uniform[0].itemsize == 0 \
+                and len(chunk) % self.uniform[0].itemsize == 0:
+            view, exp, absmask = self.uniform
+            values = self.np.frombuffer(chunk, view)
+            if not (values & values.dtype.type(absmask)).max(initial=0) >= exp:
+                while self.next < len(self.spans) and self.spans[self.next][1] <= stop:
+                    self.next += 1
+                return
+        while self.next < len(self.spans):
+            begin, end, name, view, exp, absmask = self.spans[self.next]
+            if begin >= stop:
+                return
+            lo, hi = max(begin, pos), min(end, stop)
+            data = chunk[lo - pos:hi - pos]
+            size = view.itemsize
+            if self.carry:
+                took = size - len(self.carry)
+                self.carry += bytes(data[:took])
+                data = data[took:]
+                if len(self.carry) == size:
+                    self._count(name, self.np.frombuffer(self.carry, view), exp, absmask)
+                    self.carry = b""
+            whole = len(data) // size * size
+            if whole:
+                self._count(name, self.np.frombuffer(data[:whole], view), exp, absmask)
+            if whole < len(data):
+                self.carry = bytes(data[whole:])
+            if hi < end:
+                return
+            self.next += 1
+
+    def _count(self, name: str, values, exp: int, absmask: int) -> None:
+        exp, absmask = values.dtype.type(exp), values.dtype.type(absmask)
+        # |bits| >= exponent mask <=> all exponent bits set; one cheap pass finds out
+        # whether the exact count is needed at all (it almost never is)
+        if (values & absmask).max() >= exp:
+            bad = int(self.np.count_nonzero((values & exp) == exp))
+            self.counts[name] = self.counts.get(name, 0) + bad
 
 
 def nonfinite_counts(path: str | os.PathLike, header: SafetensorsHeader) -> dict[str, int]:
     """tensor name -> number of NaN/Inf values, for tensors that have any.
 
-    Reads the data area through a read-only memory map (numpy bit tests, no torch,
-    no copy of the file); ``header`` must come from ``read_header`` of the same file.
+    Reads the data area in chunks (numpy bit tests, no torch); ``header`` must come from
+    ``read_header`` of the same file. `hub add` counts during its hashing pass instead
+    (read_header_and_hash(..., nonfinite=...)).
     """
-    import numpy as np
-
-    floats = [e for e in header.tensors.values() if e.dtype in _NONFINITE_BITS and e.nbytes]
-    if not floats:
+    scan = _NonfiniteScan(header)
+    if not scan.spans:
         return {}
-    data = np.memmap(path, dtype=np.uint8, mode="r")
-    out = {}
-    for e in floats:
-        view, mask = _NONFINITE_BITS[e.dtype]
-        values = data[header.data_start + e.begin: header.data_start + e.end].view(np.dtype(view))
-        mask = np.array(mask, dtype=values.dtype)
-        bad = 0
-        for start in range(0, values.size, _SCAN_BLOCK):
-            block = values[start:start + _SCAN_BLOCK]
-            bad += int(np.count_nonzero((block & mask) == mask))
-        if bad:
-            out[e.name] = bad
-    del data
-    return out
+    with open(path, "rb", buffering=0) as fh:
+        fh.seek(header.data_start)
+        buf = bytearray(READ_CHUNK)
+        view = memoryview(buf)
+        pos = 0
+        while got := fh.readinto(buf):
+            scan.feed(pos, view[:got])
+            pos += got
+    return scan.counts
 
 
 def hash_file(path: str | os.PathLike, sink=None) -> str:
