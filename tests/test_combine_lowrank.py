@@ -176,3 +176,21 @@ def test_declared_parameters_are_enforced(trio):
         combine(ps, "task_arithmetic")
     assert [p.name for p in get_method("dare_ties").params] == ["density", "rank", "energy",
                                                                  "majority_sign_method", "seed"]
+
+
+@pytest.mark.parametrize("out_f,R,in_f", [(64, 20, 48), (10, 20, 30), (30, 20, 10), (200, 3, 150)])
+def test_factored_svd_equals_dense_svd(out_f, R, in_f):
+    from hub.combine.svd import factored_svd
+
+    g = torch.Generator().manual_seed(out_f * R + in_f)
+    B = torch.randn(out_f, R, dtype=torch.float64, generator=g)
+    A = torch.randn(R, in_f, dtype=torch.float64, generator=g)
+    dense = B @ A
+    f = factored_svd(B, A)
+    S = torch.linalg.svdvals(dense)[: f.S.numel()]
+    assert torch.allclose(f.S, S, rtol=1e-10, atol=1e-10 * float(S[0]))
+    k = min(3, f.S.numel())
+    U, Vh = f.top(k)
+    want, _ = truncated(dense, k)
+    assert rel_err((U * f.S[:k]) @ Vh, want) < 1e-10
+    assert torch.allclose(U.T @ U, torch.eye(k, dtype=U.dtype), atol=1e-12)

@@ -3,12 +3,15 @@
 With B = [B₁ … Bₙ] (out × R) and A = [w₁s₁A₁; …; wₙsₙAₙ] (R × in), the sum is B @ A.
 QR of B and of Aᵀ gives B = Q_B R_B and Aᵀ = Q_A R_A, so B @ A = Q_B (R_B R_Aᵀ) Q_Aᵀ:
 the SVD of the small R × R core gives the exact singular triplets of the sum, at
-O((out + in)·R²) cost, with no out × in matrix ever formed. Truncation to K keeps
+O((out + in)·R²) cost, with no out × in matrix ever formed. The Q's stay as
+Householder reflectors (geqrf) and are applied only to the K kept vectors. Truncation to K keeps
 the top K; by Eckart–Young that is the best rank-K approximation, with relative
 Frobenius error sqrt(1 - retained energy).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 
@@ -22,13 +25,43 @@ ENERGY = Param("energy", float, "per module, the smallest rank keeping this frac
                exclusive_minimum=True)
 
 
-def lowrank_svd(B: torch.Tensor, A: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Thin SVD of B @ A (B: out × R, A: R × in) from the factors: U, S, Vh with
-    U @ diag(S) @ Vh == B @ A."""
-    qb, rb = torch.linalg.qr(B)          # B = qb @ rb
-    qa, ra = torch.linalg.qr(A.T)        # A = ra.T @ qa.T
+@dataclass
+class FactoredSVD:
+    """The SVD of B @ A held as Householder QRs of B and Aᵀ plus the small core's SVD;
+    :meth:`top` forms only the k singular vectors it is asked for."""
+    S: torch.Tensor
+    _qb: tuple[torch.Tensor, torch.Tensor]
+    _qa: tuple[torch.Tensor, torch.Tensor]
+    _u: torch.Tensor
+    _vh: torch.Tensor
+
+    def top(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(U[:, :k], Vh[:k]) of B @ A."""
+        return _apply_q(*self._qb, self._u[:, :k]), _apply_q(*self._qa, self._vh[:k].T).T
+
+
+def _apply_q(a: torch.Tensor, tau: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Q[:, :n] @ y for the Q that geqrf left in (a, tau), without forming Q."""
+    padded = y.new_zeros(a.shape[0], y.shape[1])
+    padded[: y.shape[0]] = y
+    return torch.ormqr(a, tau, padded)
+
+
+def factored_svd(B: torch.Tensor, A: torch.Tensor) -> FactoredSVD:
+    """SVD of B @ A (B: out × R, A: R × in) from the factors, never forming out × in."""
+    qb = torch.geqrf(B)                  # B = Q_B R_B, reflectors kept implicit (cheaper than forming Q)
+    qa = torch.geqrf(A.T)                # Aᵀ = Q_A R_A
+    rb = qb[0][: min(B.shape)].triu()
+    ra = qa[0][: min(A.shape)].triu()
     u, s, vh = torch.linalg.svd(rb @ ra.T)
-    return qb @ u, s, vh @ qa.T
+    return FactoredSVD(s, qb, qa, u, vh)
+
+
+def lowrank_svd(B: torch.Tensor, A: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Thin SVD of B @ A from the factors: U, S, Vh with U @ diag(S) @ Vh == B @ A."""
+    f = factored_svd(B, A)
+    U, Vh = f.top(f.S.shape[0])
+    return U, f.S, Vh
 
 
 def choose_rank(s: torch.Tensor, rank: int | None, energy: float | None, default: int, tol: float) -> int:
@@ -59,13 +92,14 @@ def zero_tolerance(S: torch.Tensor, shape: tuple[int, int], scale: float) -> flo
 
 def combine_svd(terms: list[Term], params: dict, ctx: ModuleContext) -> ModuleResult:
     B, A = stacked_factors(terms, ctx.compute_dtype)
-    U, S, Vh = lowrank_svd(B, A)
+    f = factored_svd(B, A)
     scale = max(abs(t.weight * t.factors.scaling) * float(t.factors.B.norm()) * float(t.factors.A.norm())
                 for t in terms)
     default = max(t.factors.r for t in terms)
-    k = choose_rank(S, params.get("rank"), params.get("energy"), default,
-                    zero_tolerance(S, (B.shape[0], A.shape[1]), scale))
-    return truncate(U, S, Vh, k)
+    k = choose_rank(f.S, params.get("rank"), params.get("energy"), default,
+                    zero_tolerance(f.S, (B.shape[0], A.shape[1]), scale))
+    U, Vh = f.top(k)
+    return truncate(U, f.S, Vh, k)
 
 
 register(Method(
