@@ -304,7 +304,8 @@ def nonfinite_counts(path: str | os.PathLike, header: SafetensorsHeader) -> dict
 def hash_file(path: str | os.PathLike, sink=None) -> str:
     digest = hashlib.sha256()
     with open(path, "rb", buffering=0) as fh:
-        buf = bytearray(READ_CHUNK)
+        # configs are a few KB: a 1 MiB buffer per file was most of the time `hub scan` spent on them
+        buf = bytearray(max(1, min(READ_CHUNK, os.fstat(fh.fileno()).st_size + 1)))
         view = memoryview(buf)
         while True:
             got = fh.readinto(buf)
