@@ -112,12 +112,23 @@ def test_linked_folder_gone_is_reported_never_deleted(artifacts, hub_home, tmp_p
 
 
 def test_orphan_child_rows_are_deleted(two):
-    import sqlite3
+    # another tool, with foreign keys off, left rows behind
+    ghost = "INSERT INTO adapter_tags (adapter_id, tag) VALUES (999, 'ghost')"
+    if os.environ.get("HUB_DATABASE_URL"):               # PostgreSQL: only with triggers (FKs) disabled
+        from hub.registry.db import Database
 
-    conn = sqlite3.connect(two / "registry.db")  # another tool, without foreign keys, left rows behind
-    conn.execute("INSERT INTO adapter_tags (adapter_id, tag) VALUES (999, 'ghost')")
-    conn.commit()
-    conn.close()
+        db = Database(os.environ["HUB_DATABASE_URL"])
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+            conn.exec_driver_sql(ghost)
+        db.dispose()
+    else:
+        import sqlite3
+
+        conn = sqlite3.connect(two / "registry.db")
+        conn.execute(ghost)
+        conn.commit()
+        conn.close()
     code, report = doctor()
     assert "orphan_rows" in kinds(report)
     code, report = doctor("--fix")

@@ -13,7 +13,8 @@ from hub.registry.schema import HEAD_REVISION, include_object_for, metadata
 
 
 def _url(tmp_path, name):
-    return os.environ.get("HUB_TEST_DATABASE_URL") or f"sqlite:///{tmp_path / name}"
+    # under tests/pg_plugin.py each test has a fresh PostgreSQL database in HUB_DATABASE_URL
+    return os.environ.get("HUB_DATABASE_URL") or f"sqlite:///{tmp_path / name}"
 
 
 def test_blank_database_upgrades_to_head(tmp_path):

@@ -43,6 +43,18 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if _IMMEDIATE.get() else "BEGIN")
 
 
+def _with_installed_driver(parsed):
+    """A bare ``postgresql://`` means psycopg (v3) to SQLAlchemy 2.1, while hub's extra
+    installs psycopg2: use whichever of the two is installed."""
+    if parsed.drivername != "postgresql":
+        return parsed
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2") is not None:
+        return parsed.set(drivername="postgresql+psycopg2")
+    return parsed
+
+
 class Database:
     def __init__(self, url: str):
         self.url = url
@@ -58,7 +70,7 @@ class Database:
             # The dialect's default pool (QueuePool for files and servers): one process runs
             # many short transactions (five per `hub add`), and with NullPool each close was
             # SQLite's last close, which checkpoints the WAL (measured: ~40% of `hub scan --link`)
-            self.engine = create_engine(url, future=True)
+            self.engine = create_engine(_with_installed_driver(parsed), future=True)
         except (NoSuchModuleError, ImportError) as exc:
             raise DatabaseError(f"no driver for this database URL: {exc}", url,
                                 "for PostgreSQL install the extra: pip install 'hub[postgres]'") from None
