@@ -4,6 +4,7 @@ and real PEFT adapters: the JSON contract, exit codes, stored verdicts and `--fi
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -160,7 +161,7 @@ def test_batch_reuses_stored_verdicts_and_refresh_recomputes(registry, hub_home)
 
     _, first = check_json("--base", "llama")
     # mark one stored verdict: a plain batch must hand it back untouched, --refresh must replace it
-    db = Database(f"sqlite:///{hub_home / 'registry.db'}")
+    db = Database(os.environ.get("HUB_DATABASE_URL") or f"sqlite:///{hub_home / 'registry.db'}")
     with db.write() as conn:
         base_id = conn.execute(base_models.select().where(base_models.c.name == "llama")).first().id
         plain_id = conn.execute(adapters.select().where(adapters.c.name == "plain")).first().id
