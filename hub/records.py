@@ -81,20 +81,30 @@ class RawJSON:
         return json.loads(self.text)
 
 
-def json_text(doc: dict) -> str:
-    """``json.dumps(doc, default=str)``, with RawJSON values written as their text."""
-    parts, run = [], {}
+def json_parts(doc: dict):
+    """The text of ``json.dumps(doc, default=str)`` in pieces, with RawJSON values written
+    as their text (pieces, so that 20 MB of module maps are not copied into one string)."""
+    yield "{"
+    run: dict = {}
+    sep = ""
     for key, value in doc.items():
         if isinstance(value, RawJSON):
             if run:
-                parts.append(json.dumps(run, default=str)[1:-1])
-                run = {}
-            parts.append(f"{json.dumps(key)}: {value.text}")
+                yield sep + json.dumps(run, default=str)[1:-1]
+                run, sep = {}, ", "
+            yield f"{sep}{json.dumps(key)}: "
+            yield value.text
+            sep = ", "
         else:
             run[key] = value
     if run:
-        parts.append(json.dumps(run, default=str)[1:-1])
-    return "{" + ", ".join(parts) + "}"
+        yield sep + json.dumps(run, default=str)[1:-1]
+    yield "}"
+
+
+def json_text(doc: dict) -> str:
+    """``json.dumps(doc, default=str)``, with RawJSON values written as their text."""
+    return "".join(json_parts(doc))
 
 
 def _iso(value) -> str:

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from hub.records import RawJSON, json_text
+from hub.records import RawJSON, json_parts
 
 
 def emit_json(data) -> None:
@@ -15,9 +15,18 @@ def emit_json(data) -> None:
     all the same). json's C encoder only runs without ``indent``: indenting 1,000 adapter
     records with their module maps took ~10 s in the pure-Python encoder."""
     if isinstance(data, list) and data:
-        items = ",\n".join(json_text(item) if isinstance(item, dict) else json.dumps(item, default=str)
-                           for item in data)
-        click.echo(f"[\n{items}\n]")
+        # in pieces, straight to the stream: click.echo of one joined string took 0.15 s
+        # over the 20 MB of 1,000 records
+        out = sys.stdout
+        for i, item in enumerate(data):
+            out.write(",\n" if i else "[\n")
+            if isinstance(item, dict):
+                for part in json_parts(item):
+                    out.write(part)
+            else:
+                out.write(json.dumps(item, default=str))
+        out.write("\n]\n")
+        out.flush()
     else:
         click.echo(json.dumps(data, indent=2, sort_keys=False,
                               default=lambda o: o.value() if isinstance(o, RawJSON) else str(o)))
