@@ -20,6 +20,10 @@ pytestmark = pytest.mark.anyio
 SIZE = (100, 30)
 
 
+def rows_in_table(table: AdapterTable) -> list:
+    return [table.row_at(i) for i in range(table.total)]
+
+
 def names_in_table(table: AdapterTable) -> list[str]:
     return [table.row_at(i).name for i in range(table.total)]
 
@@ -37,6 +41,7 @@ async def test_browse_filter_sort_and_details(registry):
         table = screen.table
         assert table.total == registry.count() == 4
         assert names_in_table(table) == [r.name for r in registry.list()]
+        assert rows_in_table(table) == registry.list_rows(ListFilter())   # every column, Source included
 
         # free text, applied as you type
         await pilot.press("slash")
@@ -217,11 +222,11 @@ async def test_table_pages_through_sql_until_the_index_is_ready(registry, monkey
     monkeypatch.setattr(registry, "list_rows", counting)
     app = create_app(registry)
     async with app.run_test(size=SIZE) as pilot:
-        await ready(pilot)
+        await ready(pilot, index=False)
         table = main_screen(app).table
         assert all(limit == 2 for limit, _ in calls)
         await pilot.press("end")
-        await ready(pilot, "llama-rslora")
+        await ready(pilot, "llama-rslora", index=False)
         assert (2, 2) in calls
         assert names_in_table(table) == [r.name for r in real(ListFilter())]
 
@@ -247,7 +252,7 @@ async def test_the_browse_index_follows_changes_made_in_the_tui(registry):
 def test_hub_tui_does_not_import_torch():
     code = ("import sys; from hub.cli import cli, load_commands; load_commands(); "
             "import hub.tui.app, hub.tui.screens.main, hub.tui.screens.check, hub.tui.screens.combine, "
-            "hub.tui.screens.merge, hub.tui.screens.pull; "
+            "hub.tui.screens.merge, hub.tui.screens.pull, hub.tui.source; "
             "print(sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -411,3 +416,61 @@ async def test_pull_from_the_hub_registers_and_shows_the_adapter(registry, artif
         await pilot.press("enter")
         await settle(pilot, lambda: any(n.message.startswith("hub: error:") for n in app._notifications))
         assert registry.count() == 5
+
+
+async def test_merge_shows_the_plan_then_writes_and_records_the_model(registry, artifacts, tmp_path):
+    from hub.tui.screens.merge import MergeScreen
+
+    base = str(artifacts.base("llama"))
+    out = tmp_path / "merged"
+    app = create_app(registry)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        screen = main_screen(app)
+        screen.table.marked = {"llama-plain": None, "llama-rslora": None}
+        await pilot.press("m")
+        await settle(pilot, lambda: isinstance(app.screen, MergeScreen))
+        form = app.screen
+        form.query_one("#merge-base").value = base
+        form.query_one("#merge-out").value = str(out)
+        form.query_one("#merge-weight-1").value = "0.5"
+        await pilot.press("ctrl+s")           # no plan yet: refused with a hint
+        await settle(pilot)
+        assert not out.exists()
+        await pilot.click("#merge-plan-go")
+        await settle(pilot, lambda: form.plan is not None, what="the merge plan")
+        expected = registry.merge(base, [("llama-plain", 1.0), ("llama-rslora", 0.5)], out, dry_run=True).plan
+        assert form.plan["tensors_touched"] == expected["tensors_touched"] > 0
+        assert "tensors change" in str(form.query_one("#merge-plan").render())
+        assert not out.exists()               # a plan writes nothing
+
+        await pilot.press("ctrl+s")
+        await settle(pilot, lambda: form.result is not None, what="the merge")
+        model = registry.get_model(form.result.record.name)
+        assert [(p["name"], p["weight"]) for p in model.adapters] == [("llama-plain", 1.0), ("llama-rslora", 0.5)]
+        assert (out / "config.json").exists() and list(out.glob("*.safetensors"))
+
+
+async def test_merge_can_be_cancelled_and_leaves_nothing(registry, artifacts, tmp_path):
+    from hub.tui.screens.merge import MergeScreen
+
+    out = tmp_path / "merged"
+    app = create_app(registry)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot, "gpt2-attn")
+        await pilot.press("m")
+        await settle(pilot, lambda: isinstance(app.screen, MergeScreen))
+        form = app.screen
+        form.query_one("#merge-base").value = str(artifacts.base("gpt2"))
+        form.query_one("#merge-out").value = str(out)
+        form.action_plan()
+        await settle(pilot, lambda: form.plan is not None, what="the merge plan")
+        form.action_merge()
+        form.action_cancel()                  # before its first tensor is written
+        await settle(pilot, lambda: not form.busy, what="the cancelled merge to stop")
+        assert form.result is None
+        assert "cancelled" in str(form.query_one("#merge-status").render())
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["hub-home"]   # no output, no temp folder
+        assert registry.list_models() == []
+        await pilot.press("escape")
+        await settle(pilot, lambda: app.screen is main_screen(app))

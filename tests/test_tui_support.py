@@ -73,9 +73,9 @@ async def settle(pilot, until=None, timeout: float = 30.0, what: str = "the TUI"
         await pilot.pause(0.05)
 
 
-async def ready(pilot, name: str | None = None) -> None:
-    """Table loaded and the details pane showing the cursor's adapter (or ``name``)."""
+async def ready(pilot, name: str | None = None, index: bool = True) -> None:
+    """Table loaded, browse index ready, details pane showing the cursor's adapter (or ``name``)."""
     screen = main_screen(pilot.app)
-    await settle(pilot, lambda: screen.table.loaded and (
+    await settle(pilot, lambda: screen.table.settled and (screen.source.indexed or not index) and screen.table.sources_filled and (
         screen.table.total == 0 or screen.details.current_name == (name or screen.table.current_name)),
         what=f"details of {name or 'the cursor row'}")

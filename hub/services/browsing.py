@@ -15,7 +15,7 @@ from sqlalchemy import and_, case, func, select
 
 from hub.registry import adapters as q
 from hub.registry.adapters import ListFilter
-from hub.registry.schema import adapter_tags, adapters, base_models, lineage
+from hub.registry.schema import adapter_tags, adapter_targets, adapters, base_models, lineage
 
 _FLAG_ORDER = ("rslora", "dora", "embed", "mts", "bias", "fifo")
 
@@ -97,7 +97,7 @@ class _PagedQueries:
 
             raise UsageError(f"cannot sort by {flt.sort!r}", None, f"use one of {', '.join(BROWSE_SORTS)}")
         keys = BROWSE_SORTS[flt.sort]()
-        order = [k.desc() if flt.desc else k.asc() for k in keys]
+        order = [k.desc().nulls_last() if flt.desc else k.asc().nulls_first() for k in keys]
         stmt = self._browse_query(flt).with_only_columns(*_ROW_COLUMNS, maintain_column_froms=False)
         stmt = stmt.order_by(*order, adapters.c.name.asc())
         if flt.limit is not None:
@@ -133,7 +133,7 @@ class _PagedQueries:
         flt = flt or ListFilter()
         inner = self._browse_query(flt)
         keys = BROWSE_SORTS[flt.sort]() if flt.sort in BROWSE_SORTS else (adapters.c.name,)
-        order = [k.desc() if flt.desc else k.asc() for k in keys] + [adapters.c.name.asc()]
+        order = [k.desc().nulls_last() if flt.desc else k.asc().nulls_first() for k in keys] + [adapters.c.name.asc()]
         numbered = inner.with_only_columns(
             adapters.c.name.label("n"), func.row_number().over(order_by=order).label("pos"),
             maintain_column_froms=False).subquery()
@@ -160,19 +160,24 @@ class _PagedQueries:
 #
 # On a real registry each adapters row carries tens of kB of JSON (per-module maps, configs),
 # so every SQL filter that cannot use an index reads the whole table: 0.1-1 s per keystroke
-# at 100,000 adapters, whatever the query shape (EXISTS on targets/tags costs one lookup per
-# row). The browser therefore loads the few columns it filters and sorts on once, in the
-# background, and answers from memory. Matching follows list_query exactly (a test compares
-# both on the same registries): LIKE is SQLite's (substring, ASCII case-insensitive), '=' is
-# exact, NULLs sort first ascending and last descending, ties by name.
+# at 100,000 adapters (EXISTS on targets/tags costs one lookup per row). The browser therefore
+# loads what it filters and sorts on once, in the background, and answers from memory. The
+# load reads only compact data: the listing columns (which SQLite serves from the covering
+# index ix_adapters_listing), adapter_targets, adapter_tags and base_models. The Source
+# column lives after the JSON in each row, so it is read per page, for the rows shown.
+# Matching follows list_query exactly (a test compares both on the same registries): LIKE
+# is SQLite's (substring, ASCII case-insensitive), '=' exact, NULLs first ascending and last
+# descending, ties by name.
 
+PENDING_SOURCE = "…"
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _INDEX_COLUMNS = (
-    adapters.c.id, adapters.c.name, adapters.c.base_model, base_models.c.name.label("base_name"), adapters.c.r,
-    adapters.c.lora_alpha, adapters.c.target_modules, adapters.c.size_bytes, adapters.c.created_at,
-    adapters.c.source_kind, adapters.c.source_repo, adapters.c.source_revision, adapters.c.source_path,
-    adapters.c.description, *(col.label(f"flag_{flag}") for flag, col in q.FLAG_COLUMNS.items()),
+    adapters.c.id, adapters.c.name, adapters.c.base_model, adapters.c.base_id, adapters.c.r, adapters.c.lora_alpha,
+    adapters.c.size_bytes, adapters.c.created_at, adapters.c.description,
+    *(col.label(f"flag_{flag}") for flag, col in q.FLAG_COLUMNS.items()),
 )
+_SOURCE_COLUMNS = (adapters.c.id, adapters.c.source_kind, adapters.c.source_repo, adapters.c.source_revision,
+                   adapters.c.source_path)
 
 
 def _fold(text: str | None) -> str:
@@ -181,24 +186,22 @@ def _fold(text: str | None) -> str:
 
 @dataclass
 class _Entry:
-    row: AdapterRow
+    id: int
+    name: str
     base_model: str | None
     base_name: str | None
-    search: str                 # folded name + NUL + folded description
+    r: int
+    alpha: float
+    targets: tuple[str, ...]
+    flags: tuple[str, ...]
+    size_bytes: int
+    tags: tuple[str, ...]
     created: object
-    source_kind: str | None
-    source_ref: str | None
-    flag_set: frozenset
+    search: str                 # folded name + NUL + folded description
 
-
-def _entry(m, tags) -> _Entry:
-    flags = tuple(f for f in _FLAG_ORDER if m[f"flag_{f}"])
-    row = AdapterRow(
-        name=m["name"], base=m["base_name"] or m["base_model"] or "", r=m["r"], alpha=m["lora_alpha"],
-        targets=tuple(t for t in m["target_modules"].split(",") if t), flags=flags, size_bytes=m["size_bytes"],
-        tags=tuple(sorted(tags)), source=_source_label(m))
-    return _Entry(row, m["base_model"], m["base_name"], _fold(m["name"]) + "\0" + _fold(m["description"]),
-                  m["created_at"], m["source_kind"], m["source_repo"] or m["source_path"], frozenset(flags))
+    def row(self, source: str) -> AdapterRow:
+        return AdapterRow(self.name, self.base_name or self.base_model or "", self.r, self.alpha, self.targets,
+                          self.flags, self.size_bytes, self.tags, source)
 
 
 def _sort_key(key: str):
@@ -207,26 +210,31 @@ def _sort_key(key: str):
 
     flag_bits = {f: 1 << i for i, f in enumerate(_FLAG_ORDER)}
     return {
-        "name": lambda e: e.row.name,
+        "name": lambda e: e.name,
         "base": lambda e: nullable(e.base_name if e.base_name is not None else e.base_model),
-        "r": lambda e: e.row.r,
-        "alpha": lambda e: e.row.alpha,
-        "targets": lambda e: ",".join(e.row.targets),
-        "flags": lambda e: sum(flag_bits[f] for f in e.flag_set),
-        "size": lambda e: e.row.size_bytes,
-        "tags": lambda e: nullable(e.row.tags[0] if e.row.tags else None),
-        "source": lambda e: (nullable(e.source_kind), nullable(e.source_ref)),
+        "r": lambda e: e.r,
+        "alpha": lambda e: e.alpha,
+        "targets": lambda e: ",".join(e.targets),
+        "flags": lambda e: sum(flag_bits[f] for f in e.flags),
+        "size": lambda e: e.size_bytes,
+        "tags": lambda e: nullable(e.tags[0] if e.tags else None),
         "created": lambda e: nullable(e.created),
     }[key]
 
 
 class BrowseIndex:
-    """The browser's columns of every adapter, in memory; same answers as the SQL methods."""
+    """The browser's columns of every adapter, in memory; same answers as the SQL methods.
 
-    def __init__(self, entries: list[_Entry]):
+    ``load_sources(ids) -> {id: label}`` fills the Source column for the rows a page shows."""
+
+    SORTS = frozenset(BROWSE_SORTS) - {"source"}   # source labels are not all in memory
+
+    def __init__(self, entries: list[_Entry], load_sources):
         import threading
 
         self._lock = threading.RLock()
+        self._load_sources = load_sources
+        self._sources: dict[int, str] = {}
         self._entries: list[_Entry | None] = []
         self._by_name: dict[str, int] = {}
         self._by_target: dict[str, set[int]] = {}
@@ -245,12 +253,12 @@ class BrowseIndex:
     def _add(self, e: _Entry) -> None:
         i = len(self._entries)
         self._entries.append(e)
-        self._by_name[e.row.name] = i
-        for t in set(e.row.targets):
+        self._by_name[e.name] = i
+        for t in set(e.targets):
             self._by_target.setdefault(t, set()).add(i)
-        for t in e.row.tags:
+        for t in e.tags:
             self._by_tag.setdefault(t, set()).add(i)
-        self._by_rank.setdefault(e.row.r, set()).add(i)
+        self._by_rank.setdefault(e.r, set()).add(i)
 
     def _drop(self, name: str) -> None:
         i = self._by_name.pop(name, None)
@@ -258,34 +266,35 @@ class BrowseIndex:
             return
         e = self._entries[i]
         self._entries[i] = None
-        for t in set(e.row.targets):
+        self._sources.pop(e.id, None)
+        for t in set(e.targets):
             self._by_target[t].discard(i)
-        for t in e.row.tags:
+        for t in e.tags:
             self._by_tag[t].discard(i)
-        self._by_rank[e.row.r].discard(i)
+        self._by_rank[e.r].discard(i)
 
     def replace(self, removed: list[str], fresh: list[_Entry]) -> None:
         with self._lock:
             for name in removed:
                 self._drop(name)
             for e in fresh:
-                self._drop(e.row.name)
+                self._drop(e.name)
                 self._add(e)
             self._orders.clear()
             self._matches.clear()
 
     # -- answering ------------------------------------------------------------------------
 
-    @staticmethod
-    def supports(flt: ListFilter) -> bool:
-        return flt.fits is None and flt.sort in BROWSE_SORTS
+    @classmethod
+    def supports(cls, flt: ListFilter) -> bool:
+        return flt.fits is None and flt.sort in cls.SORTS
 
     def _order(self, sort: str, desc: bool) -> list[int]:
         key = (sort, desc)
         if key not in self._orders:
-            live = [i for i in self._by_name.values()]
             entries = self._entries
-            by_name = sorted(live, key=lambda i: entries[i].row.name)
+            by_name = self._orders.get(("name", False)) or sorted(self._by_name.values(),
+                                                                  key=lambda i: entries[i].name)
             if sort == "name":
                 order = list(reversed(by_name)) if desc else by_name
             else:
@@ -316,11 +325,11 @@ class BrowseIndex:
             narrow(self._by_tag.get(t, set()))
         tests = []
         if flt.alpha is not None:
-            tests.append(lambda e: e.row.alpha == flt.alpha)
+            tests.append(lambda e: e.alpha == flt.alpha)
         for flag in flt.flags:
-            tests.append(lambda e, f=flag: f in e.flag_set)
+            tests.append(lambda e, f=flag: f in e.flags)
         for flag in flt.no_flags:
-            tests.append(lambda e, f=flag: f not in e.flag_set)
+            tests.append(lambda e, f=flag: f not in e.flags)
         if flt.base:
             folded = _fold(flt.base)
             tests.append(lambda e: e.base_model == flt.base or e.base_name == flt.base
@@ -330,8 +339,9 @@ class BrowseIndex:
             tests.append(lambda e: needle in e.search)
         order = self._order(flt.sort, flt.desc)
         if candidates is not None and len(candidates) * 8 < len(order):
-            rank = {i: n for n, i in enumerate(order)} if len(candidates) > 2000 else None
-            picked = sorted(candidates, key=rank.__getitem__) if rank else [i for i in order if i in candidates]
+            # few candidates: sort them by their place in the order instead of walking it
+            place = self._place(flt.sort, flt.desc)
+            picked = sorted(candidates, key=place.__getitem__)
         elif candidates is not None:
             picked = [i for i in order if i in candidates]
         else:
@@ -343,49 +353,110 @@ class BrowseIndex:
         self._matches[cache_key] = picked
         return picked
 
+    def _place(self, sort: str, desc: bool) -> dict[int, int]:
+        key = ("place", sort, desc)
+        if key not in self._orders:
+            self._orders[key] = {i: n for n, i in enumerate(self._order(sort, desc))}
+        return self._orders[key]
+
     def count_matching(self, flt: ListFilter | None = None) -> int:
         with self._lock:
             return len(self._match(flt or ListFilter()))
 
-    def list_rows(self, flt: ListFilter | None = None) -> list[AdapterRow]:
+    def list_rows(self, flt: ListFilter | None = None, sources: bool = True) -> list[AdapterRow]:
+        """A page; with ``sources=False`` Source labels not read yet are PENDING_SOURCE
+        (reading them costs a walk through each row's JSON: see fill_sources)."""
         flt = flt or ListFilter()
         with self._lock:
             picked = self._match(flt)
             end = None if flt.limit is None else flt.offset + flt.limit
-            return [self._entries[i].row for i in picked[flt.offset:end]]
+            page = [self._entries[i] for i in picked[flt.offset:end]]
+        if sources:
+            self.fill_sources([e.name for e in page])
+        known = self._sources
+        return [e.row(known.get(e.id, PENDING_SOURCE)) for e in page]
+
+    def fill_sources(self, names) -> dict[str, str]:
+        """Source labels of ``names``, reading the ones not known yet."""
+        with self._lock:
+            entries = [self._entries[self._by_name[n]] for n in names if n in self._by_name]
+        missing = [e.id for e in entries if e.id not in self._sources]
+        if missing:
+            labels = self._load_sources(missing)
+            with self._lock:
+                self._sources.update(labels)
+        return {e.name: self._sources.get(e.id, "-") for e in entries}
 
     def position_of(self, name: str, flt: ListFilter | None = None) -> int | None:
         with self._lock:
             i = self._by_name.get(name)
             if i is None:
                 return None
-            picked = self._match(flt or ListFilter())
+            flt = flt or ListFilter()
+            if not self.supports(flt):
+                return None
+            place = self._place(flt.sort, flt.desc) if not self._filtered(flt) else None
+            if place is not None:
+                return place.get(i)
+            picked = self._match(flt)
             try:
                 return picked.index(i)
             except ValueError:
                 return None
 
+    @staticmethod
+    def _filtered(flt: ListFilter) -> bool:
+        return any((flt.base, flt.rank is not None, flt.alpha is not None, flt.targets, flt.tags, flt.flags,
+                    flt.no_flags, flt.search))
+
 
 def _index_entries(conn, where=None) -> list[_Entry]:
-    stmt = select(*_INDEX_COLUMNS).select_from(
-        adapters.outerjoin(base_models, adapters.c.base_id == base_models.c.id))
+    stmt = select(*_INDEX_COLUMNS)
     if where is not None:
         stmt = stmt.where(where)
     rows = conn.execute(stmt).all()
-    tags: dict[int, list[str]] = {}
+    bases = dict(conn.execute(select(base_models.c.id, base_models.c.name)).all())
+    ids = [r.id for r in rows]
     if where is None:
+        targets: dict[int, list[str]] = {}
+        for aid, target in conn.execute(select(adapter_targets.c.adapter_id, adapter_targets.c.target)):
+            targets.setdefault(aid, []).append(target)
+        tags: dict[int, list[str]] = {}
         for aid, tag in conn.execute(select(adapter_tags.c.adapter_id, adapter_tags.c.tag)):
             tags.setdefault(aid, []).append(tag)
     else:
-        tags = q.tags_for(conn, [r.id for r in rows])
-    return [_entry(r._mapping, tags.get(r.id, ())) for r in rows]
+        targets = {}
+        for start in range(0, len(ids), 900):
+            for aid, target in conn.execute(select(adapter_targets.c.adapter_id, adapter_targets.c.target)
+                                            .where(adapter_targets.c.adapter_id.in_(ids[start:start + 900]))):
+                targets.setdefault(aid, []).append(target)
+        tags = q.tags_for(conn, ids)
+    out = []
+    for r in rows:
+        m = r._mapping
+        out.append(_Entry(
+            id=r.id, name=m["name"], base_model=m["base_model"], base_name=bases.get(m["base_id"]), r=m["r"],
+            alpha=m["lora_alpha"], targets=tuple(sorted(targets.get(r.id, ()))),
+            flags=tuple(f for f in _FLAG_ORDER if m[f"flag_{f}"]), size_bytes=m["size_bytes"],
+            tags=tuple(sorted(tags.get(r.id, ()))), created=m["created_at"],
+            search=_fold(m["name"]) + "\0" + _fold(m["description"])))
+    return out
 
 
 class _BrowseIndexMethods:
     def browse_index(self) -> BrowseIndex:
-        """Load the browser's in-memory index (one pass over the registry)."""
+        """Load the browser's in-memory index (one pass over compact data)."""
         with self.db.read() as conn:
-            return BrowseIndex(_index_entries(conn))
+            entries = _index_entries(conn)
+        return BrowseIndex(entries, self._source_labels)
+
+    def _source_labels(self, ids) -> dict[int, str]:
+        out = {}
+        with self.db.read() as conn:
+            for start in range(0, len(ids), 900):
+                for r in conn.execute(select(*_SOURCE_COLUMNS).where(adapters.c.id.in_(ids[start:start + 900]))):
+                    out[r.id] = _source_label(r._mapping)
+        return out
 
     def refresh_browse_index(self, index: BrowseIndex, names) -> None:
         """Bring ``names`` (changed, added, renamed away or removed) up to date in ``index``."""
@@ -394,7 +465,8 @@ class _BrowseIndexMethods:
             return
         with self.db.read() as conn:
             fresh = _index_entries(conn, adapters.c.name.in_(names))
-        index.replace([n for n in names if n not in {e.row.name for e in fresh}], fresh)
+        kept = {e.name for e in fresh}
+        index.replace([n for n in names if n not in kept], fresh)
 
 
 class BrowsingMixin(_PagedQueries, _BrowseIndexMethods):

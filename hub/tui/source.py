@@ -10,8 +10,10 @@ made elsewhere show after f5, which reloads it.
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 from hub.registry.adapters import ListFilter
+from hub.services.browsing import PENDING_SOURCE
 
 
 class RegistrySource:
@@ -29,7 +31,19 @@ class RegistrySource:
         return index if index is not None and index.supports(flt) else self.hub
 
     def list_rows(self, flt: ListFilter):
-        return self._pick(flt).list_rows(flt)
+        index = self.index
+        if index is not None and index.supports(flt):
+            return index.list_rows(flt, sources=False)   # the table fills Source in afterwards
+        return self.hub.list_rows(flt)
+
+    def fill_sources(self, rows):
+        """``rows`` with their PENDING_SOURCE labels read (in a worker: it reads row tails)."""
+        index = self.index
+        pending = [r.name for r in rows if r.source == PENDING_SOURCE]
+        if index is None or not pending:
+            return rows
+        labels = index.fill_sources(pending)
+        return [replace(r, source=labels.get(r.name, r.source)) if r.source == PENDING_SOURCE else r for r in rows]
 
     def count_matching(self, flt: ListFilter) -> int:
         return self._pick(flt).count_matching(flt)

@@ -20,7 +20,7 @@ from hub.tui.widgets.adapter_table import COLUMNS, AdapterTable
 from hub.tui.widgets.details import DetailsPane, DetailsView, load_details
 from hub.tui.widgets.filter_bar import FilterBar
 
-DETAILS_DELAY = 0.05   # let key repeat settle before loading a record
+DETAILS_DELAY = 0.12   # let typing and key repeat settle before loading a record
 NEEDS_ROW = {"check", "tag", "rename", "delete", "export", "toggle_mark"}
 
 
@@ -42,6 +42,8 @@ class MainScreen(Screen):
         self.source = RegistrySource(hub)
         self._details_timer: Timer | None = None
         self._quitting = False
+        self._has_row = False
+        self._index_started = False
 
     def compose(self) -> ComposeResult:
         yield Static("hub", id="status", markup=False)
@@ -62,7 +64,6 @@ class MainScreen(Screen):
     def on_mount(self) -> None:
         self.table.query_rows(reset=True)
         self.table.focus()
-        self.load_index()
 
     def load_index(self) -> None:
         """Fast filters on large registries: the browse index loads behind the first paint."""
@@ -83,8 +84,20 @@ class MainScreen(Screen):
         self.table.focus()
 
     def on_adapter_table_changed(self, _event: AdapterTable.Changed) -> None:
+        if not self._index_started:
+            # after the first page is on screen, so that building it never delays first paint
+            self._index_started = True
+            self.load_index()
         self._update_status()
-        self.refresh_bindings()
+        self._bindings_follow_row()
+
+    def _bindings_follow_row(self) -> None:
+        # the footer dims row actions when no row is selected; re-rendering it costs a layout,
+        # so only when that changes
+        has_row = self.table.current_name is not None
+        if has_row != self._has_row:
+            self._has_row = has_row
+            self.refresh_bindings()
 
     def on_adapter_table_highlighted(self, event: AdapterTable.Highlighted) -> None:
         if self._details_timer is not None:
@@ -93,7 +106,7 @@ class MainScreen(Screen):
             self.details.clear("no adapter matches" if self.table.loaded else "")
             return
         self._details_timer = self.set_timer(DETAILS_DELAY, lambda: self.load_details(event.name))
-        self.refresh_bindings()
+        self._bindings_follow_row()
 
     def on_adapter_table_selected(self, _event: AdapterTable.Selected) -> None:
         self.query_one("#details-tabs Tabs").focus()   # left/right switch tabs, tab goes inside
@@ -126,7 +139,7 @@ class MainScreen(Screen):
         if not self.source.indexed:
             parts.append("indexing…")
         parts.append("? help")
-        self.query_one("#status", Static).update("  ·  ".join(parts))
+        self.query_one("#status", Static).update("  ·  ".join(parts), layout=False)
 
     def refresh_after(self, keep: str | None = None, changed: tuple[str, ...] = ()) -> None:
         """Bring the index up to date for ``changed`` adapters, re-query the table (cursor on

@@ -24,7 +24,7 @@ DTYPES = ("keep", "bf16", "fp16", "fp32")
 
 
 def plan_content(plan: dict) -> Content:
-    """``plan``: MergePlan.describe() / the service's dry-run dict."""
+    """``plan``: the service's dry-run report (MergePlan.describe() plus out and name)."""
     parts: list = [("plan ", "bold"),
                    f"{plan.get('tensors_touched', '?')} of {plan.get('tensors_total', '?')} tensors change · ",
                    f"read {human_size(plan.get('bytes_read'))} · write {human_size(plan.get('bytes_written'))}"]
@@ -32,6 +32,8 @@ def plan_content(plan: dict) -> Content:
         parts.append(f" · peak memory ≈ {human_size(plan['peak_memory_estimate'])}")
     parts.append(f"\n{len(plan.get('shards') or [])} shard(s), dtype {plan.get('dtype', 'keep')}, "
                  f"device {plan.get('device', 'auto')}")
+    if plan.get("name"):
+        parts.append(f", recorded as model {plan['name']}")
     if plan.get("untie_embeddings"):
         parts += ["\n", ("note ", "$text-muted"), "tied embeddings are written untied (the adapter changes one side)"]
     return Content.assemble(*parts)
@@ -141,12 +143,12 @@ class MergeScreen(Screen[None]):
             return
         self.query_one("#merge-plan", Static).update(Content.assemble(("planning …", "$text-muted")))
         hub = self.hub
-        run_in_thread(self, lambda: hub.merge_plan(args["base"], args["adapters"], dtype=args["dtype"],
-                                                   device=args["device"]),
+        run_in_thread(self, lambda: hub.merge(args["base"], args["adapters"], args["out"], device=args["device"],
+                                              dtype=args["dtype"], dry_run=True),
                       self._planned, self._plan_failed, group="merge-plan", exclusive=True)
 
-    def _planned(self, plan) -> None:
-        self.plan = plan if isinstance(plan, dict) else plan.to_dict()
+    def _planned(self, outcome) -> None:
+        self.plan = outcome.plan
         self.query_one("#merge-plan", Static).update(plan_content(self.plan))
         self.query_one("#merge-findings", Static).update(
             findings_content(self.plan.get("findings") or [], empty="no findings"))
@@ -198,12 +200,12 @@ class MergeScreen(Screen[None]):
         self.query_one("#merge-go", Button).disabled = self.plan is None
         self.query_one("#merge-close", Button).label = "Close"
 
-    def _merged(self, result) -> None:
+    def _merged(self, outcome) -> None:
         self._finish()
-        self.result = result
-        out = getattr(result, "out_dir", None) or (result.get("out_dir") if isinstance(result, dict) else "")
-        self.query_one("#merge-status", Static).update(f"merged into {out}")
-        self.notify(f"merged {len(self.names)} adapter(s) into {out}")
+        self.result = outcome
+        name = f" (recorded as model {outcome.record.name})" if outcome.record else ""
+        self.query_one("#merge-status", Static).update(f"merged into {outcome.out_dir}{name}")
+        self.notify(f"merged {len(self.names)} adapter(s) into {outcome.out_dir}")
 
     def _failed(self, exc: BaseException) -> None:
         self._finish()

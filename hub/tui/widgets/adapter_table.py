@@ -21,7 +21,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from hub.registry.adapters import ListFilter
-from hub.services.browsing import AdapterRow
+from hub.services.browsing import PENDING_SOURCE, AdapterRow
 from hub.tui.format import fit, fmt_num, human_size, short_base, tags_text
 from hub.tui.jobs import run_in_thread
 
@@ -203,10 +203,12 @@ class AdapterTable(ScrollView, can_focus=True):
         self._pages = {page: rows}
         self._pending.clear()
         self.loaded = True
-        self.virtual_size = Size(self.size.width, total + 1)
+        if self.virtual_size.height != total + 1:
+            self.virtual_size = Size(self.size.width, total + 1)
         self._set_cursor(cursor, center=True)
         self.refresh()
         self.post_message(self.Changed(self))
+        self._fill_sources(page)
 
     def _request_page(self, page: int) -> None:
         if page in self._pages or page in self._pending:
@@ -230,12 +232,33 @@ class AdapterTable(ScrollView, can_focus=True):
                 del self._pages[far]
         self.refresh()
         self._announce()
+        self._fill_sources(page)
+
+    def _fill_sources(self, page: int) -> None:
+        """Rows can arrive before their Source label (see RegistrySource): fetch it, then redraw."""
+        rows = self._pages.get(page)
+        fill = getattr(self.source, "fill_sources", None)
+        if not rows or fill is None or not any(r.source == PENDING_SOURCE for r in rows):
+            return
+        generation = self._generation
+
+        def filled(new_rows):
+            if generation == self._generation and self._pages.get(page) is rows:
+                self._pages[page] = new_rows
+                self.refresh()
+
+        run_in_thread(self, lambda: fill(rows), filled, group="table-sources", description=f"sources {page}")
 
     @property
     def settled(self) -> bool:
         """The latest query is applied and the cursor's page is loaded (tests and benchmarks wait on it)."""
         return self.loaded and self._applied_generation == self._generation and (
             self.total == 0 or self.row_at(self.cursor) is not None)
+
+    @property
+    def sources_filled(self) -> bool:
+        """Every loaded row has its Source label (they can arrive a moment after the rows)."""
+        return all(r.source != PENDING_SOURCE for rows in self._pages.values() for r in rows)
 
     def row_at(self, index: int) -> AdapterRow | None:
         """The row at ``index`` if its page is loaded (None while loading)."""

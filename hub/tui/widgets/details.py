@@ -166,7 +166,7 @@ class DetailsPane(Vertical):
 
     def clear(self, message: str = "no adapter selected") -> None:
         self.view = None
-        self.query_one("#details-title", Static).update(message)
+        self.query_one("#details-title", Static).update(message, layout=False)
         for sid in ("#d-overview", "#d-findings", "#d-remote", "#d-config"):
             self.query_one(sid, Static).update("")
         self.query_one("#d-modules", DataTable).clear()
@@ -178,7 +178,8 @@ class DetailsPane(Vertical):
         rec = view.record
         flags = f" · {','.join(rec.flags)}" if rec.flags else ""
         self.query_one("#details-title", Static).update(
-            f"{rec.name}  r={rec.r} alpha={fmt_num(rec.lora_alpha)} · {len(rec.modules)} modules{flags}")
+            f"{rec.name}  r={rec.r} alpha={fmt_num(rec.lora_alpha)} · {len(rec.modules)} modules{flags}",
+            layout=False)
         self.query_one("#d-overview", Static).update(overview(rec))
         self.query_one("#d-config", Static).update(json.dumps(rec.config, indent=2, sort_keys=True))
         self.query_one("#d-findings", Static).update(findings_content(rec.findings))
