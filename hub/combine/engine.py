@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -183,6 +185,17 @@ def build_config(parents: list[Parent], ranks: dict[str, int], has_bias: bool) -
     }
 
 
+@contextmanager
+def single_threaded_torch():
+    """Intra-op threads off for the duration; yields how many there were (the pool size)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield before
+    finally:
+        torch.set_num_threads(before)
+
+
 def combine(parents: list[Parent], method: str, params: dict | None = None, *,
             layer_weights: list[LayerWeightRule] | tuple = (), drop_dora: bool = False,
             drop_modules_to_save: bool = False, dtype: str = "float32",
@@ -215,27 +228,36 @@ def combine(parents: list[Parent], method: str, params: dict | None = None, *,
     ranks: dict[str, int] = {}
     biases: dict[str, torch.Tensor] = {}
     dropped: list[str] = []
-    for i, path in enumerate(paths):
-        terms = [Term(p.weight * weight_factor(list(layer_weights), p.name, path), p.factors.modules[path], p.name)
+    rules = list(layer_weights)
+
+    def run(path: str):
+        terms = [Term(p.weight * weight_factor(rules, p.name, path), p.factors.modules[path], p.name)
                  for p in parents if path in p.factors.modules]
         if spec.space == "factors":
             terms = [t for t in terms if t.weight != 0]  # exactly zero contribution
         result = spec.combine(terms, resolved, ModuleContext(path, resolved.get("seed"), compute_dtype)) if terms else None
-        if result is None or result.rank == 0:
-            dropped.append(path)
-        else:
-            kind = terms[0].factors.kind
-            key_a, key_b = lora_keys(path, kind)
-            tensors[key_a] = result.A.to(out_dtype).contiguous()
-            tensors[key_b] = result.B.to(out_dtype).contiguous()
-            ranks[path] = result.rank
-            reports.append(ModuleReport(path, result.rank, result.energy, result.rel_error, [t.parent for t in terms]))
-            bias_terms = [t for t in terms if t.factors.bias is not None]
-            if bias_terms:  # the bias is linear in the weights for every method: its exact weighted sum
-                biases[path] = sum(t.factors.bias.to(compute_dtype) * (t.weight * t.factors.scaling)
-                                   for t in bias_terms)
-        if progress:
-            progress(i + 1, len(paths))
+        return terms, result
+
+    # Modules are independent (and DARE seeds are per module), so run them on a thread
+    # pool with single-threaded torch ops: the per-module QRs are too small for
+    # intra-op threads, whose spin-waits collapse when other processes share the cores.
+    with single_threaded_torch() as workers, ThreadPoolExecutor(max_workers=workers) as pool:
+        for i, (path, (terms, result)) in enumerate(zip(paths, pool.map(run, paths))):
+            if result is None or result.rank == 0:
+                dropped.append(path)
+            else:
+                key_a, key_b = lora_keys(path, terms[0].factors.kind)
+                tensors[key_a] = result.A.to(out_dtype).contiguous()
+                tensors[key_b] = result.B.to(out_dtype).contiguous()
+                ranks[path] = result.rank
+                reports.append(ModuleReport(path, result.rank, result.energy, result.rel_error,
+                                            [t.parent for t in terms]))
+                bias_terms = [t for t in terms if t.factors.bias is not None]
+                if bias_terms:  # the bias is linear in the weights for every method: its exact weighted sum
+                    biases[path] = sum(t.factors.bias.to(compute_dtype) * (t.weight * t.factors.scaling)
+                                       for t in bias_terms)
+            if progress:
+                progress(i + 1, len(paths))
     if dropped:
         notes.append(f"{len(dropped)} module(s) left out because their combined delta is zero: "
                      f"{', '.join(dropped[:5])}{', ...' if len(dropped) > 5 else ''}")
