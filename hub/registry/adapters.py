@@ -71,7 +71,8 @@ def _conditions(f: ListFilter, t=adapters) -> list:
     conds = []
     if f.base:
         conds.append(or_(t.c.base_model == p["base"], base_models.c.name == p["base"],
-                         t.c.base_model.like(p["base_like"], escape="\\")))
+                         # ilike: SQLite's LIKE ignores ASCII case, PostgreSQL's does not
+                         t.c.base_model.ilike(p["base_like"], escape="\\")))
     if f.rank is not None:
         conds.append(t.c.r == p["rank"])
     if f.alpha is not None:
@@ -86,8 +87,8 @@ def _conditions(f: ListFilter, t=adapters) -> list:
     for flag in f.no_flags:
         conds.append(t.c[FLAG_COLUMNS[flag].name].is_(False))
     if f.search:
-        conds.append(or_(t.c.name.like(p["search_like"], escape="\\"),
-                         t.c.description.like(p["search_like"], escape="\\")))
+        conds.append(or_(t.c.name.ilike(p["search_like"], escape="\\"),
+                         t.c.description.ilike(p["search_like"], escape="\\")))
     if f.fits is not None:
         conds.append(exists().where(and_(adapter_base_fits.c.adapter_id == t.c.id,
                                          adapter_base_fits.c.base_id == p["fits"],
