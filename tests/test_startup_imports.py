@@ -49,7 +49,6 @@ def test_help_does_not_open_the_registry(env):
 
 
 @pytest.mark.skipif(bool(os.environ.get("HUB_TEST_DATABASE_URL")), reason="the fast path reads SQLite files only")
-@pytest.mark.skipif(bool(os.environ.get("HUB_TEST_DATABASE_URL")), reason="the fast path reads SQLite files only")
 def test_repeated_list_does_not_import_sqlalchemy(env):
     for args in (["list", "--json"], ["list", "--tag", "t"]):
         first = imported(*args, env=env)   # compiles this filter's SQL through SQLAlchemy
