@@ -7,7 +7,8 @@ to that worker), started together behind a barrier. The plan mixes:
   so `rm` in one process races `add` reusing the blob in another);
 - the same "race" adapters added by every worker under different names (exactly
   one row each must survive: no duplicates);
-- tags added by every worker to the same "shared" adapters (no lost updates);
+- tags added by every worker to the same "shared" adapters, one of them the same tag
+  from all (no lost updates, no duplicate-key errors);
 - renames, removals and `list --json` reads in between.
 
 Afterwards the registry must hold exactly the rows the plans imply, with exactly
@@ -43,8 +44,12 @@ def _variant(src: Path, dst: Path, alpha: float) -> Path:
     return dst
 
 
+HOT_TAGS = 6
+
+
 def plan_for(w: int, own: list[Path], races: list[Path]) -> list[list[str]]:
-    ops: list[list[str]] = []
+    # first, straight after the barrier: all 8 add the same new tags to one adapter
+    ops: list[list[str]] = [["tag", "shared0", f"hot{k}"] for k in range(HOT_TAGS)]
     for j, folder in enumerate(own):
         ops.append(["add", str(folder), "--name", f"w{w}-a{j}", "--tag", f"w{w}"])
         if j == 1:
@@ -52,7 +57,7 @@ def plan_for(w: int, own: list[Path], races: list[Path]) -> list[list[str]]:
     for r, folder in enumerate(races):
         ops.append(["add", str(folder), "--name", f"race{r}-w{w}", "--tag", "race"])
     for s in range(SHARED):
-        ops.append(["tag", f"shared{s}", f"w{w}"])
+        ops.append(["tag", f"shared{s}", f"w{w}", "hot"])  # "hot": the same new tag from all 8 at once
     for j in range(len(own)):
         ops.append(["tag", f"w{w}-a{j}", f"extra{j}"])
         if j % 3 == 0:
@@ -135,7 +140,8 @@ def hammer(home: Path, artifacts, work: Path, env: dict) -> dict:
                 name = f"w{w}-a{j}-renamed" if j == 1 else f"w{w}-a{j}"
                 expected[name] = {f"w{w}", f"extra{j}"}
         for s in range(SHARED):
-            expected[f"shared{s}"] = {"seed", *(f"w{w}" for w in range(WORKERS))}
+            expected[f"shared{s}"] = {"seed", "hot", *(f"w{w}" for w in range(WORKERS))}
+        expected["shared0"] |= {f"hot{k}" for k in range(HOT_TAGS)}
         race_rows = {r: [n for n in records if n.startswith(f"race{r}-w")] for r in range(RACES)}
         for r, names in race_rows.items():
             assert len(names) == 1, f"race adapter {r} registered {len(names)} times: {names}"
@@ -154,11 +160,13 @@ def hammer(home: Path, artifacts, work: Path, env: dict) -> dict:
     return {"operations": len(ops), "rows": len(records)}
 
 
-def test_eight_processes_on_one_sqlite_registry(artifacts, hub_home, tmp_path):
-    if os.environ.get("HUB_TEST_DATABASE_URL"):
-        pytest.skip("SQLite run only; tests/test_postgres.py runs the same hammer on PostgreSQL")
+def backend() -> str:
+    return "PostgreSQL" if os.environ.get("HUB_DATABASE_URL", "").startswith("postgresql") else "SQLite"
+
+
+def test_eight_processes_on_one_registry(artifacts, hub_home, tmp_path):
+    """On SQLite by default; on PostgreSQL under tests/pg_plugin.py (HUB_DATABASE_URL is then set)."""
     env = {k: v for k, v in os.environ.items() if k.startswith(("HUB_", "HF_", "PYTHON"))}
-    env.pop("HUB_DATABASE_URL", None)
     counts = hammer(hub_home, artifacts, tmp_path / "work", env)
     TOTALS["operations"] += counts["operations"]
     TOTALS["runs"] += 1
@@ -166,5 +174,5 @@ def test_eight_processes_on_one_sqlite_registry(artifacts, hub_home, tmp_path):
 
 def test_zz_concurrency_summary(capsys):
     with capsys.disabled():
-        print(f"\nconcurrent operations: {TOTALS['operations']} by {WORKERS} processes on SQLite "
+        print(f"\nconcurrent operations: {TOTALS['operations']} by {WORKERS} processes on {backend()} "
               f"({TOTALS['runs']} run(s)), zero lost or duplicated rows, no 'database is locked'")

@@ -241,7 +241,12 @@ def all_referenced_blobs(conn: Connection) -> set[str]:
         adapter_files.c.adapter_id.in_(select(adapters.c.id).where(adapters.c.storage == "store")))).scalars())
 
 
-def set_tags(conn: Connection, adapter_id: int, add=(), remove=()) -> None:
+def set_tags(conn: Connection, adapter_id: int, add=(), remove=()) -> bool:
+    """False if the adapter is gone. Locks its row first: on PostgreSQL two writers adding
+    the same tag would both see it missing and one would fail on the primary key (SQLite's
+    BEGIN IMMEDIATE already serialises writers; FOR UPDATE is not emitted there)."""
+    if conn.execute(select(adapters.c.id).where(adapters.c.id == adapter_id).with_for_update()).first() is None:
+        return False
     if remove:
         conn.execute(delete(adapter_tags).where(and_(adapter_tags.c.adapter_id == adapter_id,
                                                      adapter_tags.c.tag.in_(list(remove)))))
@@ -250,6 +255,7 @@ def set_tags(conn: Connection, adapter_id: int, add=(), remove=()) -> None:
     if new:
         conn.execute(insert(adapter_tags), [{"adapter_id": adapter_id, "tag": t} for t in new])
     conn.execute(update(adapters).where(adapters.c.id == adapter_id).values(updated_at=now()))
+    return True
 
 
 def rename(conn: Connection, adapter_id: int, new_name: str) -> None:
