@@ -215,9 +215,9 @@ async def test_table_pages_through_sql_until_the_index_is_ready(registry, monkey
     calls = []
     real = registry.list_rows
 
-    def counting(flt):
+    def counting(flt, **kw):
         calls.append((flt.limit, flt.offset))
-        return real(flt)
+        return real(flt, **kw)
 
     monkeypatch.setattr(registry, "list_rows", counting)
     app = create_app(registry)

@@ -95,3 +95,13 @@ def test_refresh_after_tag_rename_remove(big):
                 ListFilter(sort="tags", desc=True), ListFilter(sort="created")):
         assert_same(big, index, flt)
     assert index.position_of(victim) is None and index.position_of("llama-rslora") is None
+
+
+def test_typing_narrows_and_widens_like_sql(big):
+    """Each keystroke's answer may reuse the previous one (a longer search matches a subset);
+    backspacing, case changes and other fields changing must not."""
+    index = big.browse_index()
+    steps = ["s", "sq", "sql", "SQL", "sql-", "sql-r1", "sql-r", "sql-r16", "q", "qw", "qwen2-5-0-5b-sql"]
+    for sort, desc, rank in (("name", False, None), ("size", True, None), ("tags", False, 16)):
+        for text in steps:
+            assert_same(big, index, ListFilter(search=text, sort=sort, desc=desc, rank=rank))

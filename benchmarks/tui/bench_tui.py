@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT / "benchmarks" / "list"))
 sys.path.insert(0, str(ROOT))
 
 SIZE = (120, 36)
+VERBOSE = "-v" in sys.argv
 # (filter field, text typed one key at a time)
 TYPED = (("text", "sql-r16"), ("base", "llama-3"), ("rank", "16"), ("target", "gate_proj"), ("tag", "prod"))
 
@@ -81,6 +82,8 @@ async def _type_fields(pilot, screen, total: int) -> tuple[dict, dict, dict]:
             rows[field].append(time.perf_counter() - t0)
             await _until(pilot, lambda: table.sources_filled)
             full[field].append(time.perf_counter() - t0)
+            if VERBOSE:
+                print(f"    {field} {ch!r}: {rows[field][-1] * 1000:.1f} ms ({table.total:,} rows)", file=sys.stderr)
         matches[field] = table.total
         widget.value = ""
         await _until(pilot, lambda: table.settled and table.total == total)
@@ -209,6 +212,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--home", type=Path, help="keep the synthetic registry here (default: a temp dir)")
     parser.add_argument("--no-peer", action="store_true", help="skip the DataTable peer")
+    parser.add_argument("--only", choices=("index", "sql"), help="run one of the two hub tui passes")
+    parser.add_argument("-v", action="store_true", help="print every keystroke's time")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -225,15 +230,6 @@ def main() -> None:
             build_registry(home, args.rows)
         print(f"registry: {args.rows:,} synthetic adapters in {home} ({time.perf_counter() - t0:.1f} s to build)")
 
-        ours = asyncio.run(bench_hub_tui(home))
-        sql_only = asyncio.run(bench_hub_tui(home, index=False))
-        from hub.registry.adapters import ListFilter
-        from hub.service import Hub
-
-        with Hub(home=home) as hub:
-            first = hub.list_rows(ListFilter(limit=1))[0].name
-        terminal = bench_terminal(home, first)
-
         def report(run: dict, title: str) -> None:
             keystrokes = [x for samples in run["filter"].values() for x in samples]
             with_sources = [x for samples in run["filter_sources"].values() for x in samples]
@@ -249,14 +245,25 @@ def main() -> None:
                       f"{_stats(run['filter'][field])}")
             print(f"  jump to the last row (end)                 {run['jump_end'] * 1000:8.1f} ms")
             for key, secs in run["sort"].items():
-                print(f"  sort by {key:<6}                             {secs * 1000:8.1f} ms")
+                print(f"  sort by {key:<6}                             {secs * 1000:8.1f} ms", flush=True)
 
-        report(ours, "hub tui")
-        if terminal is not None:
-            print(f"  end to end in tmux (launch -> rows shown)   {terminal * 1000:8.1f} ms")
-        report(sql_only, "hub tui before its index is ready (every filter in SQL)")
+        ours = None
+        if args.only in (None, "index"):
+            ours = asyncio.run(bench_hub_tui(home))
+            report(ours, "hub tui")
+            from hub.registry.adapters import ListFilter
+            from hub.service import Hub
 
-        if not args.no_peer:
+            with Hub(home=home) as hub:
+                first = hub.list_rows(ListFilter(limit=1))[0].name
+            terminal = bench_terminal(home, first)
+            if terminal is not None:
+                print(f"  end to end in tmux (launch -> rows shown)   {terminal * 1000:8.1f} ms", flush=True)
+        if args.only in (None, "sql"):
+            report(asyncio.run(bench_hub_tui(home, index=False)),
+                   "hub tui before its index is ready (every filter in SQL)")
+
+        if not args.no_peer and ours is not None:
             peer = asyncio.run(bench_peer(home))
             print("\npeer: DataTable filled from Hub.list()")
             print(f"  first paint                                {peer['first_paint'] * 1000:8.1f} ms"

@@ -18,6 +18,7 @@ from hub.registry.adapters import ListFilter
 from hub.registry.schema import adapter_tags, adapter_targets, adapters, base_models, lineage
 
 _FLAG_ORDER = ("rslora", "dora", "embed", "mts", "bias", "fifo")
+PENDING_SOURCE = "…"   # a Source label not read yet
 
 
 def _flag_rank():
@@ -88,9 +89,10 @@ class _PagedQueries:
         base = replace(flt, sort="name", desc=False, limit=None, offset=0)
         return q.list_query(base).order_by(None)
 
-    def list_rows(self, flt: ListFilter | None = None) -> list[AdapterRow]:
+    def list_rows(self, flt: ListFilter | None = None, sources: bool = True) -> list[AdapterRow]:
         """One page of browser rows: ``flt`` filters; ``sort`` may be any BROWSE_SORTS key;
-        ``limit``/``offset`` page."""
+        ``limit``/``offset`` page. The Source columns sit after each row's JSON, so reading
+        them walks it: with ``sources=False`` they are PENDING_SOURCE (see source_labels)."""
         flt = flt or ListFilter()
         if flt.sort not in BROWSE_SORTS:
             from hub.errors import UsageError
@@ -98,7 +100,8 @@ class _PagedQueries:
             raise UsageError(f"cannot sort by {flt.sort!r}", None, f"use one of {', '.join(BROWSE_SORTS)}")
         keys = BROWSE_SORTS[flt.sort]()
         order = [k.desc().nulls_last() if flt.desc else k.asc().nulls_first() for k in keys]
-        stmt = self._browse_query(flt).with_only_columns(*_ROW_COLUMNS, maintain_column_froms=False)
+        columns = _ROW_COLUMNS if sources else [c for c in _ROW_COLUMNS if not c.name.startswith("source_")]
+        stmt = self._browse_query(flt).with_only_columns(*columns, maintain_column_froms=False)
         stmt = stmt.order_by(*order, adapters.c.name.asc())
         if flt.limit is not None:
             stmt = stmt.limit(flt.limit)
@@ -114,7 +117,19 @@ class _PagedQueries:
                 name=m["name"], base=m["base_name"] or m["base_model"] or "", r=m["r"], alpha=m["lora_alpha"],
                 targets=tuple(t for t in m["target_modules"].split(",") if t),
                 flags=tuple(f for f in _FLAG_ORDER if m[f"flag_{f}"]),
-                size_bytes=m["size_bytes"], tags=tuple(sorted(tags.get(m["id"], ()))), source=_source_label(m)))
+                size_bytes=m["size_bytes"], tags=tuple(sorted(tags.get(m["id"], ()))),
+                source=_source_label(m) if sources else PENDING_SOURCE))
+        return out
+
+    def source_labels(self, names) -> dict[str, str]:
+        """{name: Source column label} for ``names``."""
+        names = list(names)
+        out = {}
+        with self.db.read() as conn:
+            for start in range(0, len(names), 900):
+                rows = conn.execute(select(adapters.c.name, *_SOURCE_COLUMNS[1:])
+                                    .where(adapters.c.name.in_(names[start:start + 900])))
+                out.update((r.name, _source_label(r._mapping)) for r in rows)
         return out
 
     def count_matching(self, flt: ListFilter | None = None) -> int:
@@ -169,12 +184,11 @@ class _PagedQueries:
 # is SQLite's (substring, ASCII case-insensitive), '=' exact, NULLs first ascending and last
 # descending, ties by name.
 
-PENDING_SOURCE = "…"
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _INDEX_COLUMNS = (
     adapters.c.id, adapters.c.name, adapters.c.base_model, adapters.c.base_id, adapters.c.r, adapters.c.lora_alpha,
     adapters.c.size_bytes, adapters.c.created_at, adapters.c.description,
-    *(col.label(f"flag_{flag}") for flag, col in q.FLAG_COLUMNS.items()),
+    *(q.FLAG_COLUMNS[flag].label(f"flag_{flag}") for flag in _FLAG_ORDER),
 )
 _SOURCE_COLUMNS = (adapters.c.id, adapters.c.source_kind, adapters.c.source_repo, adapters.c.source_revision,
                    adapters.c.source_path)
@@ -236,6 +250,8 @@ class BrowseIndex:
         self._load_sources = load_sources
         self._sources: dict[int, str] = {}
         self._entries: list[_Entry | None] = []
+        self._search: list[str | None] = []      # parallel to _entries: tight loops for LIKE
+        self._base_fold: list[str | None] = []
         self._by_name: dict[str, int] = {}
         self._by_target: dict[str, set[int]] = {}
         self._by_tag: dict[str, set[int]] = {}
@@ -253,6 +269,8 @@ class BrowseIndex:
     def _add(self, e: _Entry) -> None:
         i = len(self._entries)
         self._entries.append(e)
+        self._search.append(e.search)
+        self._base_fold.append(None if e.base_model is None else _fold(e.base_model))
         self._by_name[e.name] = i
         for t in set(e.targets):
             self._by_target.setdefault(t, set()).add(i)
@@ -266,6 +284,7 @@ class BrowseIndex:
             return
         e = self._entries[i]
         self._entries[i] = None
+        self._search[i] = self._base_fold[i] = None
         self._sources.pop(e.id, None)
         for t in set(e.targets):
             self._by_target[t].discard(i)
@@ -304,18 +323,46 @@ class BrowseIndex:
             self._orders[key] = order
         return self._orders[key]
 
+    @staticmethod
+    def _key(flt: ListFilter) -> tuple:
+        return (flt.base, flt.rank, flt.alpha, tuple(flt.targets), tuple(flt.tags), tuple(flt.flags),
+                tuple(flt.no_flags), flt.sort, flt.desc, flt.search)
+
     def _match(self, flt: ListFilter) -> list[int]:
-        cache_key = (flt.base, flt.rank, flt.alpha, tuple(flt.targets), tuple(flt.tags), tuple(flt.flags),
-                     tuple(flt.no_flags), flt.search, flt.sort, flt.desc)
-        hit = self._matches.get(cache_key)
+        """Positions of the matching entries, in the filter's order."""
+        key = self._key(flt)
+        hit = self._matches.get(key)
         if hit is not None:
             return hit
-        entries = self._entries
-        candidates: set[int] | None = None
+        picked = self._refine(key, flt)
+        if picked is None:
+            picked = self._match_all(flt)
+        if len(self._matches) > 32:
+            self._matches.clear()
+        self._matches[key] = picked
+        self._last_key = key
+        return picked
 
-        def narrow(ids: set[int]) -> None:
-            nonlocal candidates
-            candidates = set(ids) if candidates is None else candidates & ids
+    def _refine(self, key: tuple, flt: ListFilter) -> list[int] | None:
+        """Typing narrows: a search containing the previous one (all else equal) matches a
+        subset of its rows, in the same order."""
+        last = getattr(self, "_last_key", None)
+        if not flt.search or last is None or last[:-1] != key[:-1] or not last[-1]:
+            return None
+        needle, before = _fold(flt.search), _fold(last[-1])
+        previous = self._matches.get(last)
+        if previous is None or before not in needle:
+            return None
+        search = self._search
+        return [i for i in previous if needle in search[i]]
+
+    def _match_all(self, flt: ListFilter) -> list[int]:
+        entries, total = self._entries, len(self._by_name)
+        ids: set[int] | None = None
+
+        def narrow(found: set[int]) -> None:
+            nonlocal ids
+            ids = set(found) if ids is None else ids & found
 
         if flt.rank is not None:
             narrow(self._by_rank.get(flt.rank, set()))
@@ -323,35 +370,34 @@ class BrowseIndex:
             narrow(self._by_target.get(t, set()))
         for t in flt.tags:
             narrow(self._by_tag.get(t, set()))
-        tests = []
-        if flt.alpha is not None:
-            tests.append(lambda e: e.alpha == flt.alpha)
-        for flag in flt.flags:
-            tests.append(lambda e, f=flag: f in e.flags)
-        for flag in flt.no_flags:
-            tests.append(lambda e, f=flag: f not in e.flags)
-        if flt.base:
-            folded = _fold(flt.base)
-            tests.append(lambda e: e.base_model == flt.base or e.base_name == flt.base
-                         or (e.base_model is not None and folded in _fold(e.base_model)))
+
+        def keep(test) -> None:
+            # a tight comprehension over the candidates (or everything live)
+            nonlocal ids
+            pool = ids if ids is not None else self._by_name.values()
+            ids = {i for i in pool if test(i)}
+
         if flt.search:
-            needle = _fold(flt.search)
-            tests.append(lambda e: needle in e.search)
+            needle, search = _fold(flt.search), self._search
+            keep(lambda i: needle in search[i])
+        if flt.base:
+            b, folded, bases = flt.base, _fold(flt.base), self._base_fold
+            keep(lambda i: (bases[i] is not None and folded in bases[i]) or entries[i].base_model == b
+                 or entries[i].base_name == b)
+        if flt.alpha is not None:
+            keep(lambda i: entries[i].alpha == flt.alpha)
+        for flag in flt.flags:
+            keep(lambda i, f=flag: f in entries[i].flags)
+        for flag in flt.no_flags:
+            keep(lambda i, f=flag: f not in entries[i].flags)
+
         order = self._order(flt.sort, flt.desc)
-        if candidates is not None and len(candidates) * 8 < len(order):
-            # few candidates: sort them by their place in the order instead of walking it
-            place = self._place(flt.sort, flt.desc)
-            picked = sorted(candidates, key=place.__getitem__)
-        elif candidates is not None:
-            picked = [i for i in order if i in candidates]
-        else:
-            picked = order
-        if tests:
-            picked = [i for i in picked if all(t(entries[i]) for t in tests)]
-        if len(self._matches) > 16:
-            self._matches.clear()
-        self._matches[cache_key] = picked
-        return picked
+        if ids is None:
+            return order
+        if len(ids) * 8 < total:
+            # few matches: sort them by their place in the order instead of walking it
+            return sorted(ids, key=self._place(flt.sort, flt.desc).__getitem__)
+        return [i for i in order if i in ids]
 
     def _place(self, sort: str, desc: bool) -> dict[int, int]:
         key = ("place", sort, desc)
@@ -410,36 +456,38 @@ class BrowseIndex:
                     flt.no_flags, flt.search))
 
 
+def _grouped(conn, table, column, ids=None) -> dict[int, tuple[str, ...]]:
+    """{adapter id: sorted values} from a (adapter_id, value) table, one row per adapter."""
+    stmt = select(table.c.adapter_id, func.aggregate_strings(column, "\x1f")).group_by(table.c.adapter_id)
+    out: dict[int, tuple[str, ...]] = {}
+    chunks = [None] if ids is None else [ids[i:i + 900] for i in range(0, len(ids), 900)]
+    for chunk in chunks:
+        part = stmt if chunk is None else stmt.where(table.c.adapter_id.in_(chunk))
+        for aid, joined in conn.execute(part).all():
+            out[aid] = tuple(sorted(joined.split("\x1f")))
+    return out
+
+
 def _index_entries(conn, where=None) -> list[_Entry]:
     stmt = select(*_INDEX_COLUMNS)
     if where is not None:
         stmt = stmt.where(where)
     rows = conn.execute(stmt).all()
     bases = dict(conn.execute(select(base_models.c.id, base_models.c.name)).all())
-    ids = [r.id for r in rows]
-    if where is None:
-        targets: dict[int, list[str]] = {}
-        for aid, target in conn.execute(select(adapter_targets.c.adapter_id, adapter_targets.c.target)):
-            targets.setdefault(aid, []).append(target)
-        tags: dict[int, list[str]] = {}
-        for aid, tag in conn.execute(select(adapter_tags.c.adapter_id, adapter_tags.c.tag)):
-            tags.setdefault(aid, []).append(tag)
-    else:
-        targets = {}
-        for start in range(0, len(ids), 900):
-            for aid, target in conn.execute(select(adapter_targets.c.adapter_id, adapter_targets.c.target)
-                                            .where(adapter_targets.c.adapter_id.in_(ids[start:start + 900]))):
-                targets.setdefault(aid, []).append(target)
-        tags = q.tags_for(conn, ids)
+    ids = None if where is None else [r[0] for r in rows]
+    targets = _grouped(conn, adapter_targets, adapter_targets.c.target, ids)
+    tags = _grouped(conn, adapter_tags, adapter_tags.c.tag, ids)
+    flag_at = [(f, 9 + n) for n, f in enumerate(_FLAG_ORDER)]
+    none: tuple[str, ...] = ()
     out = []
     for r in rows:
-        m = r._mapping
+        # positions follow _INDEX_COLUMNS
+        aid, name, base_model, base_id, rank, alpha, size, created, description = r[:9]
         out.append(_Entry(
-            id=r.id, name=m["name"], base_model=m["base_model"], base_name=bases.get(m["base_id"]), r=m["r"],
-            alpha=m["lora_alpha"], targets=tuple(sorted(targets.get(r.id, ()))),
-            flags=tuple(f for f in _FLAG_ORDER if m[f"flag_{f}"]), size_bytes=m["size_bytes"],
-            tags=tuple(sorted(tags.get(r.id, ()))), created=m["created_at"],
-            search=_fold(m["name"]) + "\0" + _fold(m["description"])))
+            id=aid, name=name, base_model=base_model, base_name=bases.get(base_id), r=rank, alpha=alpha,
+            targets=targets.get(aid, none), flags=tuple(f for f, at in flag_at if r[at]), size_bytes=size,
+            tags=tags.get(aid, none), created=created,
+            search=_fold(name) + "\0" + _fold(description)))
     return out
 
 

@@ -34,15 +34,15 @@ class RegistrySource:
         index = self.index
         if index is not None and index.supports(flt):
             return index.list_rows(flt, sources=False)   # the table fills Source in afterwards
-        return self.hub.list_rows(flt)
+        return self.hub.list_rows(flt, sources=False)
 
     def fill_sources(self, rows):
         """``rows`` with their PENDING_SOURCE labels read (in a worker: it reads row tails)."""
         index = self.index
         pending = [r.name for r in rows if r.source == PENDING_SOURCE]
-        if index is None or not pending:
+        if not pending:
             return rows
-        labels = index.fill_sources(pending)
+        labels = index.fill_sources(pending) if index is not None else self.hub.source_labels(pending)
         return [replace(r, source=labels.get(r.name, r.source)) if r.source == PENDING_SOURCE else r for r in rows]
 
     def count_matching(self, flt: ListFilter) -> int:
