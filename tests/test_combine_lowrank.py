@@ -194,3 +194,19 @@ def test_factored_svd_equals_dense_svd(out_f, R, in_f):
     want, _ = truncated(dense, k)
     assert rel_err((U * f.S[:k]) @ Vh, want) < 1e-10
     assert torch.allclose(U.T @ U, torch.eye(k, dtype=U.dtype), atol=1e-12)
+
+
+def test_results_do_not_depend_on_threads_and_threads_are_restored(trio):
+    _, parents = trio
+    before = torch.get_num_threads()
+    a = combine(parents_of(*parents), "dare_linear", {"density": 0.5, "seed": 4, "rank": 3})
+    assert torch.get_num_threads() == before
+    torch.set_num_threads(1)
+    try:
+        b = combine(parents_of(*parents), "dare_linear", {"density": 0.5, "seed": 4, "rank": 3})
+    finally:
+        torch.set_num_threads(before)
+    assert all(torch.equal(a.tensors[k], b.tensors[k]) for k in a.tensors)
+    with pytest.raises(UsageError):
+        combine(parents_of(*parents), "ties", {"density": 2.0})
+    assert torch.get_num_threads() == before

@@ -4,7 +4,10 @@ what it returns."""
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator, TypeVar
 
 import torch
 
@@ -48,6 +51,31 @@ class ModuleResult:
     def rel_error(self) -> float:
         """||target - B @ A||_F / ||target||_F, exact for a truncated SVD."""
         return max(0.0, 1.0 - self.energy) ** 0.5
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@contextmanager
+def single_threaded_torch() -> Iterator[int]:
+    """Intra-op threads off for the duration; yields how many there were."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield before
+    finally:
+        torch.set_num_threads(before)
+
+
+def map_modules(fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+    """``map(fn, items)`` in order, on a thread pool with single-threaded torch ops.
+
+    Per-module work (QRs of out × R factors, r × r products) is too small for torch's
+    intra-op threads, whose spin-waits collapse when other processes share the cores;
+    independent modules on separate threads use the cores without that."""
+    with single_threaded_torch() as workers, ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        yield from pool.map(fn, items)
 
 
 def module_seed(seed: int, path: str) -> int:

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import torch
 
-from hub.combine.core import ModuleContext, Term
+from hub.combine.core import ModuleContext, Term, map_modules
 from hub.combine.factors import AdapterFactors, ModuleFactors
 from hub.combine.layer_weights import LayerWeightRule, weight_factor
 from hub.combine.registry import Method, get_method
@@ -185,17 +184,6 @@ def build_config(parents: list[Parent], ranks: dict[str, int], has_bias: bool) -
     }
 
 
-@contextmanager
-def single_threaded_torch():
-    """Intra-op threads off for the duration; yields how many there were (the pool size)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield before
-    finally:
-        torch.set_num_threads(before)
-
-
 def combine(parents: list[Parent], method: str, params: dict | None = None, *,
             layer_weights: list[LayerWeightRule] | tuple = (), drop_dora: bool = False,
             drop_modules_to_save: bool = False, dtype: str = "float32",
@@ -238,11 +226,9 @@ def combine(parents: list[Parent], method: str, params: dict | None = None, *,
         result = spec.combine(terms, resolved, ModuleContext(path, resolved.get("seed"), compute_dtype)) if terms else None
         return terms, result
 
-    # Modules are independent (and DARE seeds are per module), so run them on a thread
-    # pool with single-threaded torch ops: the per-module QRs are too small for
-    # intra-op threads, whose spin-waits collapse when other processes share the cores.
-    with single_threaded_torch() as workers, ThreadPoolExecutor(max_workers=workers) as pool:
-        for i, (path, (terms, result)) in enumerate(zip(paths, pool.map(run, paths))):
+    # modules are independent (DARE seeds are per module), so they may run in any order
+    with closing(map_modules(run, paths)) as results:
+        for i, (path, (terms, result)) in enumerate(zip(paths, results)):
             if result is None or result.rank == 0:
                 dropped.append(path)
             else:

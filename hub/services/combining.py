@@ -156,7 +156,7 @@ class CombiningMixin:
         Two or more names: every pair. One name: that adapter against every registered
         adapter sharing at least one module of the same shape, most similar first."""
         from hub.combine import load_factors
-        from hub.combine.similarity import DEFAULT_SAMPLES, compare, similarity
+        from hub.combine.similarity import DEFAULT_SAMPLES, compare, norm, similarity
 
         if not names:
             raise UsageError("name at least one adapter", "hub similar", "hub similar NAME [NAME...]")
@@ -179,7 +179,7 @@ class CombiningMixin:
                 progress(i, len(others), rec.name)
             other = load_factors(self.adapter_dir(rec.name), name=rec.name)
             report.adapters.append(rec.name)
-            report.norms[rec.name] = similarity([other], samples=samples, seed=seed).norms[rec.name]
+            report.norms[rec.name] = norm(other)
             report.pairs.append(compare(mine, other, samples, seed))
         report.pairs.sort(key=lambda p: -abs(p.cosine or 0.0))
         return report
