@@ -136,3 +136,57 @@ def test_eight_processes_on_one_postgresql_registry(pg_url, artifacts, hub_home,
     with capsys.disabled():
         print(f"\nconcurrent operations: {counts['operations']} by {WORKERS} processes on PostgreSQL, "
               "zero lost or duplicated rows")
+
+
+def test_team_setup_from_docs_owner_migrates_members_work(pg_server, artifacts, hub_home, tmp_path, monkeypatch):
+    """The roles of docs/team.md: an owner role runs `hub db upgrade`, member roles with
+    plain read/write grants use the registry (and cannot change its schema)."""
+    suffix = uuid.uuid4().hex[:8]
+    owner, member, db = f"hub_owner_{suffix}", f"hub_member_{suffix}", f"hub_team_{suffix}"
+    for sql in (f"CREATE ROLE {owner} LOGIN", f"CREATE ROLE {member} LOGIN",
+                f"CREATE DATABASE {db} OWNER {owner} TEMPLATE template0 STRATEGY FILE_COPY"):
+        pg_server.admin(sql)
+    owner_url = f"postgresql://{owner}@127.0.0.1:{pg_server.port}/{db}"
+    member_url = f"postgresql://{member}@127.0.0.1:{pg_server.port}/{db}"
+    try:
+        result = run_cli("--db", owner_url, "db", "upgrade")
+        assert result.exit_code == 0, result.stderr
+        _as(owner_url, TEAM_GRANTS.format(member=member, owner=owner, db=db))
+        monkeypatch.setenv("HUB_DATABASE_URL", member_url)
+        assert run_cli("add", artifacts["plain"][1], "--name", "shared", "--tag", "team").exit_code == 0
+        assert run_cli("tag", "shared", "prod").exit_code == 0
+        assert json.loads(run_cli("db", "current", "--json").stdout)["up_to_date"] is True
+        assert [r["name"] for r in json.loads(run_cli("list", "--json").stdout)] == ["shared"]
+        assert json.loads(run_cli("doctor", "--grace", "0", "--json").stdout)["healthy"]
+        assert run_cli("rm", "-y", "shared").exit_code == 0
+        # a member cannot alter the schema
+        from sqlalchemy.exc import ProgrammingError
+
+        with pytest.raises(ProgrammingError, match="(?i)permission denied|must be owner"):
+            _as(member_url, "ALTER TABLE adapters ADD COLUMN x integer")
+    finally:
+        pg_server.admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        pg_server.admin(f"DROP ROLE IF EXISTS {member}")
+        pg_server.admin(f"DROP ROLE IF EXISTS {owner}")
+
+
+# Kept word for word in docs/team.md ("Grant members read/write").
+TEAM_GRANTS = """
+GRANT CONNECT ON DATABASE {db} TO {member};
+GRANT USAGE ON SCHEMA public TO {member};
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {member};
+GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {member};
+ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {member};
+ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {member};
+"""
+
+
+def _as(url: str, sql: str) -> None:
+    from hub.registry.db import Database
+
+    db = Database(url)
+    try:
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql(sql)
+    finally:
+        db.dispose()
