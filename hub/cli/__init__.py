@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "hub.cli.doctor",
     "hub.cli.sync",
     "hub.cli.merge",
+    "hub.cli.combine",
 )
 _loaded = False
 
