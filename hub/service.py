@@ -66,89 +66,138 @@ class HubCore:
             source: dict | None = None, recipe: dict | None = None, description: str | None = None,
             lineage: list[dict] | None = None, allow_nonfinite: bool = False) -> AddResult:
         """Register one adapter folder: copy it into the store (or link it in place)."""
-        from hub.inspect import inspect_adapter, refuse_on_errors
-
         folder = Path(path).expanduser()
         if name is not None:
             check_name(name)
         tags = [check_tag(t) for t in tags]
         if name is not None:
             with self.db.read() as conn:
-                if q.get_row(conn, name) is not None:
+                if q.name_taken(conn, name):
                     raise AlreadyExists(f"the name {name!r} is already taken", None,
                                         "choose another with --name, or `hub rm` the old one")
-        source = dict(source or {"kind": "local", "path": str(folder.resolve()) if folder.exists() else str(folder)})
         with self.store.staging() as staging:
-            info = inspect_adapter(folder, None if link else staging.sink_factory, check_values=not allow_nonfinite)
-            refuse_on_errors(info)
-            with self.db.read() as conn:
+            info = self._inspect(folder, staging, link, allow_nonfinite)
+            status, final_name, message = self._register(
+                folder, info, staging, link=link, tags=tags, name=name, source=source, recipe=recipe,
+                description=description, lineage=lineage)
+        return AddResult(status, self.get(final_name), message)
+
+    def _inspect(self, folder: Path, staging, link: bool, allow_nonfinite: bool = False):
+        """Read, hash and check one folder (copying it into ``staging`` unless ``link``);
+        no database access, so scan runs it on worker threads."""
+        from hub.inspect import inspect_adapter, refuse_on_errors
+
+        info = inspect_adapter(folder, None if link else staging.sink_factory, check_values=not allow_nonfinite)
+        refuse_on_errors(info)
+        return info
+
+    def _register(self, folder: Path, info, staging, *, link: bool, tags: list[str], name: str | None = None,
+                  wanted: str | None = None, alternatives: Iterable[str] = (), source: dict | None = None,
+                  recipe: dict | None = None, description: str | None = None,
+                  lineage: list[dict] | None = None) -> tuple[str, str, str]:
+        """Record an inspected adapter in one write transaction; returns (status, name, message).
+        Without ``name``, takes the first free of ``wanted`` (default: the folder's name),
+        ``alternatives``, then ``wanted-2``, ``wanted-3``..."""
+        source = dict(source or {"kind": "local", "path": str(folder.resolve())})
+        final_name = name
+        try:
+            with self.db.write() as conn:
                 existing = q.get_by_sha(conn, info.sha256)
-            if existing is not None:
-                return AddResult("exists", self.get(existing.name),
-                                 f"same content is already registered as {existing.name!r}")
-            final_name = name or self._free_name(name_from_folder(folder.resolve().name))
-            try:
-                with self.db.write() as conn:
-                    adapter_id = q.insert_adapter(
-                        conn, info, final_name, storage="link" if link else "store",
-                        path=str(folder.resolve()) if link else None, source=source, tags=tags,
-                        recipe=recipe, description=description)
-                    if lineage:
-                        q.add_lineage(conn, "adapter", adapter_id, lineage)
-                    self._on_adapter_added(conn, adapter_id, info)
-                    if not link:
-                        # blobs land before the row commits: a crash here leaves orphan blobs
-                        # (`hub doctor` removes them), never a row without files
-                        store_lock(conn)
-                        staging.commit({f.name: f.sha256 for f in info.files})
-            except SAIntegrityError:
-                staging.rollback()
-                with self.db.read() as conn:
-                    dup = q.get_by_sha(conn, info.sha256)
-                if dup is not None:
-                    return AddResult("exists", self.get(dup.name), f"same content is already registered as {dup.name!r}")
-                raise AlreadyExists(f"the name {final_name!r} is already taken", str(folder),
-                                    "choose another with --name") from None
-            except BaseException:
-                staging.rollback()
-                raise
-        return AddResult("added", self.get(final_name), f"added {final_name}")
+                if existing is not None:
+                    return "exists", existing.name, f"same content is already registered as {existing.name!r}"
+                final_name = name or _free_name_in(conn, wanted or name_from_folder(folder.resolve().name),
+                                                   alternatives)
+                adapter_id = q.insert_adapter(
+                    conn, info, final_name, storage="link" if link else "store",
+                    path=str(folder.resolve()) if link else None, source=source, tags=tags,
+                    recipe=recipe, description=description)
+                if lineage:
+                    q.add_lineage(conn, "adapter", adapter_id, lineage)
+                self._on_adapter_added(conn, adapter_id, info)
+                if not link:
+                    # blobs land before the row commits: a crash here leaves orphan blobs
+                    # (`hub doctor` removes them), never a row without files
+                    store_lock(conn)
+                    staging.commit({f.name: f.sha256 for f in info.files})
+        except SAIntegrityError:
+            staging.rollback()
+            with self.db.read() as conn:
+                dup = q.get_by_sha(conn, info.sha256)
+            if dup is not None:
+                return "exists", dup.name, f"same content is already registered as {dup.name!r}"
+            raise AlreadyExists(f"the name {final_name!r} is already taken", str(folder),
+                                "choose another with --name") from None
+        except BaseException:
+            staging.rollback()
+            raise
+        return "added", final_name, f"added {final_name}"
 
     def _free_name(self, wanted: str, alternatives: Iterable[str] = ()) -> str:
         with self.db.read() as conn:
-            for candidate in (wanted, *alternatives):
-                if q.get_row(conn, candidate) is None:
-                    return candidate
-            for i in range(2, 10_000):
-                candidate = f"{wanted}-{i}"
-                if q.get_row(conn, candidate) is None:
-                    return candidate
-        raise AlreadyExists(f"no free name near {wanted!r}", None, "pass --name")
+            return _free_name_in(conn, wanted, alternatives)
 
     def scan(self, root: str | os.PathLike, tags: Iterable[str] = (), link: bool = False,
              progress: Progress | None = None) -> ScanResult:
-        """Register every adapter folder under ``root`` (recursively)."""
+        """Register every adapter folder under ``root`` (recursively).
+
+        Worker threads read, hash and check the next folders while this thread records the
+        current one: hashing and file reads release the GIL, so reading overlaps the
+        registry work and, with cores to spare, other reads."""
+        from collections import deque
+        from concurrent.futures import ThreadPoolExecutor
+
         root = Path(root).expanduser()
         if not root.is_dir():
             raise NotFound("folder does not exist", str(root), "check the path")
+        tags = [check_tag(t) for t in tags]
         folders = find_adapter_folders(root)
         result = ScanResult()
-        for i, folder in enumerate(folders):
-            if progress:
-                progress(i, len(folders), str(folder))
-            rel = folder.relative_to(root)
-            wanted = name_from_folder(folder.resolve().name if rel == Path(".") else rel.name)
-            alternatives = [name_from_folder("-".join(rel.parts))] if len(rel.parts) > 1 else []
+        workers = max(1, min(SCAN_WORKERS, os.cpu_count() or 1))
+
+        def inspect_one(folder: Path):
+            staging = self.store.staging()
             try:
-                name = self._free_name(wanted, alternatives)
-                outcome = self.add(folder, name=name, tags=tags, link=link)
-            except HubError as exc:
-                result.failed.append((str(folder), str(exc)))
-                continue
-            if outcome.status == "added":
-                result.added.append(outcome.record.name)
-            else:
-                result.skipped.append((str(folder), outcome.message))
+                return staging, self._inspect(folder, staging, link)
+            except BaseException:
+                staging.discard()
+                raise
+
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hub-scan") as pool:
+            ahead = iter(folders)
+            pending: deque = deque()
+
+            def top_up() -> None:  # a bounded window: memory stays flat however many folders
+                while len(pending) < 2 * workers and (folder := next(ahead, None)) is not None:
+                    pending.append((folder, pool.submit(inspect_one, folder)))
+
+            try:
+                top_up()
+                for i in range(len(folders)):
+                    folder, future = pending.popleft()
+                    top_up()
+                    if progress:
+                        progress(i, len(folders), str(folder))
+                    rel = folder.relative_to(root)
+                    wanted = name_from_folder(folder.resolve().name if rel == Path(".") else rel.name)
+                    alternatives = [name_from_folder("-".join(rel.parts))] if len(rel.parts) > 1 else []
+                    try:
+                        staging, info = future.result()
+                        with staging:
+                            status, name, message = self._register(folder, info, staging, link=link, tags=tags,
+                                                                    wanted=wanted, alternatives=alternatives)
+                    except HubError as exc:
+                        result.failed.append((str(folder), str(exc)))
+                        continue
+                    if status == "added":
+                        result.added.append(name)
+                    else:
+                        result.skipped.append((str(folder), message))
+            finally:  # interrupted: drop what the workers staged ahead
+                for _, future in pending:
+                    future.cancel()
+                for _, future in pending:
+                    if not future.cancelled() and future.exception() is None:
+                        future.result()[0].discard()
         if progress:
             progress(len(folders), len(folders), "")
         return result
@@ -313,6 +362,20 @@ def _used_elsewhere(conn, sha: str, adapter_id: int) -> bool:
 
     return conn.execute(select(adapter_files.c.adapter_id).where(
         and_(adapter_files.c.sha256 == sha, adapter_files.c.adapter_id != adapter_id)).limit(1)).first() is not None
+
+
+SCAN_WORKERS = 4  # reading threads at most; more rarely helps a single disk
+
+
+def _free_name_in(conn, wanted: str, alternatives: Iterable[str] = ()) -> str:
+    for candidate in (wanted, *alternatives):
+        if not q.name_taken(conn, candidate):
+            return candidate
+    for i in range(2, 10_000):
+        candidate = f"{wanted}-{i}"
+        if not q.name_taken(conn, candidate):
+            return candidate
+    raise AlreadyExists(f"no free name near {wanted!r}", None, "pass --name")
 
 
 def find_adapter_folders(root: Path) -> list[Path]:

@@ -159,6 +159,10 @@ def get_row(conn: Connection, name: str):
     ).first()
 
 
+def name_taken(conn: Connection, name: str) -> bool:
+    return conn.execute(select(adapters.c.id).where(adapters.c.name == name).limit(1)).first() is not None
+
+
 def get_by_sha(conn: Connection, sha256: str):
     return conn.execute(select(adapters.c.id, adapters.c.name).where(adapters.c.sha256 == sha256)).first()
 
