@@ -201,7 +201,9 @@ async def test_help_and_palette_list_every_action(registry):
         titles = {c.title for c in app.get_system_commands(app.screen)}
         assert {a.label for a in ACTIONS if a.action != "quit"} <= titles
         footer_keys = {b.action for b in main_screen(app).BINDINGS if b.show}
-        assert {a.action for a in ACTIONS} <= footer_keys
+        assert {a.action for a in ACTIONS if a.footer} <= footer_keys
+        for action in ("check", "combine", "merge", "pull", "tag", "rename", "delete", "export"):
+            assert action in footer_keys
 
 
 async def test_table_pages_through_sql_until_the_index_is_ready(registry, monkeypatch):
@@ -408,6 +410,10 @@ async def test_pull_from_the_hub_registers_and_shows_the_adapter(registry, artif
         assert rec.remotes and rec.remotes[0]["repo_id"] == repo_id
         await ready(pilot, "pulled-embedding")
         assert repo_id in str(screen.query_one("#d-remote").render())
+        # remote status: ask the Hub; the answer is stored and shown
+        await pilot.press("u")
+        await settle(pilot, lambda: registry.get("pulled-embedding").remotes[0]["checked_at"] is not None and
+                     "up to date" in str(screen.query_one("#d-remote").render()), what="the remote status")
 
         # a repo that does not exist: the CLI's line, nothing registered
         await pilot.press("p")

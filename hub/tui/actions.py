@@ -15,6 +15,7 @@ class UiAction:
     label: str           # footer text (short)
     help: str            # palette and help screen text
     key_display: str | None = None
+    footer: bool = True  # the 80-column footer holds the main ones; all are in the palette and on ?
 
 
 ACTIONS: tuple[UiAction, ...] = (
@@ -31,6 +32,7 @@ ACTIONS: tuple[UiAction, ...] = (
     UiAction("e", "export", "Export", "Write the adapter as a PEFT folder"),
     UiAction("slash", "focus_filter", "Find", "Filter the table as you type (name, base, rank, target, tag)", "/"),
     UiAction("s", "sort", "Sort", "Sort by the next column (S reverses; or click a column header)"),
+    UiAction("u", "check_remote", "Remote", "Ask the Hub whether this adapter's remotes moved on", footer=False),
     UiAction("q", "quit", "Quit", "Quit hub"),
 )
 
@@ -45,5 +47,6 @@ EXTRA_BINDINGS = (
 
 
 def bindings() -> list[Binding]:
-    return [Binding(a.key, a.action, a.label, key_display=a.key_display, tooltip=a.help) for a in ACTIONS] + \
+    return [Binding(a.key, a.action, a.label, show=a.footer, key_display=a.key_display, tooltip=a.help)
+            for a in ACTIONS] + \
         list(EXTRA_BINDINGS)

@@ -21,7 +21,7 @@ from hub.tui.widgets.details import DetailsPane, DetailsView, load_details
 from hub.tui.widgets.filter_bar import FilterBar
 
 DETAILS_DELAY = 0.12   # let typing and key repeat settle before loading a record
-NEEDS_ROW = {"check", "tag", "rename", "delete", "export", "toggle_mark"}
+NEEDS_ROW = {"check", "tag", "rename", "delete", "export", "toggle_mark", "check_remote"}
 
 
 def parse_tag_edit(text: str) -> tuple[list[str], list[str]]:
@@ -312,6 +312,27 @@ class MainScreen(Screen):
 
         self.app.push_screen(PromptScreen(f"Export {name}", "Folder to write the PEFT adapter to",
                                           value=default, ok="Export"), done)
+
+    def on_details_pane_check_remote(self, _event: DetailsPane.CheckRemote) -> None:
+        self.action_check_remote()
+
+    def action_check_remote(self) -> None:
+        name = self._current()
+        if name is None:
+            return
+        hub = self.hub
+
+        def checked(states) -> None:
+            if not states:
+                self.notify(f"{name} has no remote: push it with `hub push {name} REPO_ID`", severity="warning")
+                return
+            summary = ", ".join(f"{s.repo_id}@{s.revision}: {s.state}" for s in states)
+            self.notify(f"{name}: {summary}")
+            self.details.show_tab(6)
+            self.load_details(name)
+
+        self.notify(f"asking the Hub about {name} …")
+        run_in_thread(self, lambda: hub.remote_status(name, check=True), checked, group="remote")
 
     # -- work that lives on its own screen ----------------------------------------------
 

@@ -10,7 +10,8 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
-from textual.widgets import DataTable, Static, TabbedContent, TabPane, Tree
+from textual.message import Message
+from textual.widgets import Button, DataTable, Static, TabbedContent, TabPane, Tree
 
 from hub.records import AdapterRecord
 from hub.tui.format import fmt_num, human_size
@@ -110,8 +111,10 @@ def remote_content(rec: AdapterRecord) -> Content:
         return Content.assemble(*parts)
     for r in rec.remotes:
         ours, theirs = r.get("commit"), r.get("remote_commit")
-        if theirs is None:
-            state, style = "not checked yet", "$text-muted"
+        if theirs is None and r.get("checked_at"):
+            state, style = "gone from the Hub", "$text-error"
+        elif theirs is None:
+            state, style = "not checked yet (press u)", "$text-muted"
         elif ours == theirs:
             state, style = "up to date", "$text-success"
         else:
@@ -127,9 +130,17 @@ def remote_content(rec: AdapterRecord) -> Content:
 class DetailsPane(Vertical):
     """Tabs for one adapter: Overview, Config, Modules, Files, Findings, Lineage, Remote."""
 
+    class CheckRemote(Message):
+        """The user asked whether the remotes moved on (the screen asks the Hub)."""
+
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.view: DetailsView | None = None
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "d-remote-check":
+            event.stop()
+            self.post_message(self.CheckRemote())
 
     @property
     def current_name(self) -> str | None:
@@ -149,7 +160,9 @@ class DetailsPane(Vertical):
             with TabPane("Lineage", id="tab-lineage"):
                 yield Tree("lineage", id="d-lineage")
             with TabPane("Remote", id="tab-remote"):
-                yield VerticalScroll(Static(id="d-remote"))
+                with VerticalScroll():
+                    yield Static(id="d-remote")
+                    yield Button("Ask the Hub now (u)", id="d-remote-check", compact=True)
             with TabPane("Config", id="tab-config"):
                 yield VerticalScroll(Static(id="d-config", markup=False))
 
@@ -184,6 +197,7 @@ class DetailsPane(Vertical):
         self.query_one("#d-config", Static).update(json.dumps(rec.config, indent=2, sort_keys=True))
         self.query_one("#d-findings", Static).update(findings_content(rec.findings))
         self.query_one("#d-remote", Static).update(remote_content(rec))
+        self.query_one("#d-remote-check").display = bool(rec.remotes)
         errors = sum(f["severity"] == "error" for f in rec.findings)
         warnings = sum(f["severity"] == "warning" for f in rec.findings)
         label = "Findings" + (f" ({len(rec.findings)})" if rec.findings else "")
