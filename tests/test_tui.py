@@ -440,10 +440,11 @@ async def test_merge_shows_the_plan_then_writes_and_records_the_model(registry, 
         form.query_one("#merge-base").value = base
         form.query_one("#merge-out").value = str(out)
         form.query_one("#merge-weight-1").value = "0.5"
-        await pilot.press("ctrl+s")           # no plan yet: refused with a hint
-        await settle(pilot)
+        await pilot.press("ctrl+s")           # the first ctrl+s only shows the plan
+        await settle(pilot, lambda: form.plan is not None, what="the merge plan")
         assert not out.exists()
-        await pilot.click("#merge-plan-go")
+        form.plan = None
+        await pilot.click("#merge-plan-go")   # so does the Plan button
         await settle(pilot, lambda: form.plan is not None, what="the merge plan")
         expected = registry.merge(base, [("llama-plain", 1.0), ("llama-rslora", 0.5)], out, dry_run=True).plan
         assert form.plan["tensors_touched"] == expected["tensors_touched"] > 0

@@ -133,13 +133,22 @@ class MainScreen(Screen):
         filtered = not self.query_one(FilterBar).spec.empty
         parts = [f"hub · {t.total:,} adapter{'s' if t.total != 1 else ''}{' match' if filtered else ''}",
                  f"sorted by {label.lower()} {'▼' if t.filter.desc else '▲'}"]
-        if t.marked:
-            names = ", ".join(t.marked)
-            parts.append(f"{len(t.marked)} marked: {names}")
         if not self.source.indexed:
             parts.append("indexing…")
-        parts.append("? help")
+        tail = "? help"
+        if t.marked:
+            # the marked names get what room is left, so "? help" always shows
+            head = "  ·  ".join(parts) + f"  ·  {len(t.marked)} marked: "
+            room = self.size.width - 2 - len(head) - len("  ·  " + tail)
+            names = ", ".join(t.marked)
+            if len(names) > room:
+                names = names[: max(room - 1, 0)] + "…" if room > 1 else ""
+            parts.append(f"{len(t.marked)} marked: {names}".rstrip(": "))
+        parts.append(tail)
         self.query_one("#status", Static).update("  ·  ".join(parts), layout=False)
+
+    def on_resize(self) -> None:
+        self._update_status()
 
     def refresh_after(self, keep: str | None = None, changed: tuple[str, ...] = ()) -> None:
         """Bring the index up to date for ``changed`` adapters, re-query the table (cursor on

@@ -42,7 +42,7 @@ def plan_content(plan: dict) -> Content:
 class MergeScreen(Screen[None]):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel / close"),
-        Binding("ctrl+s", "merge", "Merge"),
+        Binding("ctrl+s", "merge", "Plan, then merge"),
     ]
 
     def __init__(self, hub, names: list[str]) -> None:
@@ -74,8 +74,8 @@ class MergeScreen(Screen[None]):
                 yield Label("dtype", classes="form-label inline-label")
                 yield Select([(d, d) for d in DTYPES], value="keep", allow_blank=False, id="merge-dtype",
                              compact=True)
-            yield Static(Content.assemble(("press Plan to see what the merge will do", "$text-muted")),
-                         id="merge-plan")
+            yield Static(Content.assemble(("Plan (or ctrl+s) shows what the merge will do; "
+                                           "Merge (ctrl+s again) writes it", "$text-muted")), id="merge-plan")
             yield Static("", id="merge-findings")
             yield ProgressBar(total=100, show_eta=True, id="merge-progress")
             yield Static("", id="merge-status", markup=False)
@@ -162,9 +162,11 @@ class MergeScreen(Screen[None]):
         self.app.report_error(exc)
 
     def action_merge(self) -> None:
-        if self.busy or self.plan is None:
-            if self.plan is None:
-                self.notify("press Plan first: the merge runs the plan you have seen", severity="warning")
+        if self.busy:
+            return
+        if self.plan is None:
+            # the first ctrl+s shows the plan; the merge runs only once it has been seen
+            self.action_plan()
             return
         args = self._inputs()
         if args is None:

@@ -76,4 +76,6 @@ class FilterBar(Horizontal):
             self.query_one(f"#filter-{key}", Input).value = ""
 
     def focus_field(self, key: str = "text") -> None:
-        self.query_one(f"#filter-{key}", Input).focus()
+        field = self.query_one(f"#filter-{key}", Input)
+        field.focus()
+        field.select_all()   # typing starts a new search; arrows keep the old one
