@@ -497,3 +497,76 @@ def test_zz_bad_input_summary(capsys):
     with capsys.disabled():
         print(f"\nbad inputs tried: {len(TRIED)} (registry unchanged after every one)")
     assert len(TRIED) >= 40 or len(TRIED) == 0  # 0 when run with -k on single cases
+
+
+# -- never unpickle ----------------------------------------------------------------------------
+
+class _Trap:
+    """Unpickling this creates a folder: proof that something ran pickle.load."""
+
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.mkdir, (self.marker,))
+
+
+def _booby_trapped(tmp_path: Path, artifacts) -> dict[str, Path]:
+    marker = tmp_path / "UNPICKLED"
+    trap = pickle.dumps(_Trap(marker))
+    out = {"marker": marker}
+    out["bin_only"] = copy_adapter(artifacts["plain"][1], tmp_path / "bin-only")
+    (out["bin_only"] / WEIGHTS).unlink()
+    (out["bin_only"] / "adapter_model.bin").write_bytes(trap)
+    out["renamed"] = copy_adapter(artifacts["plain"][1], tmp_path / "renamed")
+    (out["renamed"] / WEIGHTS).write_bytes(trap)
+    base = tmp_path / "base-bin"
+    shutil.copytree(artifacts["plain"][0], base)
+    for p in base.glob("*.safetensors*"):
+        p.unlink()
+    (base / "pytorch_model.bin").write_bytes(trap)
+    out["base_bin"] = base
+    return out
+
+
+def test_no_command_ever_unpickles(artifacts, hub_home, tmp_path):
+    """Booby-trapped pickles in every place a weight file can be: each command refuses
+    with one line naming the pickle, and the trap never fires."""
+    t = _booby_trapped(tmp_path, artifacts)
+    assert run_cli("add", artifacts["plain"][1], "--name", "good").exit_code == 0
+    before = registry_state(hub_home)
+    commands = [
+        ["add", t["bin_only"]], ["add", t["renamed"]], ["scan", tmp_path],
+        ["check", t["bin_only"], "--base", artifacts["plain"][0]],
+        ["check", "good", "--base", t["base_bin"]],
+        ["base", "add", t["base_bin"]],
+        ["merge", "--base", t["base_bin"], "good", "--out", tmp_path / "merged"],
+        ["merge", "--base", artifacts["plain"][0], t["renamed"], "--out", tmp_path / "merged2"],
+    ]
+    for args in commands:
+        if not _available(args[0]):
+            continue
+        result = run_cli(*args)
+        assert result.exit_code != 0, (args, result.stdout)
+        assert "pickle" in result.stderr.lower(), (args, result.stderr)
+        assert not t["marker"].exists(), f"`hub {args[0]}` unpickled a file"
+        TRIED.append(f"pickle trap: {' '.join(map(str, args[:2]))}")
+    assert not (tmp_path / "merged").exists() and not (tmp_path / "merged2").exists()
+    after = registry_state(hub_home)
+    for snap in (before, after):  # reading "good" may build its view: a derived cache, not registry content
+        snap["files"] = {k: v for k, v in snap["files"].items() if not k.startswith("views/")}
+    assert after == before
+
+
+def test_hub_source_has_no_unpickling_calls():
+    """Static guard: no loader that unpickles, anywhere in the package."""
+    import re
+
+    root = Path(__file__).resolve().parents[1] / "hub"
+    banned = re.compile(r"\b(pickle\.loads?|torch\.load|joblib\.load|dill\.loads?|cloudpickle\.loads?|"
+                        r"numpy\.load|np\.load|yaml\.load|yaml\.unsafe_load|marshal\.loads?)\s*\(|"
+                        r"weights_only\s*=\s*False|allow_pickle\s*=\s*True|use_safetensors\s*=\s*False")
+    hits = [f"{p.relative_to(root.parent)}:{i}: {line.strip()}"
+            for p in sorted(root.rglob("*.py")) for i, line in enumerate(p.read_text().splitlines(), 1)
+            if banned.search(line) and not line.lstrip().startswith("#")]
+    assert hits == []
