@@ -157,3 +157,38 @@ def test_text_output_says_what_to_run(two):
     assert result.exit_code == 1
     assert "would fix" in result.stdout and "tmp_leftover" in result.stdout
     assert "hub doctor --fix" in result.stderr
+
+
+def test_verify_rehashes_and_finds_nonfinite_values(artifacts, hub_home, tmp_path):
+    """`hub verify` is the deep check doctor is not: every byte re-hashed, every tensor
+    scanned for NaN/Inf (torch as the reader of the values)."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    inf = copy_adapter(artifacts["plain"][1], tmp_path / "inf")
+    tensors = load_file(inf / "adapter_model.safetensors")
+    key = sorted(tensors)[-1]
+    tensors[key] = tensors[key].to(torch.bfloat16)
+    tensors[key][0, 0] = float("inf")
+    save_file(tensors, inf / "adapter_model.safetensors")
+    assert run_cli("add", inf, "--name", "inf").exit_code == 1                     # refused by default
+    assert run_cli("add", inf, "--name", "inf", "--allow-nonfinite").exit_code == 0
+    assert run_cli("add", artifacts["dora"][1], "--name", "fine").exit_code == 0
+    assert run_cli("add", artifacts["gpt2"][1], "--name", "tampered").exit_code == 0
+
+    blob = hub_home / "store" / "sha256" / blob_of("tampered")[:2] / blob_of("tampered")
+    data = bytearray(blob.read_bytes())
+    data[-1] ^= 0xFF                                     # same size, one bit pattern changed
+    os.chmod(blob, 0o644)
+    blob.write_bytes(bytes(data))
+
+    result = run_cli("verify", "--json")
+    assert result.exit_code == 1
+    report = {r["name"]: r for r in json.loads(result.stdout)}
+    assert report["fine"]["ok"] and report["fine"]["problems"] == []
+    assert not report["inf"]["ok"] and "0 NaN and 1 Inf" in report["inf"]["problems"][0]
+    assert key in report["inf"]["problems"][0]
+    assert not report["tampered"]["ok"] and "sha256 differs" in report["tampered"]["problems"][0]
+    # doctor checks sizes, not contents: a same-size corruption is verify's to find
+    assert doctor()[0] == 0
+    assert run_cli("verify", "fine").exit_code == 0
