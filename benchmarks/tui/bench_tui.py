@@ -185,6 +185,29 @@ async def bench_peer(home: Path) -> dict:
     return out
 
 
+def bench_index_alone(home: Path) -> dict:
+    """The browse index without the UI: load time, and count + first page per typed prefix."""
+    from dataclasses import replace
+
+    from hub.registry.adapters import ListFilter
+    from hub.service import Hub
+    from hub.tui.widgets.filter_bar import FilterSpec
+
+    with Hub(home=home) as hub:
+        t0 = time.perf_counter()
+        index = hub.browse_index()
+        out = {"load": time.perf_counter() - t0, "queries": []}
+        index.count_matching(ListFilter())
+        for field, text in TYPED:
+            for n in range(1, len(text) + 1):
+                flt = FilterSpec(**{field: text[:n]}).to_filter()
+                t0 = time.perf_counter()
+                index.count_matching(flt)
+                index.list_rows(replace(flt, limit=200), sources=False)
+                out["queries"].append(time.perf_counter() - t0)
+    return out
+
+
 def bench_terminal(home: Path, first_name: str) -> float | None:
     """Seconds from launching `hub tui` in tmux to the first adapter's name on screen."""
     if not shutil.which("tmux"):
@@ -259,6 +282,9 @@ def main() -> None:
             terminal = bench_terminal(home, first)
             if terminal is not None:
                 print(f"  end to end in tmux (launch -> rows shown)   {terminal * 1000:8.1f} ms", flush=True)
+            alone = bench_index_alone(home)
+            print(f"  index alone: load {alone['load'] * 1000:.0f} ms; count + first page per typed prefix "
+                  f"{_stats(alone['queries'])}", flush=True)
         if args.only in (None, "sql"):
             report(asyncio.run(bench_hub_tui(home, index=False)),
                    "hub tui before its index is ready (every filter in SQL)")
