@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -32,6 +33,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "startup"))
 
+import procs  # noqa: E402
 from procs import bench_env, hub_command, load_average, measure  # noqa: E402
 
 FILES = ("adapter_config.json", "adapter_model.safetensors")
@@ -51,8 +53,16 @@ class Run:
     contender: str
     cache: str
     wall_s: float
+    cpu_s: float        # user + system, of the contender and its children
     peak_rss_mb: float
     extra: dict
+
+
+def row(run: Run, floor: float | None, nbytes: int) -> str:
+    ratio = f"{run.wall_s / floor:9.2f}x" if floor else f"{'-':>10}"
+    notes = " ".join(f"{k}={v}" for k, v in run.extra.items())
+    return (f"{run.contender:<10} {run.cache:<5} {run.wall_s:7.2f} s  {ratio}  {run.cpu_s:6.1f} s  "
+            f"{run.peak_rss_mb:7.1f} MB  {nbytes / run.wall_s / 1e6:6.0f}  {notes}")
 
 
 def drop_caches() -> bool:
@@ -120,7 +130,7 @@ def run_contender(name: str, cache: str, root: Path, adapters: Path, file_list: 
         extra.update(import_s=round(info["import_s"], 2), loop_s=round(info["loop_s"], 2))
     else:
         raise ValueError(name)
-    return Run(name, "cold" if cold else "warm", wall, rss, extra)
+    return Run(name, "cold" if cold else "warm", wall, procs.last_cpu_s[0], rss, extra)
 
 
 def flat_memory(root: Path, per_set: int) -> list[dict]:
@@ -154,6 +164,7 @@ def main() -> None:
                     help="work folder (adapters are kept and reused by runs with the same parameters)")
     ap.add_argument("--cache", choices=("cold", "warm", "both"), default="both")
     ap.add_argument("--contenders", default="sha256sum,hashlib,hub-link,hub-store,peft")
+    ap.add_argument("--rounds", type=int, default=1, help="repeat the contenders; the summary shows medians")
     ap.add_argument("--flat-count", type=int, default=8, help="adapters per set in the memory test (0: skip)")
     ap.add_argument("--json", type=Path, help="also write the results here")
     ap.add_argument("--clean", action="store_true", help="delete the work folder at the end")
@@ -167,19 +178,29 @@ def main() -> None:
     shutil.rmtree(warmup, ignore_errors=True)
     print(f"{args.count} adapters, {nbytes / 1e9:.2f} GB ({nbytes / args.count / 1e6:.1f} MB mean); "
           f"{os.cpu_count()} CPUs, load average {load_average()}", flush=True)
-    print(f"{'contender':<10} {'cache':<5} {'wall':>9}  {'/sha256sum':>10}  {'peak RSS':>10}  {'MB/s':>6}  notes")
+    header = f"{'contender':<10} {'cache':<5} {'wall':>9}  {'/sha256sum':>10}  {'CPU':>8}  {'peak RSS':>10}  {'MB/s':>6}"
+    print(header + "  notes")
     caches = ("cold", "warm") if args.cache == "both" else (args.cache,)
     runs: list[Run] = []
-    for cache in caches:
-        floor = None
-        for name in args.contenders.split(","):
-            run = run_contender(name, cache, args.root, adapters, file_list, args.count)
-            floor = run.wall_s if name == "sha256sum" else floor
-            runs.append(run)
-            ratio = f"{run.wall_s / floor:9.2f}x" if floor else f"{'-':>10}"
-            notes = " ".join(f"{k}={v}" for k, v in run.extra.items())
-            print(f"{run.contender:<10} {run.cache:<5} {run.wall_s:7.2f} s  {ratio}  {run.peak_rss_mb:7.1f} MB  "
-                  f"{nbytes / run.wall_s / 1e6:6.0f}  {notes}", flush=True)
+    for _ in range(args.rounds):
+        for cache in caches:
+            floor = None
+            for name in args.contenders.split(","):
+                run = run_contender(name, cache, args.root, adapters, file_list, args.count)
+                floor = run.wall_s if name == "sha256sum" else floor
+                runs.append(run)
+                print(row(run, floor, nbytes), flush=True)
+    if args.rounds > 1:
+        print(f"\nmedians of {args.rounds} rounds\n{header}")
+        for cache in caches:
+            medians = []
+            for name in args.contenders.split(","):
+                mine = [r for r in runs if r.contender == name and r.cache == cache]
+                medians.append(Run(name, cache, statistics.median(r.wall_s for r in mine),
+                                   statistics.median(r.cpu_s for r in mine), max(r.peak_rss_mb for r in mine), {}))
+            floor = next((m.wall_s for m in medians if m.contender == "sha256sum"), None)
+            for m in medians:
+                print(row(m, floor, nbytes), flush=True)
     flat = flat_memory(args.root, args.flat_count) if args.flat_count else []
     for row in flat:
         print(f"memory, {row['set']:<5} adapters ({row['adapters']} x {row['adapter_mb']:6.1f} MB): "
