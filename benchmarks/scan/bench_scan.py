@@ -58,7 +58,7 @@ class Run:
     extra: dict
 
 
-def row(run: Run, floor: float | None, nbytes: int) -> str:
+def fmt_run(run: Run, floor: float | None, nbytes: int) -> str:
     ratio = f"{run.wall_s / floor:9.2f}x" if floor else f"{'-':>10}"
     notes = " ".join(f"{k}={v}" for k, v in run.extra.items())
     return (f"{run.contender:<10} {run.cache:<5} {run.wall_s:7.2f} s  {ratio}  {run.cpu_s:6.1f} s  "
@@ -189,7 +189,7 @@ def main() -> None:
                 run = run_contender(name, cache, args.root, adapters, file_list, args.count)
                 floor = run.wall_s if name == "sha256sum" else floor
                 runs.append(run)
-                print(row(run, floor, nbytes), flush=True)
+                print(fmt_run(run, floor, nbytes), flush=True)
     if args.rounds > 1:
         print(f"\nmedians of {args.rounds} rounds\n{header}")
         for cache in caches:
@@ -200,7 +200,7 @@ def main() -> None:
                                    statistics.median(r.cpu_s for r in mine), max(r.peak_rss_mb for r in mine), {}))
             floor = next((m.wall_s for m in medians if m.contender == "sha256sum"), None)
             for m in medians:
-                print(row(m, floor, nbytes), flush=True)
+                print(fmt_run(m, floor, nbytes), flush=True)
     flat = flat_memory(args.root, args.flat_count) if args.flat_count else []
     for row in flat:
         print(f"memory, {row['set']:<5} adapters ({row['adapters']} x {row['adapter_mb']:6.1f} MB): "
