@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+# One fake Hub server per session (hub_server, hub_online), shared by every module.
+pytest_plugins = ["tests.hubserver.fixture"]
+
 # Keep the real huggingface_hub client away from the network in every test;
 # sync tests point HF_ENDPOINT at their local server explicitly.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

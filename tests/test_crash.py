@@ -36,7 +36,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import copy_adapter
-from tests.hubserver.fixture import hub_server  # noqa: F401  (fixture)
+
 
 REPO = Path(__file__).resolve().parents[1]
 COMMANDS = ("add", "scan", "rm", "combine", "merge", "pull")

@@ -8,7 +8,6 @@ import os
 
 import pytest
 
-from tests.hubserver.fixture import hub_online, hub_server  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.usefixtures("hub_online")
 

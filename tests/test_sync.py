@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from tests.helpers import cli_json, copy_adapter, registry_snapshot, run_cli
-from tests.hubserver.fixture import ensure_model, hub_online, hub_server  # noqa: F401  (fixtures)
+from tests.hubserver.fixture import ensure_model
 
 pytestmark = pytest.mark.usefixtures("hub_online")
 

@@ -13,7 +13,7 @@ from hub.errors import AlreadyExists, NotFound
 from hub.registry.adapters import ListFilter
 from hub.tui.app import create_app
 from hub.tui.widgets.adapter_table import AdapterTable
-from tests.hubserver.fixture import hub_online, hub_server  # noqa: F401  (fixtures)
+
 from tests.test_tui_support import anyio_backend, main_screen, ready, registry, settle  # noqa: F401
 
 pytestmark = pytest.mark.anyio
