@@ -33,17 +33,9 @@ def pytest_report_header(config):
 
 
 def _admin(url: str, sql: str) -> None:
-    import psycopg2
-    from sqlalchemy.engine import make_url
+    from tests.pg_server import admin_sql
 
-    u = make_url(url)
-    conn = psycopg2.connect(host=u.host, port=u.port, user=u.username, password=u.password, dbname=u.database)
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(sql)
-    finally:
-        conn.close()
+    admin_sql(url, sql)
 
 
 @pytest.fixture(autouse=True)

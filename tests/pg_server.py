@@ -26,6 +26,21 @@ from pathlib import Path
 SERVICE_USER = "postgres"
 
 
+def admin_sql(url: str, sql: str) -> None:
+    """One statement outside a transaction (CREATE/DROP DATABASE) on the database at url."""
+    import psycopg2
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    conn = psycopg2.connect(host=u.host, port=u.port, user=u.username, password=u.password, dbname=u.database)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(sql)
+    finally:
+        conn.close()
+
+
 class Unavailable(RuntimeError):
     """PostgreSQL cannot be run here; the message says why and what to install."""
 
@@ -142,15 +157,7 @@ class PgServer:
 
     def admin(self, sql: str) -> None:
         """Run one statement on the admin database, outside a transaction (CREATE/DROP DATABASE)."""
-        import psycopg2
-
-        conn = psycopg2.connect(self.url)
-        try:
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                cur.execute(sql)
-        finally:
-            conn.close()
+        admin_sql(self.url, sql)
 
     def create_database(self, name: str) -> str:
         self.admin(f'CREATE DATABASE "{name}" TEMPLATE template0')

@@ -189,18 +189,13 @@ def read_header_and_hash(path: str | os.PathLike, sink=None,
                 sink(head)
             scan = _NonfiniteScan(header) if nonfinite is not None else None
             pos = len(head) - header.data_start  # offset in the data area
-            buf = bytearray(READ_CHUNK)
-            view = memoryview(buf)
-            while True:
-                got = fh.readinto(buf)
-                if not got:
-                    break
-                digest.update(view[:got])
+            for chunk in _chunks(fh, READ_CHUNK):
+                digest.update(chunk)
                 if sink:
-                    sink(view[:got])
+                    sink(chunk)
                 if scan is not None:
-                    scan.feed(pos, view[:got])
-                pos += got
+                    scan.feed(pos, chunk)
+                pos += len(chunk)
     except OSError as exc:
         raise InvalidSafetensors(f"cannot read file: {exc.strerror}", path, "check the path and permissions") from None
     if scan is not None:
@@ -301,19 +296,25 @@ def nonfinite_counts(path: str | os.PathLike, header: SafetensorsHeader) -> dict
     return scan.counts
 
 
+def _chunks(fh, size: int):
+    """Yield views of successive reads into one reused buffer (valid until the next one)."""
+    buf = bytearray(size)
+    view = memoryview(buf)
+    while True:
+        got = fh.readinto(buf)
+        if not got:
+            return
+        yield view[:got]
+
+
 def hash_file(path: str | os.PathLike, sink=None) -> str:
     digest = hashlib.sha256()
     with open(path, "rb", buffering=0) as fh:
         # configs are a few KB: a 1 MiB buffer per file was most of the time `hub scan` spent on them
-        buf = bytearray(max(1, min(READ_CHUNK, os.fstat(fh.fileno()).st_size + 1)))
-        view = memoryview(buf)
-        while True:
-            got = fh.readinto(buf)
-            if not got:
-                break
-            digest.update(view[:got])
+        for chunk in _chunks(fh, max(1, min(READ_CHUNK, os.fstat(fh.fileno()).st_size + 1))):
+            digest.update(chunk)
             if sink:
-                sink(view[:got])
+                sink(chunk)
     return digest.hexdigest()
 
 
