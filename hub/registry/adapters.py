@@ -195,7 +195,9 @@ def insert_adapter(conn: Connection, info, name: str, *, storage: str, path: str
             "kind": m.kind, "scaling": m.scaling, "dora": m.dora, "lora_bias": m.lora_bias}
         for p, m in info.modules.items()
     }
-    adapter_id = conn.execute(insert(adapters).values(
+    # parameters rather than .values(): the statement compiles once per process instead of
+    # coercing forty values into a new statement per adapter (1 ms each in `hub scan`)
+    adapter_id = conn.execute(insert(adapters), dict(
         name=name, sha256=info.sha256, base_model=info.base_model, peft_type=info.peft_type,
         task_type=info.task_type, r=info.r, lora_alpha=info.lora_alpha, scaling=info.scaling,
         use_rslora=info.use_rslora, use_dora=info.use_dora, fan_in_fan_out=info.fan_in_fan_out,
