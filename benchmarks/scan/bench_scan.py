@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "startup"))
 
 import procs  # noqa: E402
-from procs import bench_env, hub_command, load_average, measure  # noqa: E402
+from procs import bench_env, drop_caches, hub_command, load_average, measure  # noqa: E402
 
 FILES = ("adapter_config.json", "adapter_model.safetensors")
 HASHLIB = """
@@ -63,16 +63,6 @@ def fmt_run(run: Run, floor: float | None, nbytes: int) -> str:
     notes = " ".join(f"{k}={v}" for k, v in run.extra.items())
     return (f"{run.contender:<10} {run.cache:<5} {run.wall_s:7.2f} s  {ratio}  {run.cpu_s:6.1f} s  "
             f"{run.peak_rss_mb:7.1f} MB  {nbytes / run.wall_s / 1e6:6.0f}  {notes}")
-
-
-def drop_caches() -> bool:
-    try:
-        os.sync()
-        with open("/proc/sys/vm/drop_caches", "w") as fh:
-            fh.write("3\n")
-        return True
-    except OSError:
-        return False
 
 
 def generate(out: Path, *args: str) -> None:

@@ -30,7 +30,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "list"))
 
 import procs  # noqa: E402
-from procs import bench_env, hub_command, load_average, measure  # noqa: E402
+from procs import bench_env, drop_caches, hub_command, load_average, measure  # noqa: E402
 from synth_registry import build_registry  # noqa: E402
 
 HEAVY = ("torch", "transformers", "peft", "sqlalchemy", "alembic", "numpy", "jsonschema", "huggingface_hub",
@@ -71,16 +71,6 @@ def median_wall(cmd: list[str], env: dict, repeat: int, fresh_cache: bool = Fals
 
 def row(label: str, wall: float, cpu: float, rss: float) -> str:
     return f"  {label:<70} {wall:7.3f} s  {cpu:6.2f} s  {rss:5.0f} MB"
-
-
-def drop_caches() -> bool:
-    try:
-        os.sync()
-        with open("/proc/sys/vm/drop_caches", "w") as fh:
-            fh.write("3\n")
-        return True
-    except OSError:
-        return False
 
 
 def main() -> None:

@@ -55,5 +55,16 @@ def measure(cmd: list[str], env: dict | None = None) -> tuple[float, float, byte
         return wall, peak_kb / 1024, out.read()
 
 
+def drop_caches() -> bool:
+    """Drop the page cache for cold-cache runs (root only); False where it cannot."""
+    try:
+        os.sync()
+        with open("/proc/sys/vm/drop_caches", "w") as fh:
+            fh.write("3\n")
+        return True
+    except OSError:
+        return False
+
+
 def load_average() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
