@@ -257,10 +257,7 @@ class HubCore:
         record = self.get(name)
         blobs = [f["sha256"] for f in record.files] if record.storage == "store" else []
         with self.db.read() as conn:
-            others = {
-                sha for sha in q.referenced_blobs(conn, blobs)
-                if _used_elsewhere(conn, sha, record.id)
-            }
+            others = q.referenced_blobs(conn, blobs, except_adapter=record.id)
         only_here = [s for s in blobs if s not in others]
         freed = sum(f["size"] for f in record.files if f["sha256"] in only_here)
         return RemovalPlan(name, only_here, freed, record.sha256)
@@ -353,15 +350,6 @@ class HubCore:
         if progress:
             progress(len(records), len(records), "")
         return results
-
-
-def _used_elsewhere(conn, sha: str, adapter_id: int) -> bool:
-    from sqlalchemy import and_, select
-
-    from hub.registry.schema import adapter_files
-
-    return conn.execute(select(adapter_files.c.adapter_id).where(
-        and_(adapter_files.c.sha256 == sha, adapter_files.c.adapter_id != adapter_id)).limit(1)).first() is not None
 
 
 SCAN_WORKERS = 4  # reading threads at most; more rarely helps a single disk

@@ -233,12 +233,16 @@ def delete_adapter(conn: Connection, adapter_id: int) -> None:
     conn.execute(delete(adapters).where(adapters.c.id == adapter_id))
 
 
-def referenced_blobs(conn: Connection, shas) -> set[str]:
+def referenced_blobs(conn: Connection, shas, except_adapter: int | None = None) -> set[str]:
+    """Which of ``shas`` some adapter's files use (other than ``except_adapter``'s)."""
     shas = list(shas)
     out: set[str] = set()
     for start in range(0, len(shas), 900):
         chunk = shas[start:start + 900]
-        out.update(conn.execute(select(adapter_files.c.sha256).where(adapter_files.c.sha256.in_(chunk))).scalars())
+        query = select(adapter_files.c.sha256).where(adapter_files.c.sha256.in_(chunk))
+        if except_adapter is not None:
+            query = query.where(adapter_files.c.adapter_id != except_adapter)
+        out.update(conn.execute(query).scalars())
     return out
 
 
