@@ -26,9 +26,12 @@ class HubError(Exception):
         if self.fix:
             text += f": {self.fix}"
         # one line, always: messages end up in logs and terminal status bars; control
-        # characters from user input (a path, a name) are shown escaped, never emitted
-        text = " ".join(text.split())
-        return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
+        # characters from user input or a server (a path, a name, error text) are shown
+        # escaped, never emitted, and anything token-shaped is masked
+        from hub.redact import redact
+        from hub.terminal_text import inert
+
+        return inert(redact(" ".join(text.split())))
 
 
 class UsageError(HubError):

@@ -93,7 +93,9 @@ def json_parts(doc: dict):
                 yield sep + json.dumps(run, default=str)[1:-1]
                 run, sep = {}, ", "
             yield f"{sep}{json.dumps(key)}: "
-            yield value.text
+            # stored text is ASCII when hub wrote it; anything else (C1 controls, bidi marks
+            # from another writer) is re-encoded so JSON output stays \u-escaped ASCII
+            yield value.text if value.text.isascii() else json.dumps(value.value())
             sep = ", "
         else:
             run[key] = value

@@ -37,6 +37,18 @@ class HubGroup(click.Group):
     """Maps every error to one stderr line and an exit code (see _errors.ERROR_TABLE)."""
 
     def invoke(self, ctx):
+        from hub.terminal_text import InertWriter
+
+        # every byte a command prints passes through inert(): untrusted text (configs, tensor
+        # names, Hub metadata, server errors) can never steer the terminal
+        saved = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = InertWriter(sys.stdout), InertWriter(sys.stderr)
+        try:
+            return self._invoke(ctx)
+        finally:
+            sys.stdout, sys.stderr = saved
+
+    def _invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):

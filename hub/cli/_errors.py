@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from hub.errors import HubError
+from hub.redact import redact
+from hub.terminal_text import inert
 
 # checked in order; first match wins
 ERROR_TABLE: list[tuple[str, str, int]] = [
@@ -30,7 +32,11 @@ def render_error(exc: BaseException) -> tuple[str, int]:
             detail = getattr(exc, "orig", None) or exc
             if isinstance(exc, OSError) and exc.filename:
                 detail = f"{exc.strerror} ({exc.filename})"
-            text = " ".join(str(detail).split())
-            return f"hub: error: {prefix}: {text}", code
-    text = " ".join(f"{type(exc).__name__}: {exc}".split())
-    return f"hub: internal error: {text} (please report this with the command you ran)", 70
+            return f"hub: error: {prefix}: {_one_line(detail)}", code
+    return f"hub: internal error: {_one_line(f'{type(exc).__name__}: {exc}')} " \
+           "(please report this with the command you ran)", 70
+
+
+def _one_line(text) -> str:
+    """Exception text (it may come from a server) as one inert line without secrets."""
+    return inert(redact(" ".join(str(text).split())))

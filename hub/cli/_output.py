@@ -8,6 +8,18 @@ import sys
 import click
 
 from hub.records import RawJSON, json_parts
+from hub.terminal_text import inert, raw_stream
+
+
+def styled(text: str, file=None, nl: bool = True, **style) -> None:
+    """Echo ``text`` made inert, then styled (bold, fg=...) when the stream is a terminal.
+    The styling codes go to the raw terminal stream, past the CLI's InertWriter."""
+    stream = file or sys.stdout
+    line = inert(text, newlines=True)
+    if style and stream.isatty():
+        click.echo(click.style(line, **style), file=raw_stream(stream), color=True, nl=nl)
+    else:
+        click.echo(line, file=stream, nl=nl)
 
 
 def emit_json(data) -> None:
@@ -66,7 +78,7 @@ def fmt_num(x) -> str:
 def table(headers: list[str], rows: list[list], max_widths: dict[int, int] | None = None) -> None:
     if not rows:
         return
-    cells = [[str(c) for c in row] for row in rows]
+    cells = [[inert(c) for c in row] for row in rows]  # one line per row, whatever a cell holds
     widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
     for i, w in (max_widths or {}).items():
         widths[i] = min(widths[i], w)
@@ -74,7 +86,6 @@ def table(headers: list[str], rows: list[list], max_widths: dict[int, int] | Non
     def clip(text, width):
         return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
 
-    bold = sys.stdout.isatty()
-    click.echo(click.style("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip(), bold=bold))
+    styled("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip(), bold=True)
     for r in cells:
         click.echo("  ".join(clip(c, w).ljust(w) for c, w in zip(r, widths)).rstrip())

@@ -9,6 +9,8 @@ from typing import Callable
 
 import click
 
+from hub.terminal_text import inert, raw_stream
+
 
 @contextmanager
 def _bar(label: str, show_pos: bool, describe: Callable[[int, str], str]):
@@ -20,9 +22,11 @@ def _bar(label: str, show_pos: bool, describe: Callable[[int, str], str]):
 
     def update(done, total, item=""):
         if state["bar"] is None:
-            state["bar"] = click.progressbar(length=max(total or 1, 1), label=label, file=sys.stderr,
+            # the bar's own \r and cursor codes go to the terminal itself; its texts are made inert
+            state["bar"] = click.progressbar(length=max(total or 1, 1), label=inert(label),
+                                             file=raw_stream(sys.stderr),
                                              show_pos=show_pos, show_percent=True, show_eta=True,
-                                             item_show_func=lambda text: text)
+                                             item_show_func=lambda text: text and inert(text))
             state["bar"].__enter__()
         state["bar"].update(done - state["last"], describe(done, item))
         state["last"] = done

@@ -10,27 +10,23 @@ import sys
 import click
 
 from hub.cli._app import cli, json_option, pass_state, stderr
-from hub.cli._output import emit_json
+from hub.cli._output import emit_json, styled
 from hub.cli._progress import progress_bar
 
 SEVERITY_COLOURS = {"error": "red", "warning": "yellow", "info": "cyan"}
 
 
 def _print_findings(findings, indent: str = "  ") -> None:
-    colour = sys.stdout.isatty()
     for f in findings:
-        sev = f.severity.ljust(7)
-        if colour:
-            sev = click.style(sev, fg=SEVERITY_COLOURS.get(f.severity))
+        click.echo(indent, nl=False)
+        styled(f.severity.ljust(7), nl=False, fg=SEVERITY_COLOURS.get(f.severity))
         where = f" {f.module}" if f.module else ""
-        click.echo(f"{indent}{sev} {f.code}{where}: {f.message}")
+        click.echo(f" {f.code}{where}: {f.message}")
 
 
 def _verdict(ok: bool, text_ok: str, text_bad: str) -> None:
-    mark = click.style("ok", fg="green") if ok else click.style("NO", fg="red")
-    if not sys.stdout.isatty():
-        mark = "ok" if ok else "NO"
-    click.echo(f"{mark}  {text_ok if ok else text_bad}")
+    styled("ok" if ok else "NO", nl=False, fg="green" if ok else "red")
+    click.echo(f"  {text_ok if ok else text_bad}")
 
 
 @cli.command()
