@@ -45,8 +45,12 @@ class HubCore:
         self.db = Database(db_url or paths.default_database_url(self.home))
         self.db.ensure_schema()
         self.store = Store(self.home)
+        self._checked_copies: list[Path] = []   # private copies of linked adapters, see adapter_dir
 
     def close(self) -> None:
+        for folder in self._checked_copies:
+            shutil.rmtree(folder, ignore_errors=True)
+        self._checked_copies.clear()
         self.db.dispose()
 
     def __enter__(self):
@@ -89,6 +93,8 @@ class HubCore:
 
         info = inspect_adapter(folder, None if link else staging.sink_factory, check_values=not allow_nonfinite)
         refuse_on_errors(info)
+        if link:
+            _refuse_linked_links(folder, info)
         return info
 
     def _register(self, folder: Path, info, staging, *, link: bool, tags: list[str], name: str | None = None,
@@ -238,18 +244,46 @@ class HubCore:
                 base_name=row.base_name)
 
     def adapter_dir(self, name: str) -> Path:
-        """A folder holding the adapter's files under their PEFT names, for readers."""
+        """A folder holding the adapter's files under their PEFT names, for readers.
+
+        A stored adapter's view is hard links into the store. A linked adapter's files are
+        read through hub.checked_files into a private folder under HUB_HOME/tmp (removed by
+        ``close()`` or when the process ends; `hub doctor` removes what a killed one left): no
+        symbolic link is followed and nothing but the registered bytes reaches merge, combine
+        or push."""
         record = self.get(name)
         if record.storage == "link":
-            folder = Path(record.path)
-            if not folder.is_dir():
-                raise NotFound(f"linked adapter folder is gone", record.path,
-                               f"restore it, or `hub rm {name}`")
-            return folder
+            return self._checked_copy(record)
         missing = [f["name"] for f in record.files if not self.store.has(f["sha256"])]
         if missing:
             raise IntegrityError(f"store is missing {', '.join(missing)}", name, "run `hub doctor`")
         return self.store.view(record.sha256, [(f["name"], f["sha256"]) for f in record.files])
+
+    def _checked_copy(self, record: AdapterRecord) -> Path:
+        from hub.checked_files import copy_checked
+
+        folder = self.store.temp_path("linked")
+        folder.mkdir(parents=True)
+        self._checked_copies.append(folder)
+        _remove_at_exit(folder)
+        for f in record.files:
+            copy_checked(record.path, f, folder / f["name"])
+        return folder
+
+    def open_adapter_file(self, name: str, file_name: str):
+        """One registered file of adapter ``name`` opened for reading (binary), exactly the
+        bytes registered: a store blob, or a linked file checked by hub.checked_files."""
+        from hub.checked_files import open_checked
+
+        record = self.get(name)
+        wanted = next((f for f in record.files if f["name"] == file_name), None)
+        if wanted is None:
+            raise NotFound(f"{name} has no file {file_name!r}", None,
+                           f"its files: {', '.join(f['name'] for f in record.files)}")
+        if record.storage == "link":
+            return open_checked(record.path, wanted)
+        return open_checked(self.store.blob_path(wanted["sha256"]).parent,
+                            {**wanted, "name": wanted["sha256"]}, rehash=False)
 
     # -- changing --------------------------------------------------------------------------
 
@@ -312,14 +346,19 @@ class HubCore:
         if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
             raise AlreadyExists("output folder exists and is not empty", str(out),
                                 "choose a new folder or pass --overwrite")
-        source = self.adapter_dir(name)
+        from hub.checked_files import copy_checked
+
+        source = None if record.storage == "link" else self.adapter_dir(name)
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.parent / f".{out.name}.{os.getpid()}.incomplete"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         try:
             for f in record.files:
-                shutil.copyfile(source / f["name"], tmp / f["name"])
+                if source is None:   # linked: verified against the record while copying
+                    copy_checked(record.path, f, tmp / f["name"])
+                else:
+                    shutil.copyfile(source / f["name"], tmp / f["name"])
             if out.exists():
                 old = out.parent / f".{out.name}.{os.getpid()}.old"
                 os.rename(out, old)
@@ -353,6 +392,29 @@ class HubCore:
 
 
 SCAN_WORKERS = 4  # reading threads at most; more rarely helps a single disk
+
+
+def _refuse_linked_links(folder: Path, info) -> None:
+    """A linked adapter is read later with O_NOFOLLOW (hub.checked_files): its files must be
+    regular files now, or it could never be used."""
+    import stat
+
+    for f in info.files:
+        if not stat.S_ISREG(os.lstat(folder / f.name).st_mode):
+            raise InvalidAdapter(f"{f.name} is a symbolic link or not a regular file", str(folder / f.name),
+                                 "--link registers regular files only (they are never followed later); "
+                                 "add the folder without --link to copy it into the store")
+
+
+_AT_EXIT: list[Path] = []
+
+
+def _remove_at_exit(folder: Path) -> None:
+    if not _AT_EXIT:
+        import atexit
+
+        atexit.register(lambda: [shutil.rmtree(p, ignore_errors=True) for p in _AT_EXIT])
+    _AT_EXIT.append(folder)
 
 
 def _free_name_in(conn, wanted: str, alternatives: Iterable[str] = ()) -> str:

@@ -11,6 +11,9 @@ def verify_files(entries: list[tuple[dict, Path]]) -> list[str]:
     """entries: (recorded file dict with name/size/sha256, path on disk) -> problems."""
     problems = []
     for record, path in entries:
+        if path.is_symlink():   # a linked adapter's file swapped for a link: never followed
+            problems.append(f"{record['name']}: is a symbolic link now ({path}); hub never follows it")
+            continue
         if not path.is_file():
             problems.append(f"{record['name']}: file is missing ({path})")
             continue
