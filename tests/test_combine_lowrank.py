@@ -180,7 +180,7 @@ def test_declared_parameters_are_enforced(trio):
 
 @pytest.mark.parametrize("out_f,R,in_f", [(64, 20, 48), (10, 20, 30), (30, 20, 10), (200, 3, 150)])
 def test_factored_svd_equals_dense_svd(out_f, R, in_f):
-    from hub.combine.svd import factored_svd
+    from hub.combine.lowrank import factored_svd
 
     g = torch.Generator().manual_seed(out_f * R + in_f)
     B = torch.randn(out_f, R, dtype=torch.float64, generator=g)

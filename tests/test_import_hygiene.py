@@ -10,7 +10,7 @@ import pytest
 
 CORE = ["hub.formats.safetensors_header", "hub.formats.adapter_config", "hub.formats.adapter_weights",
         "hub.formats.base_model", "hub.inspect", "hub.findings", "hub.errors"]
-OPTIONAL_CORE = ["hub.compat", "hub.merge", "hub.combine"]
+OPTIONAL_CORE = ["hub.compat", "hub.merge", "hub.combine", "hub.surgery"]
 FORBIDDEN = ["click", "textual", "sqlalchemy", "huggingface_hub"]
 
 

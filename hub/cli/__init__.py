@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "hub.cli.sync",
     "hub.cli.merge",
     "hub.cli.combine",
+    "hub.cli.surgery",
 )
 _loaded = False
 

@@ -156,7 +156,9 @@ def show(state, name, as_json):
             gone = "" if p["present"] else "  (removed)"
             weight = "" if p["weight"] is None else f"  weight {fmt_num(p['weight'])}"
             click.echo(f"  {p['type']} {p['name']}{weight}{gone}")
-    if rec.recipe:
+    if rec.recipe and "errors" in rec.recipe:   # made by resize / fix / extract
+        _show_surgery(rec.recipe)
+    elif rec.recipe:
         import json
 
         click.echo("\nrecipe")
@@ -165,6 +167,19 @@ def show(state, name, as_json):
         click.echo("\nremotes")
         for r in rec.remotes:
             click.echo(f"  {r['direction']} {r['repo_id']}@{r['revision']} {(r['commit'] or '')[:12]}")
+
+
+def _show_surgery(recipe: dict) -> None:
+    params = ", ".join(f"{k}={fmt_num(v) if isinstance(v, float) else v}" for k, v in recipe.get("params", {}).items())
+    total = recipe.get("total_rel_error")
+    click.echo(f"\n{recipe['operation']}{f' ({params})' if params else ''}: total relative error "
+               f"{'-' if total is None else f'{total:.3e}'}")
+    for note in recipe.get("notes") or ():
+        click.echo(f"  note: {note}")
+    click.echo("\nerrors")
+    table(["MODULE", "ACTION", "RANK", "REL ERROR"],
+          [[e["path"], e["action"], f"{'-' if e['rank_before'] is None else e['rank_before']} -> {e['rank_after']}",
+            f"{e['rel_error']:.3e}"] for e in recipe["errors"]])
 
 
 @cli.command()

@@ -17,7 +17,8 @@ import torch
 
 from hub.combine.core import ModuleContext, ModuleResult, Term
 from hub.combine.registry import Param
-from hub.combine.svd import ENERGY, RANK, choose_rank, truncate, zero_tolerance
+from hub.combine.lowrank import factor_dense
+from hub.combine.svd import ENERGY, RANK
 
 DENSITY = Param("density", float, "fraction of each parent delta's entries kept, in [0, 1]",
                 required=True, minimum=0.0, maximum=1.0)
@@ -69,14 +70,6 @@ def disjoint_merge(weighted: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 def weigh(stacked: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     return stacked * weights.view(weights.shape + (1,) * (stacked.dim() - weights.dim()))
-
-
-def factor_dense(delta: torch.Tensor, rank: int | None, energy: float | None, default: int) -> ModuleResult:
-    """Truncated SVD of a dense (out × in) delta in LoRA layout."""
-    U, S, Vh = torch.linalg.svd(delta, full_matrices=False)
-    scale = float(S[0]) if S.numel() else 0.0
-    k = choose_rank(S, rank, energy, default, zero_tolerance(S, tuple(delta.shape), scale))
-    return truncate(U, S, Vh, k)
 
 
 MergeFn = Callable[[list[torch.Tensor], torch.Tensor, dict, ModuleContext], torch.Tensor]

@@ -10,7 +10,6 @@ factors, so PEFT computes exactly B @ A for each module.
 from __future__ import annotations
 
 import json
-from collections import Counter
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ from hub.combine.core import ModuleContext, Term, map_modules
 from hub.combine.factors import AdapterFactors, ModuleFactors
 from hub.combine.layer_weights import LayerWeightRule, weight_factor
 from hub.combine.registry import Method, get_method
-from hub.combine.writer import bias_key, lora_keys, write_adapter
+from hub.combine.writer import bias_key, lora_keys, plain_lora_config, write_adapter
 from hub.errors import Incompatible, Unsupported, UsageError
 from hub.findings import Finding
 
@@ -148,40 +147,8 @@ def _saved_layers(parents: list[Parent]) -> dict[str, torch.Tensor]:
     return {k: v for k, (_, v) in out.items()}
 
 
-def _common(values, default=None):
-    values = {v for v in values if v is not None}
-    return values.pop() if len(values) == 1 else default
-
-
 def build_config(parents: list[Parent], ranks: dict[str, int], has_bias: bool) -> dict:
-    counts = Counter(ranks.values())
-    r0 = max(counts, key=lambda r: (counts[r], r))
-    # longest path first: PEFT takes the first pattern matching a module's path suffix
-    others = sorted((p for p, r in ranks.items() if r != r0), key=lambda p: (-len(p), p))
-    configs = [p.factors.config for p in parents]
-    return {
-        "peft_type": "LORA",
-        "task_type": _common(c.get("task_type") for c in configs),
-        "base_model_name_or_path": _common((c.get("base_model_name_or_path") for c in configs),
-                                           configs[0].get("base_model_name_or_path")),
-        "revision": _common(c.get("revision") for c in configs),
-        "r": r0,
-        "lora_alpha": r0,
-        "rank_pattern": {p: ranks[p] for p in others},
-        "alpha_pattern": {p: ranks[p] for p in others},
-        "target_modules": sorted(ranks),
-        "use_rslora": False,
-        "use_dora": False,
-        "fan_in_fan_out": bool(configs[0].get("fan_in_fan_out")),
-        "lora_bias": has_bias,
-        "bias": "none",
-        "lora_dropout": 0.0,
-        "init_lora_weights": True,
-        "inference_mode": True,
-        "modules_to_save": None,
-        "layers_to_transform": None,
-        "layers_pattern": None,
-    }
+    return plain_lora_config([p.factors.config for p in parents], ranks, has_bias)
 
 
 def combine(parents: list[Parent], method: str, params: dict | None = None, *,

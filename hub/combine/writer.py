@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -50,3 +51,45 @@ def write_adapter(folder: str | os.PathLike, config: dict, tensors: dict[str, to
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return folder
+
+
+def _common(values, default=None):
+    values = {v for v in values if v is not None}
+    return values.pop() if len(values) == 1 else default
+
+
+def plain_lora_config(configs: list[dict], ranks: dict[str, int], has_bias: bool, one_alpha: bool = False) -> dict:
+    """adapter_config.json of a plain LoRA over ``ranks`` ({module path: rank}), taking the
+    task and base from the source ``configs`` where they agree.
+
+    Scaling 1 everywhere (lora_alpha = r, alpha_pattern = rank_pattern) by default: PEFT
+    and vLLM (one alpha/r for all modules) then both apply exactly B @ A. ``one_alpha``
+    instead keeps a single alpha (scaling alpha/r_i per module, no alpha_pattern), which
+    is what llama.cpp's GGUF adapter can express; the writer folds the ratio into the factors."""
+    counts = Counter(ranks.values())
+    r0 = max(counts, key=lambda r: (counts[r], r))
+    # longest path first: PEFT takes the first pattern matching a module's path suffix
+    others = sorted((p for p, r in ranks.items() if r != r0), key=lambda p: (-len(p), p))
+    return {
+        "peft_type": "LORA",
+        "task_type": _common(c.get("task_type") for c in configs),
+        "base_model_name_or_path": _common((c.get("base_model_name_or_path") for c in configs),
+                                           configs[0].get("base_model_name_or_path")),
+        "revision": _common(c.get("revision") for c in configs),
+        "r": r0,
+        "lora_alpha": r0,
+        "rank_pattern": {p: ranks[p] for p in others},
+        "alpha_pattern": {} if one_alpha else {p: ranks[p] for p in others},
+        "target_modules": sorted(ranks),
+        "use_rslora": False,
+        "use_dora": False,
+        "fan_in_fan_out": bool(configs[0].get("fan_in_fan_out")),
+        "lora_bias": has_bias,
+        "bias": "none",
+        "lora_dropout": 0.0,
+        "init_lora_weights": True,
+        "inference_mode": True,
+        "modules_to_save": None,
+        "layers_to_transform": None,
+        "layers_pattern": None,
+    }

@@ -111,21 +111,25 @@ CODES: dict[str, Code] = {
         "PEFT methods only: target_modules given as a regex in some adapters and a list in others."),
     # runtime ----------------------------------------------------------------------------
     "VLLM_RANK_ABOVE_DEFAULT": Code("warning", "runtime",
-        "Rank above vLLM's default --max-lora-rank 16; start vLLM with --max-lora-rank N."),
+        "Rank above vLLM's default --max-lora-rank 16; start vLLM with --max-lora-rank N, or "
+        "`hub fix NAME --runtime vllm` for the best rank-16 approximation."),
     "VLLM_RANK_TOO_HIGH": Code("error", "runtime",
-        "Rank above the largest --max-lora-rank vLLM accepts (512)."),
+        "Rank above the largest --max-lora-rank vLLM accepts (512); `hub fix NAME --runtime vllm "
+        "--max-lora-rank K` (or `hub resize NAME --rank K`) gives the best approximation within it."),
     "VLLM_MODULES_TO_SAVE": Code("error", "runtime",
-        "vLLM refuses adapters with modules_to_save."),
-    "VLLM_DORA": Code("error", "runtime", "vLLM does not support DoRA adapters."),
+        "vLLM refuses adapters with modules_to_save; `hub fix NAME --runtime vllm --base B` turns them into LoRA."),
+    "VLLM_DORA": Code("error", "runtime", "vLLM does not support DoRA adapters; `hub fix NAME --runtime vllm "
+                      "--base B` gives the plain LoRA closest to it on that base."),
     "VLLM_LORA_BIAS": Code("warning", "runtime",
         "lora_B biases: current vLLM releases do not load them."),
     "VLLM_EMBEDDING_LORA": Code("warning", "runtime",
         "LoRA on embed_tokens/lm_head: vLLM supports it only for some models."),
     "LLAMACPP_RSLORA": Code("error", "runtime",
         "llama.cpp applies alpha/r with one global alpha; an rsLoRA adapter (alpha/sqrt(r)) converts to the "
-        "wrong strength unless its scaling is folded first."),
+        "wrong strength unless its scaling is folded first (`hub fix NAME --runtime llama.cpp`)."),
     "LLAMACPP_ALPHA_PATTERN": Code("error", "runtime",
-        "Per-module alpha (alpha_pattern) cannot be expressed by llama.cpp's single alpha; fold it first."),
+        "Per-module alpha (alpha_pattern) cannot be expressed by llama.cpp's single alpha; fold it first "
+        "(`hub fix NAME --runtime llama.cpp`)."),
     "LLAMACPP_DORA": Code("error", "runtime", "convert_lora_to_gguf.py rejects DoRA magnitude tensors."),
     "LLAMACPP_MODULES_TO_SAVE": Code("error", "runtime",
         "convert_lora_to_gguf.py rejects full tensors (modules_to_save, saved embeddings)."),
@@ -176,7 +180,8 @@ def render_docs() -> str:
         "  differences are folded, not ignored, and DoRA is refused because no adapter holds it exactly.",
         "- **Runtime lint** encodes vLLM's LoRA limits (default `--max-lora-rank 16`, no",
         "  `modules_to_save`, no DoRA) and llama.cpp's converter (one global alpha, only lora_A/lora_B",
-        "  tensors).", "",
+        "  tensors). `hub fix NAME --runtime R` derives an adapter that passes, with each change's",
+        "  measured error; `hub resize NAME --rank K` lowers the rank optimally.", "",
     ]
     for area, title in titles.items():
         lines += [f"## {title}", "", "| code | severity | meaning |", "|---|---|---|"]

@@ -2,7 +2,10 @@
 
 Facts encoded here (checked against the runtimes' sources):
 - vLLM's LoRAConfig: max_lora_rank defaults to 16 and accepts 1, 8, 16, 32, 64, 128,
-  256, 320, 512; its PEFTHelper refuses modules_to_save and DoRA.
+  256, 320, 512 (``MaxLoRARanks = Literal[1, 8, 16, 32, 64, 128, 256, 320, 512]`` and
+  ``max_lora_rank: MaxLoRARanks = 16`` in vllm/config/lora.py, vllm-project/vllm at
+  01230b40128e570a58e54e75f7e55c4d5cd9246d); its PEFTHelper (vllm/lora/peft_helper.py)
+  refuses modules_to_save and DoRA and applies one scale, lora_alpha / r, to every module.
 - llama.cpp's convert_lora_to_gguf.py writes one global ``lora_alpha`` and llama.cpp
   scales each tensor by alpha / rank(tensor): rank_pattern works, alpha_pattern and
   rsLoRA (alpha / sqrt(r)) do not; it exits on any tensor that is not lora_A/lora_B
@@ -32,6 +35,11 @@ def check_runtime(adapter: AdapterSpec, runtime: str) -> list[Finding]:
     return sort_findings(rules(adapter))
 
 
+def _ref(a: AdapterSpec) -> str:
+    """How a suggested command names the adapter."""
+    return a.name or "NAME"
+
+
 def _saved_modules(a: AdapterSpec) -> list[str]:
     """Full tensors other than the embedding weights PEFT saves next to an embedding LoRA."""
     own = {k.rsplit(".", 1)[0] for k in a.saved_tensors if k.rsplit(".", 1)[0] not in a.modules}
@@ -44,21 +52,24 @@ def _vllm(a: AdapterSpec) -> list[Finding]:
     if r > VLLM_MAX_RANKS[-1]:
         out.append(finding("VLLM_RANK_TOO_HIGH", None,
                            f"rank {r} is above the largest --max-lora-rank vLLM accepts ({VLLM_MAX_RANKS[-1]}): "
-                           "reduce it (`hub combine NAME:1 --method svd --rank K`) or merge it into the base"))
+                           f"`hub fix {_ref(a)} --runtime vllm --max-lora-rank K` (or `hub resize {_ref(a)} --rank K`) "
+                           "gives the best approximation within it; or merge it into the base"))
     elif r > VLLM_DEFAULT_MAX_RANK:
         flag = next(v for v in VLLM_MAX_RANKS if v >= r)
         out.append(finding("VLLM_RANK_ABOVE_DEFAULT", None,
                            f"rank {r} is above vLLM's default max_lora_rank {VLLM_DEFAULT_MAX_RANK}, so a default "
-                           f"server refuses it: start vLLM with --max-lora-rank {flag}"))
+                           f"server refuses it: start vLLM with --max-lora-rank {flag}, or "
+                           f"`hub fix {_ref(a)} --runtime vllm` for the best rank-{VLLM_DEFAULT_MAX_RANK} approximation"))
     saved = _saved_modules(a)
     if saved:
         out.append(finding("VLLM_MODULES_TO_SAVE", ", ".join(saved),
                            "vLLM refuses adapters with modules_to_save ('vLLM only supports modules_to_save being "
-                           "None'): merge the adapter into the base with `hub merge` and serve the merged model"))
+                           f"None'): `hub fix {_ref(a)} --runtime vllm --base BASE` turns them into LoRA on that base, "
+                           "or merge the adapter into the base with `hub merge`"))
     if a.use_dora:
         out.append(finding("VLLM_DORA", None,
-                           "vLLM does not support DoRA: merge it into the base with `hub merge` and serve the merged "
-                           "model"))
+                           f"vLLM does not support DoRA: `hub fix {_ref(a)} --runtime vllm --base BASE` gives the plain "
+                           "LoRA closest to it on that base, or merge it into the base with `hub merge`"))
     if a.lora_bias:
         out.append(finding("VLLM_LORA_BIAS", None,
                            "the adapter has lora_B biases, which current vLLM releases do not load (older ones needed "
@@ -81,14 +92,14 @@ def _llama_cpp(a: AdapterSpec) -> list[Finding]:
         s_peft, s_cpp = next(iter(wrong.values()))
         out.append(finding("LLAMACPP_RSLORA", None,
                            f"rsLoRA scales by alpha/sqrt(r) = {s_peft:g} but llama.cpp applies alpha/r = {s_cpp:g} "
-                           f"({s_peft / s_cpp:.2f}x too weak): fold the scaling into lora_B before converting "
-                           "(or set lora_alpha = alpha*sqrt(r) when every module has the same rank)"))
+                           f"({s_peft / s_cpp:.2f}x too weak): `hub fix {_ref(a)} --runtime llama.cpp` folds the "
+                           "scaling into the factors"))
     elif wrong:
         modules = sorted({p.rsplit(".", 1)[-1] for p in wrong})
         out.append(finding("LLAMACPP_ALPHA_PATTERN", ", ".join(modules),
                            f"alpha_pattern gives {', '.join(modules)} their own alpha, but llama.cpp's GGUF adapter "
-                           f"has one alpha ({alpha:g}) for all tensors: fold each module's scaling into its lora_B "
-                           "and set one alpha before converting"))
+                           f"has one alpha ({alpha:g}) for all tensors: `hub fix {_ref(a)} --runtime llama.cpp` folds "
+                           "each module's scaling into its factors"))
     if a.use_dora:
         out.append(finding("LLAMACPP_DORA", None,
                            "convert_lora_to_gguf.py stops at the DoRA magnitude tensors: merge the adapter into the "

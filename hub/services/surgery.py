@@ -1,0 +1,103 @@
+"""Resize, fix and extract: derive a registered adapter from a registered one (or from a
+fully fine-tuned model), with lineage and the per-module error table.
+
+The computation is hub.surgery's; here the parents are resolved, the result is written
+into HUB_HOME/tmp and registered through the same ``add`` path as `hub add`, with the
+error table as the adapter's recipe (``hub show`` prints it) and one lineage row per
+parent (adapter, base, tuned model: name and content hash), in one transaction. The
+temp folder goes whatever happens, so a failure leaves the registry and store as they were.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from typing import Callable
+
+from hub.errors import AlreadyExists
+from hub.names import check_name
+from hub.records import AdapterRecord
+from hub.registry import adapters as q
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class SurgeryOutcome:
+    record: AdapterRecord | None      # None: dry run, or nothing to change
+    surgery: object                    # hub.surgery.Surgery
+    message: str
+    extra: dict = field(default_factory=dict)   # serve command, logit error, ...
+
+    def to_dict(self) -> dict:
+        return {"name": self.record.name if self.record else None,
+                "sha256": self.record.sha256 if self.record else None,
+                **self.surgery.summary(), "message": self.message, **self.extra,
+                "module_reports": self.surgery.table()}
+
+
+def recipe_of(surgery, parents: list[dict], extra: dict | None = None) -> dict:
+    """What `hub show` prints for a derived adapter: how it was made and what it cost."""
+    return {"operation": surgery.operation, "params": surgery.params,
+            "parents": [{k: p.get(k) for k in ("type", "name", "sha256")} for p in parents],
+            "total_rel_error": surgery.total_rel_error, "notes": surgery.notes, **(extra or {}),
+            "errors": [{k: c[k] for k in ("path", "action", "rank_before", "rank_after", "rel_error", "target_norm")}
+                       for c in surgery.table()]}
+
+
+class SurgeryMixin:
+    def resize(self, name: str, rank: int | None = None, energy: float | None = None, new_name: str | None = None,
+               tags=(), dry_run: bool = False, progress: Progress | None = None) -> SurgeryOutcome:
+        """The best rank-``rank`` (and/or ``energy``) approximation of adapter ``name``."""
+        from hub.combine import load_factors
+        from hub.surgery import resize
+        from hub.surgery.resize import check_rank_energy
+
+        check_rank_energy(rank, energy, "hub resize")
+        record = self.get(name)
+        target = new_name or (f"{name}-r{rank}" if rank else f"{name}-e{energy:g}")
+        self._check_free(target)
+        if progress:
+            progress(0, 1, name)
+        result = resize(load_factors(self.adapter_dir(name), name=name), rank=rank, energy=energy)
+        if progress:
+            progress(1, 1, name)
+        parents = [self._adapter_parent(record)]
+        return self._register_surgery(result, target, parents, tags, dry_run, f"resized {name} into {target}")
+
+    # -- shared -------------------------------------------------------------------------
+
+    def _check_free(self, name: str) -> None:
+        check_name(name)
+        with self.db.read() as conn:
+            if q.get_row(conn, name) is not None:
+                raise AlreadyExists(f"the name {name!r} is already taken", None,
+                                    "choose another with --name, or `hub rm` the old one")
+
+    @staticmethod
+    def _adapter_parent(record: AdapterRecord) -> dict:
+        return {"type": "adapter", "id": record.id, "name": record.name, "sha256": record.sha256, "weight": 1.0}
+
+    def _register_surgery(self, surgery, name: str, parents: list[dict], tags, dry_run: bool, message: str,
+                          extra: dict | None = None) -> SurgeryOutcome:
+        extra = dict(extra or {})
+        if not surgery.changed:
+            return SurgeryOutcome(None, surgery, "nothing to change: " + "; ".join(surgery.notes[-1:]), extra)
+        if dry_run:
+            return SurgeryOutcome(None, surgery, "dry run: nothing written", extra)
+        recipe = recipe_of(surgery, parents, {k: v for k, v in extra.items() if k != "serve_command"})
+        folder = self.store.temp_path(surgery.operation)
+        try:
+            surgery.write(folder, {"hub_surgery": json.dumps({"operation": surgery.operation,
+                                                               "params": surgery.params})})
+            added = self.add(folder, name=name, tags=tags, source={"kind": surgery.operation}, recipe=recipe,
+                             lineage=parents)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        if added.status != "added":
+            raise AlreadyExists(f"the result is identical to the registered adapter {added.record.name!r}", name,
+                                "use that adapter, or `hub rm` it first")
+        return SurgeryOutcome(added.record, surgery, message, extra)
+
+
