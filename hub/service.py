@@ -441,13 +441,15 @@ def find_adapter_folders(root: Path) -> list[Path]:
 from hub.services.browsing import BrowsingMixin  # noqa: E402
 from hub.services.checking import CheckingMixin  # noqa: E402
 from hub.services.combining import CombiningMixin  # noqa: E402
+from hub.services.converting import ConvertingMixin  # noqa: E402
 from hub.services.maintenance import MaintenanceMixin  # noqa: E402
 from hub.services.merging import MergingMixin  # noqa: E402
 from hub.services.surgery import SurgeryMixin  # noqa: E402
 from hub.services.syncing import SyncMixin  # noqa: E402
 
 
-class Hub(CheckingMixin, CombiningMixin, SurgeryMixin, MergingMixin, SyncMixin, MaintenanceMixin, BrowsingMixin, HubCore):
+class Hub(CheckingMixin, CombiningMixin, ConvertingMixin, SurgeryMixin, MergingMixin, SyncMixin, MaintenanceMixin,
+          BrowsingMixin, HubCore):
     """The hub API. Area mixins from hub/services/ are listed before HubCore."""
 
 

@@ -371,12 +371,12 @@ def test_vllm_rank_limit_and_flag(artifacts, tmp_path):
     ("modules_to_save", "vllm", {"VLLM_MODULES_TO_SAVE"}),
     ("embedding", "vllm", {"VLLM_EMBEDDING_LORA"}),
     ("rslora", "vllm", set()),                       # vLLM applies alpha/sqrt(r) itself
-    ("rslora", "llama.cpp", {"LLAMACPP_RSLORA"}),
-    ("patterns", "llama.cpp", {"LLAMACPP_ALPHA_PATTERN"}),
-    ("dora", "llama.cpp", {"LLAMACPP_DORA"}),
-    ("modules_to_save", "llama.cpp", {"LLAMACPP_MODULES_TO_SAVE"}),
-    ("embedding", "llama.cpp", set()),               # its saved base layer is skipped by the converter
-    ("plain", "llama.cpp", set()),
+    ("rslora", "llama.cpp", {"LLAMACPP_RSLORA", "LLAMACPP_BASE_UNKNOWN"}),
+    ("patterns", "llama.cpp", {"LLAMACPP_ALPHA_PATTERN", "LLAMACPP_BASE_UNKNOWN"}),
+    ("dora", "llama.cpp", {"LLAMACPP_DORA", "LLAMACPP_BASE_UNKNOWN"}),
+    ("modules_to_save", "ollama", {"LLAMACPP_MODULES_TO_SAVE", "LLAMACPP_BASE_UNKNOWN"}),
+    ("embedding", "llama.cpp", {"LLAMACPP_BASE_UNKNOWN"}),   # its saved base layer is skipped by the converter
+    ("plain", "llama.cpp", {"LLAMACPP_BASE_UNKNOWN"}),
     ("plain", "peft", set()),
 ])
 def test_runtime_lint(artifacts, kind, runtime, expected):

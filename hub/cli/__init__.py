@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "hub.cli.merge",
     "hub.cli.combine",
     "hub.cli.surgery",
+    "hub.cli.plugins",
 )
 _loaded = False
 

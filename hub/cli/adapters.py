@@ -26,15 +26,27 @@ def record_json(rec) -> dict:
 @click.option("--tag", "tags", multiple=True, help="Tag to attach (repeatable).")
 @click.option("--link", is_flag=True, help="Register the folder in place instead of copying it into the store.")
 @click.option("--allow-nonfinite", is_flag=True, help="Register even if tensors hold NaN/Inf (refused by default).")
+@click.option("--base", metavar="BASE",
+              help="For a file that needs its base to be read (FILE.gguf): the registered base or model folder it "
+                   "was made for.")
 @json_option
 @pass_state
-def add(state, path, name, tags, link, allow_nonfinite, as_json):
+def add(state, path, name, tags, link, allow_nonfinite, base, as_json):
     """Register one PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors).
 
     The folder is validated (config schema, safetensors header, config vs tensors)
     and copied into the content-addressed store; identical content is stored once.
+    A GGUF LoRA file (llama.cpp) is converted back into a PEFT adapter with
+    `hub add FILE.gguf --base BASE`; its lineage records the file's hash.
     """
-    result = state.hub.add(path, name=name, tags=tags, link=link, allow_nonfinite=allow_nonfinite)
+    from pathlib import Path
+
+    if Path(path).expanduser().is_dir() or not Path(path).expanduser().exists():
+        if base:
+            raise click.UsageError("--base is for files that are converted (FILE.gguf); a folder needs none")
+        result = state.hub.add(path, name=name, tags=tags, link=link, allow_nonfinite=allow_nonfinite)
+    else:
+        result = state.hub.add_file(path, base, name=name, tags=tags, link=link)
     if as_json:
         emit_json({"status": result.status, "message": result.message, "adapter": record_json(result.record)})
         return
@@ -153,6 +165,9 @@ def show(state, name, as_json):
     if rec.lineage:
         click.echo("\nlineage")
         for p in rec.lineage:
+            if p["type"] not in ("adapter", "base", "model"):     # a file of another format
+                click.echo(f"  converted from {p['type']} {p['name']} (sha256 {p['sha256']})")
+                continue
             gone = "" if p["present"] else "  (removed)"
             weight = "" if p["weight"] is None else f"  weight {fmt_num(p['weight'])}"
             click.echo(f"  {p['type']} {p['name']}{weight}{gone}")
@@ -235,13 +250,45 @@ def rename(state, name, new_name):
 
 @cli.command()
 @click.argument("name")
-@click.argument("directory", type=click.Path(path_type=str))
-@click.option("--overwrite", is_flag=True, help="Replace an existing non-empty folder (atomically).")
+@click.argument("directory", metavar="OUT", type=click.Path(path_type=str))
+@click.option("--overwrite", is_flag=True, help="Replace an existing output (atomically).")
+@click.option("--format", "fmt", default="peft", show_default=True, metavar="FORMAT",
+              help="peft (a folder), gguf (one file for llama.cpp --lora), ollama (a folder: GGUF + Modelfile), "
+                   "or an installed format plugin (`hub plugins`).")
+@click.option("--base", metavar="BASE",
+              help="gguf/ollama: the base whose architecture and head counts decide the layout (default: the "
+                   "registered base the adapter fits).")
+@click.option("--outtype", type=click.Choice(["f32", "f16", "bf16", "q8_0"]),
+              help="gguf/ollama: tensor type (default f32; q8_0 keeps rows that are not 32-multiples in F16).")
+@click.option("--from", "from_model", metavar="MODEL",
+              help="ollama: the Modelfile's FROM (an Ollama model name or a base GGUF file).")
+@json_option
 @pass_state
-def export(state, name, directory, overwrite):
-    """Write adapter NAME as a PEFT folder that PeftModel.from_pretrained loads."""
-    out = state.hub.export(name, directory, overwrite=overwrite)
-    click.echo(f"exported {name} to {out}")
+def export(state, name, directory, overwrite, fmt, base, outtype, from_model, as_json):
+    """Write adapter NAME to OUT: a PEFT folder that PeftModel.from_pretrained loads, or
+    another format with --format.
+
+    \b
+      hub export NAME ./out/NAME                                 PEFT folder
+      hub export NAME NAME.gguf --format gguf [--outtype f16]     llama.cpp: llama-cli -m BASE.gguf --lora NAME.gguf
+      hub export NAME ./ollama/NAME --format ollama --from smollm2:135m   then: ollama create NAME -f Modelfile
+    """
+    if fmt == "peft" and not (base or outtype or from_model):
+        out = state.hub.export(name, directory, overwrite=overwrite)
+        summary = {"name": name, "format": "peft", "path": str(out)}
+    else:
+        with progress_bar(f"exporting {name} as {fmt}") as update:
+            summary = state.hub.export_as(name, directory, fmt, base=base, outtype=outtype, from_model=from_model,
+                                          overwrite=overwrite, progress=update)
+    if as_json:
+        emit_json(summary)
+        return
+    extra = ""
+    if summary.get("architecture"):
+        extra = f" ({summary['architecture']}, alpha {fmt_num(summary['alpha'])}, {summary['tensors']} tensors"
+        extra += f", scaling folded into {len(summary['folded'])} module(s)" if summary.get("folded") else ""
+        extra += ")"
+    click.echo(f"exported {name} to {summary['path']}{extra}")
 
 
 @cli.command()

@@ -39,8 +39,9 @@ def _verdict(ok: bool, text_ok: str, text_bad: str) -> None:
               help="Check that NAMEs can be combined by method M (hub's: cat, linear, svd, ties, dare_linear, "
                    "dare_ties, magnitude_prune; PEFT's add_weighted_adapter: peft:linear, peft:svd, ...).")
 @click.option("--rank", type=click.IntRange(min=1), help="With --method: the result rank K you will ask for.")
-@click.option("--runtime", type=click.Choice(["vllm", "llama.cpp", "peft"], case_sensitive=False),
-              help="Lint the adapter for a serving runtime.")
+@click.option("--runtime", metavar="RUNTIME",
+              help="Lint the adapter for a serving runtime: vllm, llama.cpp, ollama, peft or an installed plugin "
+                   "(`hub plugins`). With --base, llama.cpp/ollama also check that base's tensor names.")
 @click.option("--refresh", is_flag=True,
               help="With only --base: re-check every adapter instead of reusing verdicts stored since it was added.")
 @json_option
@@ -52,7 +53,7 @@ def check(state, names, base, all_bases, method, rank, runtime, refresh, as_json
       hub check NAME --base PATH_OR_NAME      does it fit this base, module by module?
       hub check NAME --all-bases              which registered bases does it fit?
       hub check A B ... --method M            can these be combined by M?
-      hub check NAME --runtime vllm           will vLLM / llama.cpp / PEFT serve it as is?
+      hub check NAME --runtime vllm           will vLLM / llama.cpp / Ollama / PEFT serve it?
       hub check --base NAME [--refresh]       every registered adapter against a base
 
     NAME is a registered adapter or an adapter folder. Findings carry a stable code
@@ -88,7 +89,9 @@ def check(state, names, base, all_bases, method, rank, runtime, refresh, as_json
     if base:
         reports.append(hub.check(name, base))
     if runtime:
-        reports.append(hub.check_runtime(name, runtime.lower()))
+        from hub.compat.runtime import runtime_key
+
+        reports.append(hub.check_runtime(name, runtime_key(runtime), base=base))
     if not reports:
         raise click.UsageError("say what to check against: --base, --all-bases, --method or --runtime")
     findings = [f for r in reports for f in r.findings]

@@ -8,7 +8,7 @@ from hub.cli._app import cli, json_option, pass_state, stderr
 from hub.cli._output import emit_json, fmt_num, table
 from hub.cli._progress import progress_bar
 
-METHODS = ("cat", "linear", "svd", "ties", "dare_linear", "dare_ties", "magnitude_prune")
+METHODS = ("cat", "linear", "svd", "ties", "dare_linear", "dare_ties", "magnitude_prune")  # built-in (hub.plugins)
 
 
 def _fmt(x, digits: int = 4) -> str:
@@ -17,7 +17,8 @@ def _fmt(x, digits: int = 4) -> str:
 
 @cli.command()
 @click.argument("parents", nargs=-1, metavar="NAME:WEIGHT...")
-@click.option("--method", "-m", type=click.Choice(METHODS), help="Combination method (see below).")
+@click.option("--method", "-m", metavar="[" + "|".join(METHODS) + "|PLUGIN]",
+              help="Combination method (see below), or one an installed plugin adds (`hub plugins`).")
 @click.option("--name", help="Name of the new adapter (with --recipe: overrides the recipe's name).")
 @click.option("--rank", type=int, help="svd/ties/dare/magnitude_prune: target rank K per module "
                                        "(default: the largest parent rank there).")

@@ -35,13 +35,13 @@ def _ties(deltas, weights, params: dict, ctx: ModuleContext):
     return dare_ties_merge(deltas, weights, params["density"], ctx.generator(), params["majority_sign_method"])
 
 
-register(Method(
+DARE_LINEAR = register(Method(
     name="dare_linear",
     summary="DARE: random drop and rescale, then weighted sum; in delta space, factored to rank K; seeded",
     exact=False, space="delta", params=(*DELTA_PARAMS, SEED), combine=delta_space(_linear),
 ))
 
-register(Method(
+DARE_TIES = register(Method(
     name="dare_ties",
     summary="DARE drop and rescale, then TIES sign election; in delta space, factored to rank K; seeded",
     exact=False, space="delta", params=(*DELTA_PARAMS, MAJORITY, SEED), combine=delta_space(_ties),

@@ -30,13 +30,13 @@ def combine_cat(terms: list[Term], params: dict, ctx: ModuleContext) -> ModuleRe
     return ModuleResult(A=A, B=B, energy=1.0)
 
 
-register(Method(
+CAT = register(Method(
     name="cat",
     summary="exact weighted sum: concatenated factors, rank = sum of the parents' ranks",
     exact=True, params=(), combine=combine_cat,
 ))
 
-register(Method(
+LINEAR = register(Method(
     name="linear",
     summary="exact weighted sum (same as cat; unlike PEFT's linear it has no cross terms and allows mixed ranks)",
     exact=True, params=(), combine=combine_cat,

@@ -14,7 +14,7 @@ def magnitude_prune_merge(deltas: list[torch.Tensor], weights: torch.Tensor, den
     return weigh(stacked, weights).sum(dim=0)
 
 
-register(Method(
+MAGNITUDE_PRUNE = register(Method(
     name="magnitude_prune",
     summary="magnitude pruning of each delta, then the weighted sum; in delta space, factored to rank K",
     exact=False, space="delta", params=DELTA_PARAMS,

@@ -95,8 +95,21 @@ def _load_builtin() -> None:
     from hub.combine import dare, exact, magnitude, svd, ties  # noqa: F401
 
 
+def _load_plugin(name: str) -> None:
+    """A method from another distribution's ``hub.methods`` entry point, loaded on first use."""
+    from hub import plugins
+
+    method = plugins.load("hub.methods", name)
+    if not isinstance(method, Method) or method.name != name:
+        raise UsageError(f"plugin method {name!r} is not a hub.combine.registry.Method named {name!r}",
+                         plugins.find("hub.methods", name).origin, "fix or uninstall that package")
+    _METHODS.setdefault(name, method)
+
+
 def get_method(name: str) -> Method:
     _load_builtin()
+    if name not in _METHODS and name in method_names():
+        _load_plugin(name)
     try:
         return _METHODS[name]
     except KeyError:
@@ -105,10 +118,12 @@ def get_method(name: str) -> Method:
 
 
 def method_names() -> list[str]:
+    """Built-in and installed methods (plugins are named from metadata, not imported)."""
+    from hub import plugins
+
     _load_builtin()
-    return sorted(_METHODS)
+    return sorted(set(_METHODS) | set(plugins.names("hub.methods")))
 
 
 def all_methods() -> list[Method]:
-    _load_builtin()
-    return [_METHODS[name] for name in sorted(_METHODS)]
+    return [get_method(name) for name in method_names()]

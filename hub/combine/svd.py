@@ -31,7 +31,7 @@ def combine_svd(terms: list[Term], params: dict, ctx: ModuleContext) -> ModuleRe
     return truncate(U, f.S, Vh, k)
 
 
-register(Method(
+SVD = register(Method(
     name="svd",
     summary="best rank-K approximation of the exact weighted sum, from the factors (no dense matrix)",
     exact=False,

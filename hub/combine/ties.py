@@ -17,7 +17,7 @@ def ties_merge(deltas: list[torch.Tensor], weights: torch.Tensor, density: float
     return disjoint_merge(weigh(stacked, weights), mask)
 
 
-register(Method(
+TIES = register(Method(
     name="ties",
     summary="TIES: magnitude pruning, sign election, disjoint mean; in delta space, then factored to rank K",
     exact=False, space="delta",

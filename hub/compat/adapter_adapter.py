@@ -56,11 +56,15 @@ METHOD_RULES: dict[str, MethodRule] = _rules()
 
 
 def method_rule(method: str) -> MethodRule:
-    try:
+    if method in METHOD_RULES:
         return METHOD_RULES[method]
-    except KeyError:
-        raise UsageError(f"unknown combination method {method!r}", "--method",
-                         f"use one of: {', '.join(METHOD_RULES)}") from None
+    from hub import plugins
+
+    if method in plugins.names("hub.methods"):    # another package's method: rules from its declaration
+        m = plugins.load("hub.methods", method)
+        return MethodRule(method, "hub", bool(m.exact), False, "sum" if m.exact else "k", m.summary)
+    raise UsageError(f"unknown combination method {method!r}", "--method",
+                     f"use one of: {', '.join(METHOD_RULES)} (or an installed plugin: `hub plugins`)")
 
 
 def check_adapters(adapters: Sequence[AdapterSpec], method: str, rank: int | None = None,

@@ -124,21 +124,36 @@ CODES: dict[str, Code] = {
         "lora_B biases: current vLLM releases do not load them."),
     "VLLM_EMBEDDING_LORA": Code("warning", "runtime",
         "LoRA on embed_tokens/lm_head: vLLM supports it only for some models."),
-    "LLAMACPP_RSLORA": Code("error", "runtime",
-        "llama.cpp applies alpha/r with one global alpha; an rsLoRA adapter (alpha/sqrt(r)) converts to the "
-        "wrong strength unless its scaling is folded first (`hub fix NAME --runtime llama.cpp`)."),
-    "LLAMACPP_ALPHA_PATTERN": Code("error", "runtime",
-        "Per-module alpha (alpha_pattern) cannot be expressed by llama.cpp's single alpha; fold it first "
+    "LLAMACPP_RSLORA": Code("warning", "runtime",
+        "llama.cpp applies alpha/r with one global alpha; convert_lora_to_gguf.py writes an rsLoRA adapter "
+        "(alpha/sqrt(r)) at the wrong strength. `hub export --format gguf` folds the scaling into lora_b; "
+        "for other converters fold it first (`hub fix NAME --runtime llama.cpp`)."),
+    "LLAMACPP_ALPHA_PATTERN": Code("warning", "runtime",
+        "Per-module alpha (alpha_pattern) is ignored by convert_lora_to_gguf.py (one alpha per file); "
+        "`hub export --format gguf` folds it into lora_b; for other converters fold it first "
         "(`hub fix NAME --runtime llama.cpp`)."),
-    "LLAMACPP_DORA": Code("error", "runtime", "convert_lora_to_gguf.py rejects DoRA magnitude tensors."),
+    "LLAMACPP_DORA": Code("error", "runtime", "A GGUF adapter cannot hold DoRA magnitude vectors."),
     "LLAMACPP_MODULES_TO_SAVE": Code("error", "runtime",
-        "convert_lora_to_gguf.py rejects full tensors (modules_to_save, saved embeddings)."),
-    "LLAMACPP_LORA_BIAS": Code("error", "runtime", "convert_lora_to_gguf.py rejects lora_B biases."),
+        "A GGUF adapter cannot hold full tensors (modules_to_save, saved embeddings)."),
+    "LLAMACPP_LORA_BIAS": Code("error", "runtime", "A GGUF adapter cannot hold lora_B biases."),
+    "LLAMACPP_BASE_UNKNOWN": Code("info", "runtime",
+        "No base known: the architecture, tensor-name and tied-embedding rules were not run (pass --base)."),
+    "LLAMACPP_ARCHITECTURE": Code("error", "runtime",
+        "The base's architecture is not one the GGUF converter covers (Llama, Mistral, Qwen2/3, Gemma 1-3, Phi-3)."),
+    "LLAMACPP_MODULE_UNMAPPED": Code("error", "runtime",
+        "Modules llama.cpp's graph has no LoRA slot for (no GGUF tensor name)."),
+    "LLAMACPP_TIED_EMBEDDING": Code("error", "runtime",
+        "LoRA on embed_tokens/lm_head of a base with tied embeddings: llama.cpp would apply it to both "
+        "(or drop it)."),
     "PEFT_UNKNOWN_CONFIG_KEY": Code("info", "runtime",
         "adapter_config.json has keys this PEFT version does not know; older PEFT may refuse the config."),
 }
 
-RUNTIMES = ("vllm", "llama.cpp", "peft")
+def runtimes() -> list[str]:
+    """Built-in and installed runtimes (hub.plugins; nothing is imported)."""
+    from hub import plugins
+
+    return plugins.names("hub.runtimes")
 
 
 def finding(code: str, module: str | None, message: str) -> Finding:
@@ -150,7 +165,7 @@ def render_docs() -> str:
     """The body of docs/findings.md."""
     titles = {"adapter-base": "Adapter ↔ base (`hub check NAME --base B`, `--all-bases`, `hub list --fits B`)",
               "adapter-adapter": "Adapter ↔ adapter (`hub check A B ... --method M`)",
-              "runtime": "Runtime lint (`hub check NAME --runtime vllm|llama.cpp|peft`)"}
+              "runtime": "Runtime lint (`hub check NAME --runtime vllm|llama.cpp|ollama|peft`)"}
     lines = [
         "# Findings", "",
         "Every `hub check` finding has a stable `code`, a `severity` (error / warning / info), the `module`",
@@ -179,8 +194,10 @@ def render_docs() -> str:
         "  as `peft:<type>`. They say what rank the result has and which methods need equal ranks. Scaling",
         "  differences are folded, not ignored, and DoRA is refused because no adapter holds it exactly.",
         "- **Runtime lint** encodes vLLM's LoRA limits (default `--max-lora-rank 16`, no",
-        "  `modules_to_save`, no DoRA) and llama.cpp's converter (one global alpha, only lora_A/lora_B",
-        "  tensors). `hub fix NAME --runtime R` derives an adapter that passes, with each change's",
+        "  `modules_to_save`, no DoRA) and llama.cpp's GGUF adapters (one global alpha, only lora_a/lora_b",
+        "  tensors, the base's architecture and tensor names). The llama.cpp rules are the gate of",
+        "  `hub export --format gguf`: it refuses exactly their errors. Ollama uses the same rules.",
+        "  `hub fix NAME --runtime R` derives an adapter that passes, with each change's",
         "  measured error; `hub resize NAME --rank K` lowers the rank optimally.", "",
     ]
     for area, title in titles.items():

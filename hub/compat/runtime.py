@@ -1,4 +1,9 @@
-"""Runtime lint: will vLLM, llama.cpp or PEFT serve this adapter as it is?
+"""Runtime lint: will vLLM, llama.cpp, Ollama or PEFT serve this adapter?
+
+Each runtime is a :class:`RuntimeRules` unit registered through the ``hub.runtimes``
+entry-point group (hub.plugins). llama.cpp's rules are also the GGUF export's gate:
+`hub export --format gguf` refuses exactly what they call an error, so check never says
+yes where export says no. Ollama loads adapters through llama.cpp: same rules.
 
 Facts encoded here (checked against the runtimes' sources):
 - vLLM's LoRAConfig: max_lora_rank defaults to 16 and accepts 1, 8, 16, 32, 64, 128,
@@ -15,10 +20,11 @@ Facts encoded here (checked against the runtimes' sources):
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Callable
 
-from hub.compat.codes import RUNTIMES, finding
-from hub.compat.specs import AdapterSpec
-from hub.errors import UsageError
+from hub.compat.codes import finding
+from hub.compat.specs import AdapterSpec, BaseSpec
 from hub.findings import Finding, sort_findings
 from hub.formats.adapter_config import unknown_keys
 from hub.formats.base_model import OUTPUT_HEADS
@@ -27,12 +33,24 @@ VLLM_DEFAULT_MAX_RANK = 16
 VLLM_MAX_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 
 
-def check_runtime(adapter: AdapterSpec, runtime: str) -> list[Finding]:
-    key = runtime.lower().replace("_", ".").replace("llamacpp", "llama.cpp")
-    if key not in RUNTIMES:
-        raise UsageError(f"unknown runtime {runtime!r}", "--runtime", f"use one of: {', '.join(RUNTIMES)}")
-    rules = {"vllm": _vllm, "llama.cpp": _llama_cpp, "peft": _peft}[key]
-    return sort_findings(rules(adapter))
+@dataclass(frozen=True)
+class RuntimeRules:
+    name: str
+    summary: str
+    rules: Callable[[AdapterSpec, BaseSpec | None], list[Finding]]   # base: None when unknown
+
+
+def runtime_key(runtime: str) -> str:
+    return runtime.lower().replace("_", ".").replace("llamacpp", "llama.cpp")
+
+
+def check_runtime(adapter: AdapterSpec, runtime: str, base: BaseSpec | None = None) -> list[Finding]:
+    """Findings for ``adapter`` on ``runtime`` (a built-in or a hub.runtimes plugin); ``base``,
+    when known, lets architecture-specific rules run (llama.cpp tensor names, tied embeddings)."""
+    from hub import plugins
+
+    unit = plugins.load("hub.runtimes", runtime_key(runtime))
+    return sort_findings(unit.rules(adapter, base))
 
 
 def _ref(a: AdapterSpec) -> str:
@@ -46,7 +64,7 @@ def _saved_modules(a: AdapterSpec) -> list[str]:
     return sorted(set(a.modules_to_save) | own)
 
 
-def _vllm(a: AdapterSpec) -> list[Finding]:
+def _vllm(a: AdapterSpec, base: BaseSpec | None = None) -> list[Finding]:
     out = []
     r = a.max_rank
     if r > VLLM_MAX_RANKS[-1]:
@@ -83,7 +101,7 @@ def _vllm(a: AdapterSpec) -> list[Finding]:
     return out
 
 
-def _llama_cpp(a: AdapterSpec) -> list[Finding]:
+def _llama_cpp(a: AdapterSpec, base: BaseSpec | None = None) -> list[Finding]:
     out = []
     alpha = a.lora_alpha
     # what llama.cpp will apply per module: the global alpha over that tensor's rank
@@ -92,33 +110,71 @@ def _llama_cpp(a: AdapterSpec) -> list[Finding]:
         s_peft, s_cpp = next(iter(wrong.values()))
         out.append(finding("LLAMACPP_RSLORA", None,
                            f"rsLoRA scales by alpha/sqrt(r) = {s_peft:g} but llama.cpp applies alpha/r = {s_cpp:g} "
-                           f"({s_peft / s_cpp:.2f}x too weak): `hub fix {_ref(a)} --runtime llama.cpp` folds the "
-                           "scaling into the factors"))
+                           f"({s_peft / s_cpp:.2f}x too weak) to what convert_lora_to_gguf.py writes: "
+                           f"`hub export {_ref(a)} FILE.gguf --format gguf` folds the scaling into lora_b (or "
+                           f"`hub fix {_ref(a)} --runtime llama.cpp` into the factors, for other converters)"))
     elif wrong:
         modules = sorted({p.rsplit(".", 1)[-1] for p in wrong})
         out.append(finding("LLAMACPP_ALPHA_PATTERN", ", ".join(modules),
-                           f"alpha_pattern gives {', '.join(modules)} their own alpha, but llama.cpp's GGUF adapter "
-                           f"has one alpha ({alpha:g}) for all tensors: `hub fix {_ref(a)} --runtime llama.cpp` folds "
-                           "each module's scaling into its factors"))
+                           f"alpha_pattern gives {', '.join(modules)} their own alpha, but a GGUF adapter has one "
+                           f"alpha ({alpha:g}) and convert_lora_to_gguf.py ignores the pattern: "
+                           f"`hub export {_ref(a)} FILE.gguf --format gguf` folds each module's scaling into lora_b "
+                           f"(or `hub fix {_ref(a)} --runtime llama.cpp` into the factors, for other converters)"))
     if a.use_dora:
         out.append(finding("LLAMACPP_DORA", None,
-                           "convert_lora_to_gguf.py stops at the DoRA magnitude tensors: merge the adapter into the "
-                           "base with `hub merge`, then convert the merged model"))
+                           "llama.cpp has no DoRA magnitudes (its GGUF adapter holds only lora_a/lora_b pairs): "
+                           "merge the adapter into the base with `hub merge`, then convert the merged model"))
     saved = _saved_modules(a)
     if saved:
         out.append(finding("LLAMACPP_MODULES_TO_SAVE", ", ".join(saved),
-                           "convert_lora_to_gguf.py stops at full tensors (modules_to_save): merge the adapter into "
+                           "a GGUF adapter cannot hold full tensors (modules_to_save): merge the adapter into "
                            "the base with `hub merge`, then convert the merged model"))
     if a.lora_bias:
         out.append(finding("LLAMACPP_LORA_BIAS", None,
-                           "convert_lora_to_gguf.py stops at lora_B bias tensors: merge the adapter into the base "
+                           "a GGUF adapter cannot hold lora_B biases: merge the adapter into the base "
                            "with `hub merge`, then convert the merged model"))
+    return out + _llama_cpp_layout(a, base)
+
+
+def _llama_cpp_layout(a: AdapterSpec, base: BaseSpec | None) -> list[Finding]:
+    """The rules that need the base: its architecture, tensor names and tied embeddings."""
+    from hub.formats.gguf import layout      # the gguf format's name table, imported only when used
+
+    if base is None:
+        return [finding("LLAMACPP_BASE_UNKNOWN", None,
+                        "no base known for this adapter, so its architecture and tensor names were not checked: "
+                        "pass --base (a registered base or a model folder)")]
+    arch, family = layout.family_of(base.config)
+    if family is None:
+        covered = ", ".join(sorted(layout.ARCHITECTURES))
+        return [finding("LLAMACPP_ARCHITECTURE", arch or "?",
+                        f"GGUF export covers {covered}; {arch or 'this base'} is not among them: merge the "
+                        "adapter with `hub merge` and convert the merged model with llama.cpp")]
+    out = []
+    unmapped = sorted(p for p in a.modules if layout.tensor_name(p) is None)
+    if unmapped:
+        out.append(finding("LLAMACPP_MODULE_UNMAPPED", ", ".join(unmapped[:4]) + (" ..." if len(unmapped) > 4 else ""),
+                           f"llama.cpp's {family.gguf_arch} graph has no LoRA slot for {len(unmapped)} module(s): "
+                           "merge the adapter into the base with `hub merge` and convert the merged model"))
+    heads = sorted(p for p in a.modules if layout.tensor_name(p) in ("token_embd.weight", "output.weight"))
+    if heads and (base.tie_word_embeddings or "lm_head.weight" not in base.shapes):
+        out.append(finding("LLAMACPP_TIED_EMBEDDING", ", ".join(heads),
+                           "the base ties lm_head to embed_tokens, and llama.cpp would apply a token_embd LoRA "
+                           "to the output head too (or drop an lm_head LoRA): merge the adapter into the base "
+                           "with `hub merge` and convert the merged model"))
     return out
 
 
-def _peft(a: AdapterSpec) -> list[Finding]:
+def _peft(a: AdapterSpec, base: BaseSpec | None = None) -> list[Finding]:
     # PEFT is the reference runtime; what remains is config keys it may not know
     return [finding("PEFT_UNKNOWN_CONFIG_KEY", None,
                     f"adapter_config.json has {key!r}, which PEFT 0.21's LoraConfig does not know: older or "
                     "newer PEFT versions may refuse or ignore it; remove it if PEFT complains")
             for key in unknown_keys(dict(a.config))]
+
+
+VLLM = RuntimeRules("vllm", "vLLM's LoRA loader: rank limits, no DoRA, no modules_to_save", _vllm)
+LLAMA_CPP = RuntimeRules("llama.cpp", "llama.cpp GGUF adapters (also the gate of `hub export --format gguf`)",
+                         _llama_cpp)
+OLLAMA = RuntimeRules("ollama", "Ollama's ADAPTER: a GGUF LoRA that llama.cpp loads (same rules)", _llama_cpp)
+PEFT = RuntimeRules("peft", "PEFT itself: config keys this version does not know", _peft)

@@ -295,9 +295,31 @@ class CheckingMixin:
         findings = check_adapters(list(specs), method, rank=rank, base_fits=base_fits)
         return CheckReport("adapters", " + ".join(s.name or "?" for s in specs), method, findings)
 
-    def check_runtime(self, name: str, runtime: str) -> CheckReport:
-        adapter, _ = self._adapter_spec(name)
-        return CheckReport("runtime", adapter.name, runtime, check_runtime(adapter, runtime))
+    def check_runtime(self, name: str, runtime: str, base: str | None = None) -> CheckReport:
+        """Runtime lint; with ``base`` (or the registered base the adapter fits) the
+        architecture-specific rules run too (llama.cpp tensor names, tied embeddings)."""
+        adapter, adapter_id = self._adapter_spec(name)
+        spec = self.base_spec_for(adapter_id, base)
+        return CheckReport("runtime", adapter.name, runtime, check_runtime(adapter, runtime, spec))
+
+    def base_spec_for(self, adapter_id: int | None, base: str | None) -> BaseSpec | None:
+        """``base`` (a registered name or a model folder), else the registered base the
+        adapter was matched to, else None."""
+        if base:
+            registered = self._registered_base(base)
+            if registered is not None:
+                return registered[1]
+            from hub.formats.base_model import read_base_model
+
+            if not Path(base).expanduser().is_dir():
+                raise UnknownCheckTarget(f"no registered base named {base!r} and no such folder", base,
+                                         "see `hub base list`, or pass a model folder")
+            return BaseSpec.from_info(read_base_model(Path(base).expanduser().resolve()))
+        if adapter_id is None:
+            return None
+        with self.db.read() as conn:
+            base_id = conn.execute(select(adapters.c.base_id).where(adapters.c.id == adapter_id)).scalar()
+            return self._base_spec_of(conn, base_id) if base_id is not None else None
 
     # -- hooks and helpers ----------------------------------------------------------------
 

@@ -1,0 +1,32 @@
+"""GGUF LoRA adapters for llama.cpp (and Ollama, LM Studio): the ``gguf`` format unit.
+
+The name table (layout.py) is pure and cheap; the writer and reader import the ``gguf``
+package, numpy and torch only when a file is actually written or read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hub.formats.unit import ExportJob, FormatUnit, ImportResult
+
+OUTTYPES = ("f32", "f16", "bf16", "q8_0")
+
+
+def write(job: ExportJob, tmp: Path) -> dict:
+    from hub.formats.gguf.writer import write_gguf
+
+    return write_gguf(job.adapter_dir, job.adapter, job.base, tmp, outtype=job.options.get("outtype") or "f32",
+                      name=job.adapter_name, progress=job.progress)
+
+
+def read(path: Path, base, dest: Path) -> ImportResult:
+    from hub.formats.gguf.reader import read_lora
+
+    details = read_lora(path, base, dest)
+    return ImportResult(base.name, details)
+
+
+FORMAT = FormatUnit(
+    "gguf", "llama.cpp GGUF LoRA file (llama.cpp --lora, Ollama ADAPTER, LM Studio)", "file",
+    needs_base=True, outtypes=OUTTYPES, write=write, read=read, suffixes=(".gguf",), runtime="llama.cpp")

@@ -1,0 +1,145 @@
+"""Export to other formats and import from them, through ``hub.formats`` units.
+
+`hub export NAME OUT --format F` and `hub add FILE --base BASE`. The format's runtime
+rules (hub.compat.runtime) gate the export: it refuses exactly what `hub check --runtime`
+calls an error. Outputs are written under a temporary name next to OUT and renamed into
+place; a refused or failed export leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from hub.errors import AlreadyExists, Incompatible, UsageError
+from hub.records import AddResult
+
+DEFAULT_FORMAT = "peft"
+
+
+def format_unit(name: str):
+    from hub import plugins
+
+    return plugins.load("hub.formats", name)
+
+
+def format_for_file(path: Path):
+    """The format unit whose suffixes match ``path`` (None: an adapter folder)."""
+    from hub import plugins
+
+    if path.is_dir():
+        return None
+    for p in plugins.plugins("hub.formats"):
+        if p.builtin and p.name == "gguf" and path.suffix.lower() == ".gguf":
+            return p.load()
+    for p in plugins.plugins("hub.formats"):
+        if not p.builtin:
+            unit = p.load()
+            if path.suffix.lower() in getattr(unit, "suffixes", ()):
+                return unit
+    return None
+
+
+def guard_output(path: Path) -> Path:
+    """The write-target guard (hub.write_guard, issue 11) for every output path."""
+    try:
+        from hub import write_guard
+    except ImportError:
+        return path
+    return write_guard.check_output(path)
+
+
+class ConvertingMixin:
+    """Service operations of `hub export --format` and `hub add FILE --base` (mixed into Hub)."""
+
+    def export_as(self, name: str, out: str | os.PathLike, fmt: str = DEFAULT_FORMAT, *, base: str | None = None,
+                  outtype: str | None = None, from_model: str | None = None, overwrite: bool = False,
+                  progress=None) -> dict:
+        from hub.compat import AdapterSpec
+        from hub.formats.unit import ExportJob
+
+        unit = format_unit(fmt)
+        if outtype and outtype not in unit.outtypes:
+            raise UsageError(f"--outtype {outtype} does not apply to format {fmt}", "--outtype",
+                             f"use one of: {', '.join(unit.outtypes)}" if unit.outtypes else "drop --outtype")
+        if from_model and fmt != "ollama":
+            raise UsageError("--from goes with --format ollama", "--from", "drop it or add --format ollama")
+        record = self.get(name)
+        target = guard_output(Path(out).expanduser())
+        if target.exists() and not overwrite and not (target.is_dir() and not any(target.iterdir())):
+            raise AlreadyExists("output exists", str(target), "choose a new path or pass --overwrite")
+        if unit.output == "file" and target.is_dir():
+            raise UsageError(f"format {fmt} writes one file, but the path is a folder", str(target),
+                             f"name the file, e.g. {target / (name + '.gguf')}")
+        adapter = AdapterSpec.from_json(record.name, record.config, record.modules,
+                                        {k: tuple(v) for k, v in record.saved_tensors.items()}, record.dtype)
+        base_spec = self.base_spec_for(record.id, base) if unit.needs_base else None
+        if unit.needs_base and base_spec is None:
+            raise UsageError(f"format {fmt} needs the base the adapter runs on", "--base",
+                             "pass --base NAME (a registered base or a model folder); see `hub check NAME --all-bases`")
+        if unit.runtime:
+            from hub.compat import check_runtime
+
+            errors = [f for f in check_runtime(adapter, unit.runtime, base_spec) if f.severity == "error"]
+            if errors:
+                first = errors[0]
+                raise Incompatible(f"{name} cannot be exported as {fmt}: {first.code}"
+                                   f"{' ' + first.module if first.module else ''}: {first.message}",
+                                   None, None, findings=errors)
+        job = ExportJob(self.adapter_dir(name), name, adapter, base_spec, target,
+                        {"outtype": outtype, "from_model": from_model}, progress)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp_dir = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".incomplete"))
+        try:
+            tmp = tmp_dir / target.name
+            summary = unit.write(job, tmp) or {}
+            _replace(tmp, target)
+        finally:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+        return {"name": name, "format": fmt, "path": str(target), "base": getattr(base_spec, "name", None),
+                **summary}
+
+    def add_file(self, path: str | os.PathLike, base: str, name: str | None = None, tags=(),
+                 link: bool = False) -> AddResult:
+        """Import a file of another format (a GGUF LoRA) as a PEFT adapter in the store."""
+        file = Path(path).expanduser()
+        unit = format_for_file(file)
+        if unit is None or unit.read is None:
+            raise UsageError("hub cannot import this file", str(file),
+                             "pass an adapter folder, or a file of a format with a reader (`hub plugins`)")
+        if link:
+            raise UsageError(f"--link keeps files in place, but a {unit.name} file is converted", str(file),
+                             "drop --link: the converted adapter is stored")
+        if not base:
+            raise UsageError(f"importing a {unit.name} file needs its base", "--base",
+                             "pass --base NAME (a registered base or a model folder)")
+        base_spec = self.base_spec_for(None, base)
+        with tempfile.TemporaryDirectory(prefix=".hub-import-") as tmp:
+            folder = Path(tmp) / (name or file.stem)
+            unit.read(file, base_spec, folder)     # checks the file first (regular, sane header)
+            digest = _sha256(file)
+            source = {"kind": unit.name, "path": str(file.resolve())}
+            lineage = [{"type": unit.name, "name": file.name, "sha256": digest}]
+            return self.add(folder, name=name, tags=tags, source=source, lineage=lineage,
+                            description=f"converted from {unit.name} {file.name} (sha256 {digest})")
+
+
+def _replace(tmp: Path, target: Path) -> None:
+    if target.exists():
+        old = target.parent / f".{target.name}.{os.getpid()}.old"
+        os.rename(target, old)
+        os.rename(tmp, target)
+        shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
+    else:
+        os.rename(tmp, target)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
