@@ -29,14 +29,12 @@ def report(outcome, as_json: bool) -> None:
     click.echo(f"total      relative error {_err(total)} (energy-weighted), worst module {_err(s.max_rel_error)}"
                if total is not None else f"total      worst module {_err(s.max_rel_error)}; some changes are "
                "unmeasured (no base)")
-    for key, label in (("logit_error", "logits"), ("serve_command", "serve")):
-        if outcome.extra.get(key) is not None:
-            value = outcome.extra[key]
-            click.echo(f"{label.ljust(10)} {value if isinstance(value, str) else _logits(value)}")
-
-
-def _logits(rows) -> str:
-    return ", ".join(f"rank {r['rank']}: {r['rel_error']:.3e}" for r in rows) if isinstance(rows, list) else str(rows)
+    if outcome.extra.get("logit_error") is not None:
+        click.echo(f"logits     relative error {_err(outcome.extra['logit_error'])} on a fixed batch")
+    if outcome.record is not None and outcome.extra.get("serve_command"):
+        click.echo("serve with:")
+        for line in outcome.extra["serve_command"]:
+            click.echo(f"  {line}")
 
 
 @cli.command()
@@ -66,4 +64,45 @@ def resize(state, name, rank, energy, new_name, tags, dry_run, as_json):
     with progress_bar("resizing", unit="adapters") as update:
         outcome = state.hub.resize(name, rank=rank, energy=energy, new_name=new_name, tags=tags, dry_run=dry_run,
                                    progress=update)
+    report(outcome, as_json)
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--runtime", "-r", required=True, metavar="RUNTIME",
+              help="vllm, llama.cpp, ollama or peft: the runtime the result must load in.")
+@click.option("--base", help="Registered base name or model folder (default: the adapter's registered base). "
+                             "Needed to turn DoRA and modules_to_save into plain LoRA.")
+@click.option("--max-lora-rank", type=int, help="Largest rank the runtime serves (vLLM: one of 1, 8, 16, 32, 64, "
+                                                "128, 256, 320, 512; default 16).")
+@click.option("--name", "new_name", help="Name of the new adapter (default NAME-RUNTIME).")
+@click.option("--out", type=click.Path(file_okay=False), help="Also write the new adapter as a PEFT folder here.")
+@click.option("--tag", "tags", multiple=True, help="Tag to attach (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Compute and report, register nothing.")
+@json_option
+@pass_state
+def fix(state, name, runtime, base, max_lora_rank, new_name, out, tags, dry_run, as_json):
+    """Derive an adapter that a serving runtime loads, with each change's cost.
+
+    `hub check NEW --runtime R` passes on the result. One line per module says
+    what changed and its relative error ||dW_new - dW_target|| / ||dW_target||
+    against the change PEFT applies on the base; the total is energy-weighted.
+
+    \b
+      rank above the limit   best approximation within it (vLLM: --max-lora-rank)
+      DoRA                   plain LoRA closest to its effective change on --base
+                             (full-rank once a magnitude moved: approximate, and
+                             valid on that base only; its hash is in the lineage)
+      modules_to_save        with --base: LoRA of (saved - base); without: dropped
+      rsLoRA, alpha_pattern  folded into the factors
+    Ends with the command line that serves it.
+
+    \b
+    hub fix style --runtime vllm --max-lora-rank 16
+    hub fix dora-run --runtime vllm --base Llama-3.2-1B --out ./dora-run-vllm
+    hub fix style --runtime llama.cpp
+    """
+    with progress_bar("fixing", unit="modules") as update:
+        outcome = state.hub.fix(name, runtime, base=base, max_lora_rank=max_lora_rank, new_name=new_name, out=out,
+                                tags=tags, dry_run=dry_run, progress=update)
     report(outcome, as_json)

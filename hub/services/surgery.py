@@ -37,6 +37,16 @@ class SurgeryOutcome:
                 "module_reports": self.surgery.table()}
 
 
+def _check_out(out) -> None:
+    """Refuse an --out folder that exists and is not empty before any work is done."""
+    from pathlib import Path
+
+    if out is not None:
+        folder = Path(out).expanduser()
+        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+            raise AlreadyExists("output folder exists and is not empty", str(folder), "pick a new folder or remove it")
+
+
 def recipe_of(surgery, parents: list[dict], extra: dict | None = None) -> dict:
     """What `hub show` prints for a derived adapter: how it was made and what it cost."""
     return {"operation": surgery.operation, "params": surgery.params,
@@ -65,6 +75,67 @@ class SurgeryMixin:
             progress(1, 1, name)
         parents = [self._adapter_parent(record)]
         return self._register_surgery(result, target, parents, tags, dry_run, f"resized {name} into {target}")
+
+    def fix(self, name: str, runtime: str, base: str | None = None, max_lora_rank: int | None = None,
+            new_name: str | None = None, out: str | None = None, tags=(), dry_run: bool = False,
+            progress: Progress | None = None) -> SurgeryOutcome:
+        """An adapter derived from ``name`` that ``runtime`` serves (see hub.surgery.fix)."""
+        from hub.combine import load_factors
+        from hub.inspect import inspect_adapter
+        from hub.surgery.fix import fix
+        from hub.surgery.runtimes import needs_of, serve_command
+
+        needs = needs_of(runtime, max_lora_rank)
+        record = self.get(name)
+        target = new_name or f"{name}-{needs.name.replace('.', '')}"
+        self._check_free(target)
+        _check_out(out)
+        info = inspect_adapter(self.adapter_dir(name))
+        factors = load_factors(info.path, name=name, info=info)
+        parents = [self._adapter_parent(record)]
+        weights = None
+        base_ref = base or record.base      # the registered base matched by shapes, when not given
+        if base_ref:
+            weights, base_parent = self._base_weights(base_ref, info, name)
+        try:
+            result = fix(factors, needs, weights, progress=progress)
+            if weights is not None and any(c.action in ("dora_to_lora", "saved_to_lora") or
+                                           (c.rank_before is None and c.target_norm is not None)
+                                           for c in result.changes):
+                parents.append({**base_parent, "sha256": weights.content_hash()})   # valid on that base only
+        finally:
+            if weights is not None:
+                weights.close()
+        path = out or f"./{target}"
+        serve_base = (weights.info.path if weights is not None else None) or record.base_model or "BASE"
+        extra = {"runtime": needs.name}
+        if result.changed:
+            max_rank = max((c.rank_after for c in result.changes), default=1)
+            extra["serve_command"] = ([] if out else [f"hub export {target} {path}"]) + \
+                serve_command(needs.name, target, path, serve_base, max_rank)
+        outcome = self._register_surgery(result, target, parents, tags, dry_run, f"fixed {name} for {needs.name} "
+                                         f"as {target}", extra)
+        if out and outcome.record is not None:
+            self.export(target, out)
+        return outcome
+
+    def _base_weights(self, base: str, info, adapter_name: str):
+        """(ModelWeights, lineage parent) for a base the adapter must fit, or a one-line refusal."""
+        from hub.compat import AdapterSpec, BaseSpec, check_adapter_base
+        from hub.errors import Incompatible
+        from hub.surgery.weights import ModelWeights
+
+        base_id, base_name, base_path = self._merge_base(base)
+        weights = ModelWeights(base_path)
+        errors = [f for f in check_adapter_base(AdapterSpec.from_info(info, adapter_name),
+                                                BaseSpec.from_info(weights.info, base_name))
+                  if f.severity == "error"]
+        if errors:
+            weights.close()
+            raise Incompatible(f"adapter {adapter_name} does not fit base {base_name}: {errors[0].message}",
+                               errors[0].module or base_name, "pass the base model the adapter was trained on",
+                               findings=errors)
+        return weights, {"type": "base", "id": base_id, "name": base_name}
 
     # -- shared -------------------------------------------------------------------------
 

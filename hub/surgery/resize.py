@@ -32,7 +32,7 @@ def check_rank_energy(rank: int | None, energy: float | None, where: str) -> Non
 
 
 def truncate_module(mf: ModuleFactors, rank: int | None, energy: float | None,
-                    action: str = "truncated") -> tuple[NewModule | None, ModuleChange]:
+                    action: str = "truncated", kept: str = "kept") -> tuple[NewModule | None, ModuleChange]:
     """The best approximation of mf's scaled delta with at most ``rank`` triplets (and/or
     keeping ``energy``), as a module with scaling 1, and what it cost."""
     B, A = mf.B.to(COMPUTE), mf.A.to(COMPUTE) * mf.scaling
@@ -48,7 +48,7 @@ def truncate_module(mf: ModuleFactors, rank: int | None, energy: float | None,
         return None, ModuleChange(mf.path, "dropped", mf.r, 0, 0.0 if norm == 0 else 1.0, norm,
                                   "its delta is zero")
     if k == mf.r:
-        action = "kept"
+        action = kept
     return (NewModule(mf.path, mf.kind, result.A, result.B, bias),
             ModuleChange(mf.path, action, mf.r, k, err, norm))
 
