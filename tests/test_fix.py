@@ -94,13 +94,16 @@ def test_modules_to_save_without_base_are_dropped_and_said(artifacts):
     assert run_cli("check", "m-vllm", "--runtime", "vllm").exit_code == 0
 
 
-@pytest.mark.parametrize("kind", ["rslora", "patterns"])
-def test_llama_cpp_folds_scaling(artifacts, kind, tmp_path):
+@pytest.mark.parametrize("kind,runtime", [("rslora", "llama.cpp"), ("patterns", "llama.cpp"), ("rslora", "ollama")])
+def test_llama_cpp_folds_scaling(artifacts, kind, runtime, tmp_path):
     base, folder = artifacts[kind]
     assert run_cli("add", folder, "--name", "a").exit_code == 0
-    assert run_cli("check", "a", "--runtime", "llama.cpp").exit_code == 1
-    out = cli_json("fix", "a", "--runtime", "llama.cpp", "--name", "a-cpp")
-    assert run_cli("check", "a-cpp", "--runtime", "llama.cpp").exit_code == 0
+    codes = {"rslora": "LLAMACPP_RSLORA", "patterns": "LLAMACPP_ALPHA_PATTERN"}[kind]
+    assert codes in {f["code"] for f in cli_json("check", "a", "--runtime", runtime, "--base", base)["findings"]}
+    out = cli_json("fix", "a", "--runtime", runtime, "--name", "a-cpp")
+    after = run_cli("check", "a-cpp", "--runtime", runtime, "--base", base, "--json")
+    assert after.exit_code == 0
+    assert {f["severity"] for f in json.loads(after.stdout)["findings"]} <= {"info"}
     before, after = peft_deltas(base, folder), peft_deltas(base, export("a-cpp", tmp_path))
     assert max(float((after[p] - before[p]).norm() / before[p].norm()) for p in before) < 1e-5
     assert all(r["rel_error"] < 1e-6 for r in out["module_reports"])
@@ -137,7 +140,7 @@ def test_bad_input_one_line_nothing_written(artifacts, hub_home, case):
 
 
 def test_every_runtime_check_knows_has_a_fix():
-    from hub.compat.codes import RUNTIMES
+    from hub.plugins import BUILTIN
     from hub.surgery.runtimes import known
 
-    assert set(RUNTIMES) <= set(known())
+    assert set(BUILTIN["hub.runtimes"]) <= set(known())

@@ -111,7 +111,8 @@ class SurgeryMixin:
         extra = {"runtime": needs.name}
         if result.changed:
             max_rank = max((c.rank_after for c in result.changes), default=1)
-            extra["serve_command"] = ([] if out else [f"hub export {target} {path}"]) + \
+            folder_first = not out and needs.name in ("vllm", "peft")   # llama.cpp/Ollama export a GGUF instead
+            extra["serve_command"] = ([f"hub export {target} {path}"] if folder_first else []) + \
                 serve_command(needs.name, target, path, serve_base, max_rank)
         outcome = self._register_surgery(result, target, parents, tags, dry_run, f"fixed {name} for {needs.name} "
                                          f"as {target}", extra)

@@ -124,12 +124,19 @@ def fix(adapter: AdapterFactors, needs: RuntimeNeeds, base: ModelWeights | None 
     return Surgery("fix", params, config, tensors, changes, notes)
 
 
+# `hub check --runtime` findings that fix mends (the others, e.g. a module llama.cpp has no
+# slot for, need `hub merge`)
+FIXABLE = frozenset({
+    "VLLM_RANK_TOO_HIGH", "VLLM_RANK_ABOVE_DEFAULT", "VLLM_MODULES_TO_SAVE", "VLLM_DORA", "VLLM_LORA_BIAS",
+    "LLAMACPP_RSLORA", "LLAMACPP_ALPHA_PATTERN", "LLAMACPP_DORA", "LLAMACPP_MODULES_TO_SAVE", "LLAMACPP_LORA_BIAS",
+})
+
+
 def _needs_fixing(adapter: AdapterFactors, needs: RuntimeNeeds) -> bool:
-    """Does `hub check --runtime` find anything fix can mend? (LoRA on embeddings it cannot.)"""
     from hub.compat import AdapterSpec, check_runtime
 
     spec = AdapterSpec.from_info(adapter.info, adapter.name)
-    return any(f.severity != "info" and f.code != "VLLM_EMBEDDING_LORA" for f in check_runtime(spec, needs.name))
+    return any(f.code in FIXABLE for f in check_runtime(spec, needs.name))
 
 
 def _saved_to_lora(module: str, params: dict[str, torch.Tensor], base: ModelWeights | None, rank: int,

@@ -30,7 +30,10 @@ _NEEDS = {
 
 
 def needs_of(runtime: str, max_lora_rank: int | None = None) -> RuntimeNeeds:
+    from hub import plugins
+
     key = runtime_key(runtime)
+    plugins.find("hub.runtimes", key)   # an unknown runtime: one line listing the known ones
     if key not in _NEEDS:   # a runtime `hub check` knows but fix does not: say so, do not guess
         raise UsageError(f"hub fix does not know what {key} needs yet", "--runtime",
                          f"use one of: {', '.join(sorted(_NEEDS))}")
@@ -50,15 +53,17 @@ def known() -> tuple[str, ...]:
 
 
 def serve_command(runtime: str, name: str, path: str, base: str, max_rank: int) -> list[str]:
-    """The command lines that serve adapter ``name`` (a PEFT folder at ``path``) on ``base``."""
-    key = runtime_key(runtime) if runtime != "ollama" else runtime
+    """The command lines that serve registered adapter ``name`` on ``base``; ``path``: where
+    its PEFT folder is (or goes, with the `hub export` line the caller adds)."""
+    key = runtime_key(runtime)
     if key == "vllm":
         flag = next((v for v in VLLM_MAX_RANKS if v >= max_rank), VLLM_MAX_RANKS[-1])
         return [f"vllm serve {base} --enable-lora --lora-modules {name}={path} --max-lora-rank {flag}"]
-    gguf = [f"python convert_lora_to_gguf.py {path} --base {base} --outfile {name}.gguf"]
     if key == "llama.cpp":
-        return gguf + [f"llama-server -m BASE.gguf --lora {name}.gguf"]
+        return [f"hub export {name} {name}.gguf --format gguf --base {base}",
+                f"llama-server -m BASE.gguf --lora {name}.gguf"]
     if key == "ollama":
-        return gguf + [f"printf 'FROM BASE.gguf\\nADAPTER ./{name}.gguf\\n' > Modelfile && ollama create {name} -f Modelfile"]
+        return [f"hub export {name} ./ollama-{name} --format ollama --base {base} --from MODEL",
+                f"ollama create {name} -f ./ollama-{name}/Modelfile"]
     return [f"python -c \"from transformers import AutoModelForCausalLM; from peft import PeftModel; "
             f"m = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained('{base}'), '{path}')\""]
