@@ -196,7 +196,7 @@ class SyncMixin:
                                         "choose another with --name, or `hub pull --update` it")
         pending = {"direction": "pull", "repo_id": snap.repo_id, "revision": revision, "subfolder": sub,
                    "commit": snap.commit, "remote_commit": snap.commit}
-        source = {"kind": "hub", "path": f"{remote.endpoint}/{snap.repo_id}", "repo": snap.repo_id,
+        source = {"kind": "hub", "path": f"{remote.public}/{snap.repo_id}", "repo": snap.repo_id,
                   "revision": revision, "commit": snap.commit, "subfolder": sub or None}
         folder = self.store.temp_path("pull")
         token = _PENDING_REMOTE.set(pending)
@@ -326,7 +326,7 @@ class SyncMixin:
 
         if explicit:
             if model_exists(remote, explicit) is False:
-                raise NotFound(f"base model {explicit!r} is not on the Hub", remote.endpoint,
+                raise NotFound(f"base model {explicit!r} is not on the Hub", remote.public,
                                "pass the Hub id of the base (e.g. meta-llama/Llama-3.2-1B) or leave --base-model out")
             return explicit, []
         candidate = model_card.hub_base_model(declared) or model_card.card_base_model(existing)

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from hub.errors import IntegrityError, InvalidAdapter, NotFound, UnsafeFormat, UsageError
+from hub.errors import IntegrityError, InvalidAdapter, NotFound, RemoteError, UnsafeFormat, UsageError
+from hub.sync import http_bounds
 from hub.sync.remote import Remote
 from hub.sync.spec import RepoSpec, check_remote_paths
 
@@ -24,6 +26,7 @@ WEIGHTS = "adapter_model.safetensors"
 README = "README.md"
 PICKLES = ("adapter_model.bin", "adapter_model.pt", "adapter_model.pth")
 WANTED = (CONFIG, WEIGHTS, README)
+MAX_REPO_FILES = 100_000   # a listing longer than this is refused (endless paging stops here at the latest)
 Progress = Callable[[int, int, str], None]   # (bytes done, bytes total, current file)
 
 
@@ -82,8 +85,13 @@ class RemoteSnapshot:
 
 def resolve(remote: Remote, spec: RepoSpec) -> str:
     """The commit a revision points to now."""
+    # a named revision always: self-hosted mirrors (olah) serve only /api/models/ID/revision/REV
     with remote.errors(spec.repo_id, spec.revision):
-        return remote.api.model_info(spec.repo_id, revision=spec.revision).sha
+        sha = remote.api.model_info(spec.repo_id, revision=spec.revision or "main").sha
+    if not isinstance(sha, str) or not re.fullmatch(r"[0-9a-f]{40}", sha):
+        raise RemoteError(f"the Hub named no valid commit for {spec.repo_id}@{spec.revision or 'main'}",
+                          remote.public, "check HF_ENDPOINT; it does not behave like a Hub")
+    return sha
 
 
 def snapshot(remote: Remote, spec: RepoSpec) -> RemoteSnapshot:
@@ -91,15 +99,20 @@ def snapshot(remote: Remote, spec: RepoSpec) -> RemoteSnapshot:
     from huggingface_hub.hf_api import RepoFile
 
     commit = resolve(remote, spec)
+    where = f"{remote.public}/{spec.repo_id}@{commit[:12]}"
+    files: list[RemoteFile] = []
     with remote.errors(spec.repo_id, commit):
-        entries = [e for e in remote.api.list_repo_tree(spec.repo_id, revision=commit, recursive=True)
-                   if isinstance(e, RepoFile)]
-    check_remote_paths([e.path for e in entries], f"{remote.endpoint}/{spec.repo_id}@{commit[:12]}")
+        for e in remote.api.list_repo_tree(spec.repo_id, revision=commit, recursive=True):
+            if isinstance(e, RepoFile):
+                files.append(_remote_file(e, where))
+                if len(files) > MAX_REPO_FILES:
+                    raise RemoteError(f"the repo lists more than {MAX_REPO_FILES:,} files", where,
+                                      "hub pulls adapter repos; check the repo id and HF_ENDPOINT")
+    check_remote_paths([f.path for f in files], where)
     by_folder: dict[str, dict[str, RemoteFile]] = {}
-    for e in entries:
-        folder, name = posixpath.split(e.path)
-        by_folder.setdefault(folder, {})[name] = RemoteFile(
-            e.path, int(e.size), e.lfs.sha256 if e.lfs else None, e.blob_id, e.lfs is not None)
+    for f in files:
+        folder, name = posixpath.split(f.path)
+        by_folder.setdefault(folder, {})[name] = f
     adapters = []
     for folder, files in sorted(by_folder.items()):
         if CONFIG not in files:
@@ -108,6 +121,17 @@ def snapshot(remote: Remote, spec: RepoSpec) -> RemoteSnapshot:
             spec.repo_id, folder, tuple(files[n] for n in WANTED if n in files),
             tuple(n for n in PICKLES if n in files)))
     return RemoteSnapshot(spec.repo_id, spec.revision, commit, tuple(adapters))
+
+
+def _remote_file(e, where: str) -> RemoteFile:
+    """A listed file, its fields checked: the listing comes from a server hub does not control."""
+    sha256 = e.lfs.sha256 if e.lfs else None
+    ok = (isinstance(e.path, str) and isinstance(e.size, int) and not isinstance(e.size, bool) and e.size >= 0
+          and isinstance(e.blob_id, str) and (sha256 is None or isinstance(sha256, str)))
+    if not ok:
+        raise RemoteError("the Hub listed a file with malformed fields", where,
+                          "check HF_ENDPOINT; it does not behave like a Hub")
+    return RemoteFile(e.path, e.size, sha256, e.blob_id, e.lfs is not None)
 
 
 def check_pullable(adapter: RemoteAdapter, commit: str) -> None:
@@ -185,12 +209,12 @@ def download(remote: Remote, adapter: RemoteAdapter, commit: str, dest: Path,
 
     check_pullable(adapter, commit)
     done = [0]
-    where = f"{remote.endpoint}/{adapter.repo_id}@{commit[:12]}"
+    where = f"{remote.public}/{adapter.repo_id}@{commit[:12]}"
     staging = dest / ".download"
     staging.mkdir(parents=True, exist_ok=True)
     for f in adapter.files:
         bars = {"tqdm_class": _bar_class(progress, adapter.size, done, f.name)} if progress else {}
-        with remote.errors(adapter.repo_id, commit, f.path):
+        with remote.errors(adapter.repo_id, commit, f.path, seconds=http_bounds.download_seconds(f.size)):
             local = Path(hf_hub_download(adapter.repo_id, f.path, revision=commit, local_dir=staging,
                                          endpoint=remote.endpoint, token=remote.token, **bars))
         if staging.resolve() not in local.resolve().parents:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from hub.sync import http_bounds
 from hub.sync.remote import Remote
 
 
@@ -40,9 +41,10 @@ def upload(remote: Remote, repo_id: str, files: dict[str, Path | bytes], *, mess
     branch = branch or "main"
     created = False
     notes = []
-    with remote.errors(repo_id, branch):
+    total = sum(src.stat().st_size if isinstance(src, Path) else len(src) for src in files.values())
+    with remote.errors(repo_id, branch, seconds=http_bounds.download_seconds(total)):
         try:
-            info = api.repo_info(repo_id)
+            info = api.repo_info(repo_id, revision="main")   # mirrors serve only /revision/<rev>
             if private and not info.private:
                 notes.append(f"{repo_id} already exists and is public; --private applies only to new repos")
         except RepositoryNotFoundError:
@@ -58,4 +60,4 @@ def upload(remote: Remote, repo_id: str, files: dict[str, Path | bytes], *, mess
     changed = info.oid != head
     revision = info.pr_revision if (create_pr and info.pr_revision) else branch
     return PushResult(repo_id, revision, info.oid, changed, created, info.pr_url if changed else None,
-                      f"{remote.endpoint}/{repo_id}", tuple(notes))
+                      f"{remote.public}/{repo_id}", tuple(notes))

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from hub.errors import HubError, IntegrityError, NotFound, RemoteError, UsageError
+from hub.redact import without_userinfo
+from hub.sync import http_bounds
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 PROBE_TIMEOUT_S = float(os.environ.get("HUB_PROBE_TIMEOUT", "4"))
-CONNECT_TIMEOUT_S = 5.0
-READ_TIMEOUT_S = 60.0
 _TRUE = {"1", "on", "yes", "true"}
 
 
@@ -33,28 +33,6 @@ def offline_requested() -> bool:
 
 def endpoint_from_env() -> str:
     return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
-
-
-_factory_lock = threading.Lock()
-_factory_installed = False
-
-
-def _install_client_factory() -> None:
-    """Bounded timeouts on huggingface_hub's shared HTTP client (it has none by default)."""
-    global _factory_installed
-    with _factory_lock:
-        if _factory_installed:
-            return
-        import httpx2
-        from huggingface_hub.utils import _http
-
-        def factory():
-            client = _http.default_client_factory()
-            client.timeout = httpx2.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S)
-            return client
-
-        _http.set_client_factory(factory)
-        _factory_installed = True
 
 
 def _probe_target(endpoint: str) -> tuple[str, int, str]:
@@ -122,9 +100,14 @@ class Remote:
             self._probed = True
 
     @property
+    def public(self) -> str:
+        """The endpoint as stored and printed: without ``user:token@`` (HF_ENDPOINT may carry one)."""
+        return without_userinfo(self.endpoint)
+
+    @property
     def api(self):
         if self._api is None:
-            _install_client_factory()
+            http_bounds.install()
             from huggingface_hub import HfApi, constants
 
             # env vars were frozen into constants at import; follow the environment as it is now
@@ -133,14 +116,19 @@ class Remote:
         return self._api
 
     @contextmanager
-    def errors(self, repo_id: str | None = None, revision: str | None = None, path: str | None = None):
-        """Turn huggingface_hub / HTTP errors raised inside into one-line hub errors."""
+    def errors(self, repo_id: str | None = None, revision: str | None = None, path: str | None = None,
+               seconds: float | None = None):
+        """One remote operation: its HTTP requests run under one deadline and request count
+        (hub.sync.http_bounds; ``seconds`` overrides the deadline), and huggingface_hub / HTTP
+        errors raised inside become one-line hub errors."""
+        http_bounds.install()
         try:
-            yield
+            with http_bounds.budget(f"{self.public}/{repo_id}" if repo_id else self.public, seconds):
+                yield
         except HubError:
             raise
         except Exception as exc:  # noqa: BLE001 - translated or re-raised below
-            translated = translate(exc, self.endpoint, repo_id, revision, path)
+            translated = translate(exc, self.public, repo_id, revision, path)
             if translated is None:
                 raise
             raise translated from exc
@@ -180,11 +168,41 @@ def translate(exc: BaseException, endpoint: str, repo_id: str | None, revision: 
         return RemoteError(f"the Hub refused the model card: {detail}", where, "fix the metadata (e.g. --base-model)")
     if isinstance(exc, hf.HFValidationError):
         return UsageError(" ".join(str(exc).split()), where, "check the repo id and revision")
-    if isinstance(exc, (httpx2.ConnectError, httpx2.TimeoutException, httpx2.RemoteProtocolError,
-                        hf.LocalEntryNotFoundError)):
-        return RemoteError(f"connection to the Hub failed: {' '.join(str(exc).split())[:200]}", where,
-                           "check the network and retry")
+    if isinstance(exc, http_bounds.BoundExceeded):
+        return RemoteError(f"the Hub did not answer in bounds: {exc}", where,
+                           "check HF_ENDPOINT and retry later (HF_HUB_DOWNLOAD_TIMEOUT, HUB_REMOTE_DEADLINE)")
+    if isinstance(exc, httpx2.TimeoutException):
+        return RemoteError(f"the Hub did not answer in time ({type(exc).__name__})", where,
+                           "check the network and retry (HF_HUB_ETAG_TIMEOUT, HF_HUB_DOWNLOAD_TIMEOUT)")
+    if isinstance(exc, (httpx2.ConnectError, httpx2.RemoteProtocolError, hf.LocalEntryNotFoundError)):
+        return RemoteError(f"connection to the Hub failed: {_short(exc)}", where, "check the network and retry")
     if isinstance(exc, OSError) and "Consistency check failed" in str(exc):
         return IntegrityError(f"download of {path or 'a file'} is truncated or longer than advertised", where,
                               "the remote file is damaged or the transfer broke; nothing was registered, retry later")
+    if isinstance(exc, (httpx2.HTTPError, httpx2.InvalidURL)):   # file:// redirects, bad encodings, loops
+        return RemoteError(f"the Hub's reply could not be used: {type(exc).__name__}: {_short(exc)}", where,
+                           "check HF_ENDPOINT; it does not behave like a Hub")
+    if isinstance(exc, _MALFORMED) and _raised_in_client(exc):
+        return RemoteError(f"the Hub sent a malformed reply ({type(exc).__name__}: {_short(exc)})", where,
+                           "check HF_ENDPOINT; it does not behave like a Hub")
     return None
+
+
+# what parsing a reply of the wrong shape raises inside huggingface_hub (JSON that is not
+# JSON, a list where an object belongs, a missing field)
+_MALFORMED = (ValueError, TypeError, KeyError, AttributeError, IndexError, UnicodeError)
+_CLIENT_PACKAGES = ("huggingface_hub", "httpx", "httpcore", "json", "hub/sync/")
+
+
+def _raised_in_client(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised while the client or hub.sync read a reply, not by a bug elsewhere."""
+    tb = exc.__traceback__
+    last = None
+    while tb is not None:
+        last = tb.tb_frame.f_code.co_filename
+        tb = tb.tb_next
+    return last is not None and any(f"/{pkg}" in last.replace(os.sep, "/") for pkg in _CLIENT_PACKAGES)
+
+
+def _short(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200]

@@ -30,16 +30,19 @@ def search(remote: Remote, base: str | None = None, author: str | None = None, q
     if base:
         check_repo_id(base)
     filters = [f"base_model:adapter:{base}"] if base else ["peft"]
-    with remote.errors():
-        found = remote.api.list_models(filter=filters, author=author or None, search=query or None, limit=limit)
-        models = list(found)
     out = []
-    for m in models:
-        tags = tuple(m.tags or ())
-        bases = tuple(t.split(":", 2)[2] for t in tags if t.startswith("base_model:adapter:"))
-        created = m.created_at.isoformat() if getattr(m, "created_at", None) else None
-        out.append(RemoteModel(m.id, tags, m.downloads, m.likes, m.library_name, created, bases))
+    with remote.errors():   # parsing too: a reply of the wrong shape is the Hub's error, not hub's
+        for m in remote.api.list_models(filter=filters, author=author or None, search=query or None, limit=limit):
+            tags = tuple(str(t) for t in (m.tags or ()))
+            bases = tuple(t.split(":", 2)[2] for t in tags if t.startswith("base_model:adapter:"))
+            created = m.created_at.isoformat() if getattr(m, "created_at", None) else None
+            out.append(RemoteModel(str(m.id), tags, _int(m.downloads), _int(m.likes),
+                                   m.library_name if isinstance(m.library_name, str) else None, created, bases))
     return out
+
+
+def _int(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def head(remote: Remote, repo_id: str, revision: str | None) -> str | None:
@@ -48,7 +51,7 @@ def head(remote: Remote, repo_id: str, revision: str | None) -> str | None:
 
     with remote.errors(repo_id, revision):
         try:
-            return remote.api.model_info(repo_id, revision=revision, expand=["sha"]).sha
+            return remote.api.model_info(repo_id, revision=revision or "main", expand=["sha"]).sha
         except (RepositoryNotFoundError, RevisionNotFoundError):
             return None
 
@@ -59,7 +62,7 @@ def model_exists(remote: Remote, repo_id: str) -> bool | None:
 
     with remote.errors(repo_id):
         try:
-            remote.api.model_info(repo_id, expand=["sha"])
+            remote.api.model_info(repo_id, revision="main", expand=["sha"])
             return True
         except GatedRepoError:
             return True

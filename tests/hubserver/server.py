@@ -128,10 +128,13 @@ class HubHandler(BaseHTTPRequestHandler):
         self._body_consumed = False
         split = urlsplit(self.path)
         self.query = parse_qs(split.query, keep_blank_values=True)
+        # /mirror/...: behave like olah, a self-hosted mirror that serves model info only at a named revision
+        self.mirror = split.path.startswith("/mirror/")
+        route_path = split.path[len("/mirror"):] if self.mirror else split.path
         status = 500
         try:
             for verbs, pattern, handler in self.server.routes:
-                if method in verbs and (m := re.fullmatch(pattern, split.path)):
+                if method in verbs and (m := re.fullmatch(pattern, route_path)):
                     args = {k: unquote(v) if v is not None else None for k, v in m.groupdict().items()}
                     status = handler(self, **args) or 200
                     break
@@ -361,6 +364,9 @@ class HubHandler(BaseHTTPRequestHandler):
         return doc
 
     def model_info(self, repo, revision=None):
+        if self.mirror and revision is None:
+            raise ApiError(404, "Repository not found (this mirror serves /api/models/ID/revision/REV only)",
+                           "RepoNotFound")
         self.repo(repo)
         sha = self.resolve(repo, revision or "main")
         doc = self._model_doc(repo, sha, blobs=self.flag("blobs"))
