@@ -340,34 +340,25 @@ class HubCore:
         return self.get(new_name)
 
     def export(self, name: str, out: str | os.PathLike, overwrite: bool = False) -> Path:
-        """Write the adapter as a PEFT folder (real copies, so edits never reach the store)."""
+        """Write the adapter as a PEFT folder (real copies, so edits never reach the store).
+        An existing target (with ``overwrite``) is swapped out whole at the end."""
+        from hub.merge.writer import AtomicFolder
+        from hub.write_guard import check_write_target
+
         record = self.get(name)
-        out = Path(out).expanduser()
-        if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-            raise AlreadyExists("output folder exists and is not empty", str(out),
-                                "choose a new folder or pass --overwrite")
         from hub.checked_files import copy_checked
 
         source = None if record.storage == "link" else self.adapter_dir(name)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.parent / f".{out.name}.{os.getpid()}.incomplete"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        try:
+        out = check_write_target(self, out, sources=[record.path if source is None else source],
+                                 overwrite=overwrite)
+        folder = AtomicFolder(out, overwrite=True, replace_files=True)
+        with folder as tmp:
             for f in record.files:
                 if source is None:   # linked: verified against the record while copying
                     copy_checked(record.path, f, tmp / f["name"])
                 else:
                     shutil.copyfile(source / f["name"], tmp / f["name"])
-            if out.exists():
-                old = out.parent / f".{out.name}.{os.getpid()}.old"
-                os.rename(out, old)
-                os.rename(tmp, out)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.rename(tmp, out)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            folder.commit()
         return out
 
     def verify(self, name: str | None = None, progress: Progress | None = None) -> list[VerifyResult]:

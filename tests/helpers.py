@@ -57,3 +57,31 @@ def copy_adapter(src: Path, dst: Path) -> Path:
 
     shutil.copytree(src, dst)
     return dst
+
+
+def tree_snapshot(root: Path) -> dict:
+    """Every path under ``root`` with what it holds: a file's sha256, a symlink's target,
+    "dir" for folders; SQLite's own files are left out (compare registry_snapshot's rows)."""
+    snap: dict = {}
+    for path in sorted(Path(root).rglob("*")):
+        rel = str(path.relative_to(root))
+        if path.name.endswith((".db", ".db-wal", ".db-shm", ".db-journal")):
+            continue
+        if path.is_symlink():
+            snap[rel] = "-> " + os.readlink(path)
+        elif path.is_dir():
+            snap[rel] = "dir"
+        else:
+            snap[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return snap
+
+
+def one_line_error(result, *needles: str) -> str:
+    """Assert a clean refusal: non-zero exit, one `hub: error:` line naming ``needles``."""
+    err = result.stderr.strip()
+    assert result.exit_code not in (0, 70), (result.exit_code, err)
+    assert len(err.splitlines()) == 1 and err.startswith("hub: error:"), err
+    assert "Traceback" not in err and "internal error" not in err, err
+    for needle in needles:
+        assert needle in err, (needle, err)
+    return err

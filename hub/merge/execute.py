@@ -288,6 +288,11 @@ def execute(plan: MergePlan, out_dir: str | os.PathLike, *, device: str = "auto"
             overwrite: bool = False, prefetch_bytes: int = DEFAULT_PREFETCH_BYTES,
             lineage_extra: dict | None = None) -> MergeResult:
     """Write the merged model to ``out_dir`` (atomically) and return what was done."""
+    from hub.write_guard import check_write_target
+
+    # the registry-aware check runs in hub.services.merging; here: /, $HOME and the inputs
+    check_write_target(None, out_dir, sources=[plan.base.path, *(a.info.path for a in plan.adapters)],
+                       overwrite=overwrite)
     device = resolve_device(device)
     started = time.perf_counter()
     folder = AtomicFolder(out_dir, overwrite=overwrite)
@@ -410,4 +415,4 @@ def _copy_side_files(plan: MergePlan, folder: Path) -> None:
     for name in plan.base.extra_files:
         if name == "config.json" or name in SKIP_NAMES or name.endswith(SKIP_SUFFIXES) or name.startswith("."):
             continue
-        shutil.copy2(base_dir / name, folder / name)
+        shutil.copyfile(base_dir / name, folder / name)   # new file: mode from the umask

@@ -115,26 +115,30 @@ class AtomicFolder:
     kill leaves only a hidden ``.incomplete`` folder that nothing mistakes for a model.
     """
 
-    def __init__(self, target: str | os.PathLike, overwrite: bool = False):
+    def __init__(self, target: str | os.PathLike, overwrite: bool = False, replace_files: bool = False):
         self.target = Path(target).absolute()
         self.overwrite = overwrite
+        self.replace_files = replace_files   # export: a regular file at the target may be replaced too
         self.tmp: Path | None = None
         self.committed = False
 
     def check(self) -> None:
         """Refuse early (before any work) when the target is taken."""
-        check_target(self.target, self.overwrite)
+        if not (self.replace_files and self.overwrite):
+            check_target(self.target, self.overwrite)
 
     def __enter__(self) -> Path:
         self.check()
         self.target.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = Path(tempfile.mkdtemp(dir=self.target.parent, prefix=f".{self.target.name}.", suffix=".incomplete"))
+        os.chmod(self.tmp, 0o777 & ~current_umask())   # mkdtemp makes 0700; outputs follow the umask
         return self.tmp
 
     def commit(self) -> None:
         assert self.tmp is not None
-        if self.target.exists():
-            check_target(self.target, self.overwrite)
+        if os.path.lexists(self.target):
+            self.check()
+            # the old target (folder, file or symlink) moves into a hidden folder removed whole
             old = Path(tempfile.mkdtemp(dir=self.target.parent, prefix=f".{self.target.name}.", suffix=".old"))
             os.replace(self.target, old / "previous")
             os.replace(self.tmp, self.target)
@@ -146,6 +150,12 @@ class AtomicFolder:
     def __exit__(self, exc_type, exc, tb) -> None:
         if not self.committed and self.tmp is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def check_target(target: Path, overwrite: bool) -> None:

@@ -279,3 +279,13 @@ def add_lineage(conn: Connection, child_type: str, child_id: int, parents) -> No
             for i, p in enumerate(parents)]
     if rows:
         conn.execute(insert(lineage), rows)
+
+
+def protected_folders(conn: Connection) -> list[tuple[str, str, str]]:
+    """(kind, name, folder) of every folder the registry reads in place: registered
+    bases and linked adapters. hub.write_guard refuses to write over or into them."""
+    bases = conn.execute(select(base_models.c.name, base_models.c.path).where(base_models.c.path.is_not(None)))
+    linked = conn.execute(select(adapters.c.name, adapters.c.path)
+                          .where((adapters.c.storage == "link") & adapters.c.path.is_not(None)))
+    return ([("registered base", r.name, r.path) for r in bases]
+            + [("linked adapter", r.name, r.path) for r in linked])

@@ -88,12 +88,14 @@ class MergingMixin:
         With ``dry_run`` only the plan is built (all checks run, nothing is written)."""
         from hub.merge import DEFAULT_PREFETCH_BYTES, MergeInput, build_plan, execute, resolve_device
         from hub.merge.writer import check_target
+        from hub.write_guard import check_write_target
 
         if not adapters:
             raise UsageError("no adapters to merge", "hub merge", "name adapters as NAME or NAME:WEIGHT")
-        out = Path(out).expanduser().absolute()
         base_id, base_name, base_path = self._merge_base(base)
         parents = [self._merge_adapter(ref) for ref, _ in adapters]
+        out = check_write_target(self, out, sources=[base_path, *(info.path for _, info, _ in parents)],
+                                 overwrite=overwrite)
         model_name = check_name(name, "model name") if name else name_from_folder(out.name)
         replaces = self._merged_row_for(model_name, out, overwrite)
 
