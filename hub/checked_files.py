@@ -85,6 +85,33 @@ def _mismatch(record_file: Mapping, where: str) -> IntegrityError:
                           "the linked file changed since it was registered; " + FIX)
 
 
+class NotRegularFile(OSError):
+    """A FIFO, device, socket or folder where a file was expected."""
+
+
+class FileTooLarge(OSError):
+    """A file larger than the caller's bound."""
+
+
+def read_regular(path: str | os.PathLike, max_bytes: int) -> bytes:
+    """The bytes of ``path`` if it is a regular file of at most ``max_bytes`` (links to one are
+    fine). Decided on the open descriptor, so a FIFO swapped in after a check cannot block:
+    raises NotRegularFile, FileTooLarge, or the OSError of the open."""
+    fd = os.open(path, os.O_RDONLY | _CLOEXEC | _NONBLOCK)
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotRegularFile(errno.EINVAL, "not a regular file (a FIFO, device or folder)", str(path))
+        if st.st_size > max_bytes:
+            raise FileTooLarge(errno.EFBIG, f"{st.st_size:,} bytes, more than the {max_bytes:,} allowed", str(path))
+        if _NONBLOCK:
+            os.set_blocking(fd, True)
+        data = fh.read(max_bytes + 1)   # the file may have grown since fstat
+    if len(data) > max_bytes:
+        raise FileTooLarge(errno.EFBIG, f"more than the {max_bytes:,} bytes allowed", str(path))
+    return data
+
+
 def open_checked(folder: str | os.PathLike, record_file: Mapping, *, rehash: bool = True) -> BinaryIO:
     """``folder/<record_file['name']>`` opened for reading, verified against the record's
     ``size`` and ``sha256`` (see the module doc), positioned at the start.

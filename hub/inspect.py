@@ -7,11 +7,11 @@ pass that reads them (optionally copying them through ``sink_factory``).
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
+from hub import patterns
 from hub.errors import InvalidAdapter, UnsafeFormat
 from hub.findings import Finding, has_errors
 from hub.formats import adapter_config as cfgmod
@@ -153,7 +153,8 @@ def inspect_adapter(folder: str | os.PathLike,
             digest = hash_file(path, sink)
         files.append(FileInfo(path.name, path.stat().st_size, digest))
     assert header is not None
-    info = build_info(where, config, header, files)
+    with patterns.budget():   # the config's regexes, all of them together
+        info = build_info(where, config, header, files)
     if bad:
         extra = tuple(Finding("NONFINITE_VALUES", "error", strip_prefix(name),
                               f"{n} NaN/Inf value(s) in this tensor; the adapter is broken "
@@ -226,7 +227,7 @@ def build_info(where: str, config: dict, header: SafetensorsHeader, files: list[
                 findings.append(Finding("TARGET_WITHOUT_TENSORS", "warning", target,
                                         f"target module {target!r} is in the config but has no tensors"))
     elif isinstance(targets, str) and targets != "all-linear":
-        if not any(re.fullmatch(targets, p) for p in modules):
+        if not any(patterns.fullmatch(targets, p) for p in modules):
             # PEFT fullmatches this regex to choose where LoRA goes: the tensors would never load
             findings.append(Finding("TARGET_REGEX_UNMATCHED", "error", None,
                                     f"target_modules regex {targets!r} matches none of the adapted modules"))

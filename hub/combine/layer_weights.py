@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from hub import patterns
 from hub.errors import UsageError
 from hub.formats.adapter_weights import layer_index
 
@@ -36,7 +37,7 @@ class LayerWeightRule:
             index = layer_index(path)
             if index is None or not (self.layers[0] <= index <= self.layers[1]):
                 return False
-        if self.match is not None and not re.search(self.match, path):
+        if self.match is not None and not patterns.search(self.match, path):   # untrusted: time-bounded
             return False
         return True
 
@@ -68,8 +69,8 @@ class LayerWeightRule:
             raise UsageError(f"layer range {self.layers[0]}-{self.layers[1]} is empty", where, "write LOW-HIGH")
         if self.match is not None:
             try:
-                re.compile(self.match)
-            except re.error as exc:
+                patterns.compile(self.match)
+            except patterns.PatternError as exc:
                 raise UsageError(f"regex {self.match!r} does not compile: {exc}", where, "fix the pattern") from None
 
 

@@ -73,19 +73,32 @@ class Recipe:
         )
 
 
+MAX_RECIPE_BYTES = 1 << 20   # a recipe is a page of text; anything larger is not one
+
+
 def load_recipe(path: str | Path) -> Recipe:
-    """Read a JSON or YAML recipe file (YAML is a superset of JSON, so one parser)."""
+    """Read a JSON or YAML recipe file (YAML is a superset of JSON, so one parser).
+
+    Only a regular file of at most 1 MB is read (a FIFO would block, /dev/zero never
+    ends), and YAML aliases may not expand it past hub.safe_yaml's bound."""
     import yaml
+
+    from hub import safe_yaml
+    from hub.checked_files import FileTooLarge, NotRegularFile, read_regular
 
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular(path, MAX_RECIPE_BYTES).decode("utf-8")
     except FileNotFoundError:
         raise UsageError("recipe file does not exist", str(path), "check the path") from None
+    except (NotRegularFile, FileTooLarge) as exc:
+        raise UsageError(f"recipe is {exc.strerror}", str(path), "pass a JSON or YAML recipe file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read recipe: {exc}", str(path), "pass a UTF-8 JSON or YAML file") from None
     try:
-        doc = yaml.safe_load(text)
+        doc = safe_yaml.load(text)
+    except safe_yaml.YAMLTooLarge as exc:
+        raise UsageError(f"recipe refused: {exc}", str(path), "write the recipe out without YAML aliases") from None
     except yaml.YAMLError as exc:
         first = str(exc).splitlines()[0] if str(exc) else "syntax error"
         raise UsageError(f"recipe is not valid JSON or YAML: {first}", str(path), "fix the syntax") from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from hub import patterns
 from hub.compat.codes import finding
 from hub.compat.grouping import Collector, template
 from hub.compat.specs import AdapterSpec, BaseSpec, shape_rows
@@ -29,6 +30,18 @@ USE_MATCHING_BASE = "use the base it was trained on (`hub check NAME --all-bases
 
 def check_adapter_base(adapter: AdapterSpec, base: BaseSpec) -> list[Finding]:
     """Every finding for ``adapter`` on ``base``; any error means it does not fit.
+
+    The config's regular expressions run under one time budget (hub.patterns): a pattern
+    that exhausts it is the finding PATTERN_TOO_SLOW, not a hang."""
+    try:
+        with patterns.budget():
+            return _check_adapter_base(adapter, base)
+    except patterns.PatternTimeout as exc:
+        return [finding(patterns.CODE, None, exc.what + ": " + exc.fix)]
+
+
+def _check_adapter_base(adapter: AdapterSpec, base: BaseSpec) -> list[Finding]:
+    """check_adapter_base without the pattern budget.
 
     Runs once per adapter in a batch over the whole registry, so the per-module loop is
     kept tight: equal shapes cost one dict lookup, and a mismatch's message is computed

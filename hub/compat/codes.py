@@ -67,6 +67,10 @@ CODES: dict[str, Code] = {
         "The adapter adapts only some of the base's layers (its targets name exact paths)."),
     "BASE_NAME_DIFFERS": Code("info", "adapter-base",
         "The adapter's base_model_name_or_path names another model; shapes decided the verdict."),
+    "PATTERN_TOO_SLOW": Code("error", "adapter-base",
+        "A regular expression in the config (target_modules, exclude_modules, layers_pattern, rank_pattern, "
+        "alpha_pattern) did not finish within hub's time budget (HUB_PATTERN_BUDGET, 1 s): it backtracks "
+        "catastrophically, and PEFT, which evaluates it with Python's re, would hang on it."),
     "TARGETS_UNKNOWN": Code("info", "adapter-base",
         "target_modules is missing, so PEFT's module matching could not be replayed."),
     # adapter <-> adapter ----------------------------------------------------------------

@@ -9,18 +9,13 @@ modules PEFT never wraps (dropped without a word).
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import Mapping
 
+from hub import patterns
 from hub.compat.specs import BaseSpec
 from hub.formats.base_model import OUTPUT_HEADS
 
 _ADAPTABLE = ("linear", "conv1d", "embedding")
-
-
-@lru_cache(maxsize=256)
-def _compiled(pattern: str) -> re.Pattern:
-    return re.compile(pattern)
 
 
 def _layer_of(key: str, layers_pattern) -> int | None:
@@ -29,7 +24,7 @@ def _layer_of(key: str, layers_pattern) -> int | None:
         m = re.match(r".*?\.[^.]*\.(?P<idx>\d+)\.", key)
         return int(m["idx"]) if m else None
     for pattern in [layers_pattern] if isinstance(layers_pattern, str) else layers_pattern:
-        m = re.match(rf"(?:^|.*?\.){pattern}\.(?P<idx>\d+)\.", key)
+        m = patterns.match(rf"(?:^|.*?\.){pattern}\.(?P<idx>\d+)\.", key)   # untrusted: time-bounded
         if m:
             return int(m["idx"])
     return None
@@ -39,12 +34,12 @@ def _excluded(config: Mapping, key: str) -> bool:
     exclude = config.get("exclude_modules")
     if exclude:
         if isinstance(exclude, str):
-            if _compiled(exclude).fullmatch(key):
+            if patterns.fullmatch(exclude, key):
                 return True
         elif key in exclude or any(key.endswith(f".{e}") for e in exclude):
             return True
     for m in config.get("modules_to_save") or ():
-        if re.match(rf"(^|.*\.){m}($|\..*)", key):
+        if patterns.match(rf"(^|.*\.){m}($|\..*)", key):
             return True
     return False
 
@@ -77,8 +72,8 @@ def _wrapped(config: Mapping, base: BaseSpec) -> set[str] | None:
             candidates = {p for p, m in base.modules.items()
                           if m.kind in ("linear", "conv1d") and p.rsplit(".", 1)[-1] not in OUTPUT_HEADS}
         else:
-            rx = _compiled(targets)
-            candidates = {p for p, m in base.modules.items() if m.kind in _ADAPTABLE and rx.fullmatch(p)}
+            candidates = {p for p, m in base.modules.items()
+                          if m.kind in _ADAPTABLE and patterns.fullmatch(targets, p)}
         return {p for p in candidates if not _excluded(config, p)}
     index = base.suffix_index
     for target in targets:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import math
-import re
-import stat
 from functools import lru_cache
 from pathlib import Path
 
+from hub import patterns
+from hub.checked_files import FileTooLarge, NotRegularFile, read_regular
 from hub.errors import InvalidConfig, Unsupported
 from hub.paths import schemas_dir
 
@@ -55,14 +55,15 @@ def read_config(path: str | Path) -> dict:
     """Parse and schema-check one adapter_config.json; raises InvalidConfig."""
     path = Path(path)
     try:
-        st = path.stat()
-        # a FIFO or device (or a link to one) would block or never end; real configs are small
-        if not stat.S_ISREG(st.st_mode):
-            raise InvalidConfig("adapter_config.json is not a regular file", str(path), "replace it with the JSON file")
-        if st.st_size > MAX_CONFIG_BYTES:
-            raise InvalidConfig(f"adapter_config.json is {st.st_size} bytes, too large for a config", str(path),
-                                "check that this is the right file")
-        raw = path.read_bytes()
+        # a FIFO or device (or a link to one) would block or never end; real configs are small.
+        # Decided on the open descriptor: a FIFO swapped in after a stat() cannot block us.
+        raw = read_regular(path, MAX_CONFIG_BYTES)
+    except NotRegularFile:
+        raise InvalidConfig("adapter_config.json is not a regular file", str(path),
+                            "replace it with the JSON file") from None
+    except FileTooLarge as exc:
+        raise InvalidConfig(f"adapter_config.json is {exc.strerror}, too large for a config", str(path),
+                            "check that this is the right file") from None
     except FileNotFoundError:
         raise InvalidConfig("adapter_config.json is missing", str(path.parent),
                             "point hub at a PEFT adapter folder (adapter_config.json + adapter_model.safetensors)") from None
@@ -105,14 +106,14 @@ def validate_config(doc, where: str) -> None:
         raise Unsupported(f"peft_type {peft_type} is not LoRA", where, "hub indexes, merges and combines LoRA adapters only")
     if isinstance(doc.get("target_modules"), str):
         try:
-            re.compile(doc["target_modules"])
-        except re.error as exc:
+            patterns.compile(doc["target_modules"])
+        except patterns.PatternError as exc:
             raise InvalidConfig(f"target_modules regex does not compile: {exc}", where, "fix the pattern") from None
     for key in ("rank_pattern", "alpha_pattern"):
         for pattern in (doc.get(key) or {}):
             try:
-                re.compile(pattern)
-            except re.error as exc:
+                patterns.compile(rf"(.*\.)?({pattern})$")
+            except patterns.PatternError as exc:
                 raise InvalidConfig(f"{key} key {pattern!r} is not a valid regex: {exc}", where, "fix the pattern") from None
 
 
@@ -131,10 +132,10 @@ def unknown_keys(doc: dict) -> list[str]:
     return sorted(set(doc) - KNOWN_KEYS)
 
 
-def pattern_key(patterns, module_path: str) -> str | None:
+def pattern_key(keys, module_path: str) -> str | None:
     """PEFT's own rule (peft.utils.other.get_pattern_key): first key matching the path's tail."""
-    for key in patterns or ():
-        if re.match(rf"(.*\.)?({key})$", module_path):
+    for key in keys or ():
+        if patterns.match(rf"(.*\.)?({key})$", module_path):   # under hub.patterns' time budget
             return key
     return None
 

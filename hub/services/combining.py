@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from hub import patterns
 from hub.errors import AlreadyExists, Incompatible, UsageError
 from hub.findings import Finding, has_errors
 from hub.names import check_name
@@ -80,9 +81,10 @@ class CombiningMixin:
         findings = self._combine_findings(records, infos, method, params or {}, drop_dora, drop_modules_to_save)
 
         factors = [load_factors(info.path, name=rec.name, info=info) for rec, info in zip(records, infos)]
-        result = combine([Parent(f, w) for f, (_, w) in zip(factors, parents)], method, params, layer_weights=rules,
-                         drop_dora=drop_dora, drop_modules_to_save=drop_modules_to_save, dtype=dtype,
-                         progress=(lambda done, n: progress(done, n, "")) if progress else None)
+        with patterns.budget():   # layer_weights regexes, all modules together
+            result = combine([Parent(f, w) for f, (_, w) in zip(factors, parents)], method, params,
+                             layer_weights=rules, drop_dora=drop_dora, drop_modules_to_save=drop_modules_to_save,
+                             dtype=dtype, progress=(lambda done, n: progress(done, n, "")) if progress else None)
         recipe = Recipe(method=result.method, parents=[ParentSpec(rec.name, w, rec.sha256)
                                                        for rec, (_, w) in zip(records, parents)],
                         params=result.params, name=name, layer_weights=rules, drop_dora=drop_dora,

@@ -17,6 +17,8 @@ import re
 
 import yaml
 
+from hub import safe_yaml
+
 _FRONT = re.compile(r"^---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|$)", re.S)
 _HUB_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 MARKER = "Pushed with `hub`, a registry for PEFT LoRA adapters."  # ends every body hub writes
@@ -32,9 +34,9 @@ def split_card(text: str | None) -> tuple[dict, str]:
     m = _FRONT.match(text)
     if not m:
         return {}, text
-    try:
-        meta = yaml.safe_load(m.group(1)) or {}
-    except yaml.YAMLError:
+    try:   # the card may come from anyone: aliases are bounded (hub.safe_yaml)
+        meta = safe_yaml.load(m.group(1)) or {}
+    except (yaml.YAMLError, safe_yaml.YAMLTooLarge):
         meta = {}
     return (meta if isinstance(meta, dict) else {}), text[m.end():]
 

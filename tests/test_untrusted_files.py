@@ -1,0 +1,107 @@
+"""Recipes, configs and model cards from files hub does not control: YAML alias bombs and
+self-references refused, FIFOs and devices never block, huge files never read; one line,
+bounded time, nothing changed."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+from hub import safe_yaml
+from tests.helpers import copy_adapter, registry_snapshot, run_cli
+
+# 9 levels of 9 aliases: 9**9 = 387 million strings once expanded (1 KB of text)
+BOMB = "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{','.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8))
+SELF = "method: linear\nparents: &p [{name: a, weight: 1}, *p]\n"
+
+
+def _state(home):
+    snap = registry_snapshot(home)
+    snap["files"] = {k: v for k, v in snap["files"].items() if not k.startswith("views/")}
+    return snap
+
+
+def _guarded(*args, bound_s: float = 120):
+    box = {}
+    worker = threading.Thread(target=lambda: box.setdefault("r", run_cli(*args)), daemon=True)
+    worker.start()
+    worker.join(bound_s)
+    assert not worker.is_alive(), f"hub {' '.join(map(str, args))} did not finish"
+    return box["r"]
+
+
+def test_safe_yaml_bounds_expansion_and_keeps_ordinary_aliases():
+    with pytest.raises(safe_yaml.YAMLTooLarge):
+        safe_yaml.load(BOMB)
+    with pytest.raises(safe_yaml.YAMLTooLarge):
+        safe_yaml.load(SELF)
+    with pytest.raises(safe_yaml.YAMLTooLarge):
+        safe_yaml.load("[" * 5000 + "]" * 5000)
+    doc = safe_yaml.load("rule: &r {factor: 0.5, layers: [0, 3]}\nlayer_weights: [*r, *r]\n")
+    assert doc["layer_weights"] == [{"factor": 0.5, "layers": [0, 3]}] * 2
+
+
+@pytest.fixture
+def seeded(artifacts, hub_home):
+    assert run_cli("add", artifacts["plain"][1], "--name", "a").exit_code == 0
+    assert run_cli("add", artifacts["rslora"][1], "--name", "b").exit_code == 0
+    return _state(hub_home)
+
+
+def _recipe_fifo(path):
+    os.mkfifo(path)
+
+
+def _recipe_bomb(path):
+    path.write_text("method: linear\nname: bomb\nparents: [{name: a, weight: 0.5}, {name: b, weight: 0.5}]\n"
+                    + BOMB.replace("a:", "xa:", 1))
+
+
+def _recipe_self(path):
+    path.write_text(SELF.replace("name: a", "name: a"))
+
+
+def _recipe_huge(path):
+    with open(path, "w") as out:
+        out.write("method: linear\n# " + "x" * (2 << 20) + "\n")
+
+
+def _recipe_device(path):
+    os.symlink("/dev/zero", path)
+
+
+RECIPES = [_recipe_fifo, _recipe_bomb, _recipe_self, _recipe_huge, _recipe_device]   # a folder: click says so
+
+
+@pytest.mark.parametrize("make", RECIPES, ids=lambda f: f.__name__[8:])
+def test_hostile_recipe_refused_in_one_line(seeded, hub_home, tmp_path, make):
+    path = tmp_path / "recipe.yaml"
+    make(path)
+    around = sorted(p.name for p in tmp_path.iterdir())
+    result = _guarded("combine", "--recipe", path)
+    line = result.stderr.strip()
+    assert result.exit_code == 2, result.stderr
+    assert line.startswith("hub: error:") and "\n" not in line and "recipe" in line, result.stderr
+    assert _state(hub_home) == seeded
+    assert sorted(p.name for p in tmp_path.iterdir()) == around
+
+
+def test_config_swapped_for_fifo_never_blocks(artifacts, tmp_path, hub_home):
+    folder = copy_adapter(artifacts["plain"][1], tmp_path / "fifo-config")
+    (folder / "adapter_config.json").unlink()
+    os.mkfifo(folder / "adapter_config.json")
+    run_cli("list")
+    before = _state(hub_home)
+    result = _guarded("add", folder)
+    assert result.exit_code == 1 and "not a regular file" in result.stderr
+    assert _state(hub_home) == before
+
+
+def test_model_card_alias_bomb_is_ignored_not_expanded():
+    from hub.sync.model_card import split_card
+
+    meta, body = split_card("---\n" + BOMB + "---\n# card\n")
+    assert meta == {} and body == "# card\n"
