@@ -168,7 +168,8 @@ def show(state, name, as_json):
             if p["type"] not in ("adapter", "base", "model"):     # a file of another format
                 click.echo(f"  converted from {p['type']} {p['name']} (sha256 {p['sha256']})")
                 continue
-            gone = "" if p["present"] else "  (removed)"
+            gone = "" if p["present"] or p["type"] != "adapter" else "  (removed)"
+            gone += f"  sha256 {p['sha256'][:12]}" if p["type"] in ("base", "tuned") and p.get("sha256") else ""
             weight = "" if p["weight"] is None else f"  weight {fmt_num(p['weight'])}"
             click.echo(f"  {p['type']} {p['name']}{weight}{gone}")
     if rec.recipe and "errors" in rec.recipe:   # made by resize / fix / extract

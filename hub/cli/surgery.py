@@ -106,3 +106,56 @@ def fix(state, name, runtime, base, max_lora_rank, new_name, out, tags, dry_run,
         outcome = state.hub.fix(name, runtime, base=base, max_lora_rank=max_lora_rank, new_name=new_name, out=out,
                                 tags=tags, dry_run=dry_run, progress=update)
     report(outcome, as_json)
+
+
+@cli.command()
+@click.option("--base", required=True, help="The base model: a registered base name or a model folder.")
+@click.option("--tuned", required=True, type=click.Path(file_okay=False), help="The fully fine-tuned model's folder "
+                                                                              "(same architecture and shapes).")
+@click.option("--rank", type=int, help="Rank K of every extracted module (randomized SVD).")
+@click.option("--energy", type=float, help="Per module, the smallest rank keeping this fraction of the change's "
+                                           "squared norm (exact SVD; capped by --rank when both are given).")
+@click.option("--target", "targets", multiple=True, metavar="MODULES",
+              help="Only these modules (suffixes like q_proj or full paths; comma-separated, repeatable).")
+@click.option("--max-error", type=float, help="A weight whose relative error stays above this (default 0.5) "
+                                              "is not low-rank at the chosen rank: kept and flagged, or see below.")
+@click.option("--save-modules", "save_modules", is_flag=True,
+              help="Save such weights, and changed 1-D tensors (norms, biases), whole as modules_to_save.")
+@click.option("--leave-out", is_flag=True, help="Leave such weights out (reported with their size).")
+@click.option("--eval-logits", is_flag=True, help="Also load the three models (whole, CPU) and report "
+                                                  "||logits(base+LoRA) - logits(tuned)|| / ||logits(tuned) - "
+                                                  "logits(base)|| on a fixed batch.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the randomized SVD and the batch.")
+@click.option("--name", "new_name", help="Name of the new adapter (default TUNED-lora-rK).")
+@click.option("--tag", "tags", multiple=True, help="Tag to attach (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Compute and report, register nothing.")
+@json_option
+@pass_state
+def extract(state, base, tuned, rank, energy, targets, max_error, save_modules, leave_out, eval_logits, seed,
+            new_name, tags, dry_run, as_json):
+    """Extract a LoRA from a fully fine-tuned model's difference to its base.
+
+    Streams both models' safetensors one tensor pair at a time (memory near
+    one pair, like `hub merge`) and factors each changed Linear / Conv1D /
+    Embedding weight by randomized SVD; each module's relative error is
+    measured exactly and printed. What becomes a factor is decided by that
+    error: a changed embedding row is exactly rank 1; a weight that is not
+    low-rank at the rank is flagged, saved whole (--save-modules) or left out
+    (--leave-out). A changed bias of an extracted Linear becomes its lora_B
+    bias (exact). Nothing is dropped silently. The adapter is registered with
+    the base's and the tuned model's content hashes as lineage; `hub show`
+    prints the error table.
+
+    \b
+    hub extract --base Llama-3.2-1B --tuned ./full-ft --rank 16 --name ft-r16
+    hub extract --base ./base --tuned ./ft --energy 0.9 --rank 64 --save-modules
+    """
+    if save_modules and leave_out:
+        raise click.UsageError("--save-modules and --leave-out are alternatives: pass one")
+    split = tuple(t.strip() for spec in targets for t in spec.split(",") if t.strip())
+    with progress_bar("extracting", unit="modules") as update:
+        outcome = state.hub.extract(base, tuned, rank=rank, energy=energy, targets=split or None,
+                                    high_error="save" if save_modules else "leave" if leave_out else "keep",
+                                    max_error=max_error, new_name=new_name, eval_logits=eval_logits, seed=seed,
+                                    tags=tags, dry_run=dry_run, progress=update)
+    report(outcome, as_json)

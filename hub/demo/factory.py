@@ -109,3 +109,36 @@ def make_kind(kind: str, root: str | Path, seed: int = 0) -> tuple[Path, Path]:
         make_base(base_kind, base)
     adapter = make_adapter(base, root / f"adapter-{kind}", seed=seed, **kwargs)
     return base, adapter
+
+
+def make_tuned(base_dir: str | Path, out: str | Path, rank: int = 4, noise: float = 1e-3, seed: int = 0,
+               embedding_rows: int = 1, norms: bool = False) -> Path:
+    """A "fully fine-tuned" copy of a base: every 2-D Linear/Conv1D weight (lm_head too) gets a known
+    rank-``rank`` delta (distinct singular values) plus full-rank Gaussian noise of relative
+    size ``noise``; ``embedding_rows`` rows of the input embedding change; ``norms`` also
+    moves every norm weight. For `hub extract` tests and benchmarks."""
+    from transformers import AutoModelForCausalLM
+
+    out = Path(out)
+    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
+    g = torch.Generator().manual_seed(seed)
+    embed = model.get_input_embeddings()
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            weight = getattr(module, "weight", None)
+            if weight is None or module is embed:
+                continue
+            if weight.dim() == 2:
+                m, n = weight.shape
+                scale = float(weight.norm()) / 4
+                u = torch.linalg.qr(torch.randn(m, rank, generator=g)).Q
+                v = torch.linalg.qr(torch.randn(n, rank, generator=g)).Q
+                s = scale * torch.tensor([2.0 ** -i for i in range(rank)])
+                weight.add_((u * s) @ v.T)
+                weight.add_(torch.randn(m, n, generator=g) * (noise * float(weight.norm()) / (m * n) ** 0.5))
+            elif weight.dim() == 1 and norms:
+                weight.add_(0.01 * torch.randn(weight.shape, generator=g))
+        rows = torch.randperm(embed.weight.shape[0], generator=g)[:embedding_rows]
+        embed.weight[rows] += 0.5 * torch.randn(len(rows), embed.weight.shape[1], generator=g)
+    model.save_pretrained(out)
+    return out

@@ -15,7 +15,7 @@ import shutil
 from dataclasses import dataclass, field
 from typing import Callable
 
-from hub.errors import AlreadyExists
+from hub.errors import AlreadyExists, UsageError
 from hub.names import check_name
 from hub.records import AdapterRecord
 from hub.registry import adapters as q
@@ -119,6 +119,50 @@ class SurgeryMixin:
         if out and outcome.record is not None:
             self.export(target, out)
         return outcome
+
+    def extract(self, base: str, tuned: str, rank: int | None = None, energy: float | None = None,
+                targets: tuple[str, ...] | None = None, high_error: str = "keep", max_error: float | None = None,
+                new_name: str | None = None, eval_logits: bool = False, seed: int = 0, tags=(),
+                dry_run: bool = False, progress: Progress | None = None) -> SurgeryOutcome:
+        """A LoRA of ``tuned`` (a model folder) minus ``base`` (registered name or folder)."""
+        from pathlib import Path
+
+        from hub.errors import NotFound
+        from hub.surgery.extract import DEFAULT_MAX_ERROR, extract
+        from hub.surgery.resize import check_rank_energy
+        from hub.surgery.weights import ModelWeights
+
+        check_rank_energy(rank, energy, "hub extract")
+        max_error = DEFAULT_MAX_ERROR if max_error is None else max_error
+        if not (0.0 <= max_error <= 1.0):
+            raise UsageError(f"--max-error must be in [0, 1], got {max_error!r}", "--max-error", "e.g. 0.5")
+        tuned_dir = Path(tuned).expanduser()
+        if not tuned_dir.is_dir():
+            raise NotFound("tuned model folder does not exist", str(tuned_dir), "pass the fine-tuned model's folder")
+        target = new_name or f"{tuned_dir.resolve().name}-lora-{f'r{rank}' if rank else f'e{energy:g}'}"
+        self._check_free(target)
+        base_id, base_name, base_path = self._merge_base(base)
+        if tuned_dir.resolve() == Path(base_path).resolve():
+            raise UsageError("--tuned is the base model itself", str(tuned_dir), "pass the fine-tuned model")
+        with ModelWeights(base_path) as bw, ModelWeights(tuned_dir) as tw:
+            result = extract(bw, tw, rank=rank, energy=energy, targets=tuple(targets) if targets else None,
+                             high_error=high_error, max_error=max_error, seed=seed, base_name=base_name,
+                             progress=progress)
+            parents = ([{"type": "base", "id": base_id, "name": base_name, "sha256": bw.content_hash()},
+                        {"type": "tuned", "id": None, "name": str(tw.folder.resolve()), "sha256": tw.content_hash()}]
+                       if not dry_run else [])
+        extra = {"tuned": str(tuned_dir.resolve()), "base": base_name}
+        if eval_logits:
+            from hub.surgery.evaluate import logit_error
+
+            folder = self.store.temp_path("eval")
+            try:
+                result.write(folder)
+                extra["logit_error"] = logit_error(base_path, str(tuned_dir), str(folder), seed=seed)
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+        return self._register_surgery(result, target, parents, tags, dry_run,
+                                      f"extracted {target} from {tuned_dir.name} - {base_name}", extra)
 
     def _base_weights(self, base: str, info, adapter_name: str):
         """(ModelWeights, lineage parent) for a base the adapter must fit, or a one-line refusal."""
