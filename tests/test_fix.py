@@ -119,7 +119,7 @@ def test_peft_and_already_fine_write_nothing(artifacts, hub_home):
     assert registry_snapshot(hub_home) == before
 
 
-@pytest.mark.parametrize("case", ["other-base", "bad-max-rank", "dora-no-base", "unknown-runtime"])
+@pytest.mark.parametrize("case", ["other-base", "bad-max-rank", "dora-no-base", "unknown-runtime", "out-in-home"])
 def test_bad_input_one_line_nothing_written(artifacts, hub_home, case):
     kind = "dora" if case == "dora-no-base" else "plain"
     _, folder = artifacts[kind]
@@ -128,13 +128,14 @@ def test_bad_input_one_line_nothing_written(artifacts, hub_home, case):
     args = {"other-base": ["--runtime", "vllm", "--base", other],
             "bad-max-rank": ["--runtime", "vllm", "--max-lora-rank", 7],
             "dora-no-base": ["--runtime", "vllm"],
-            "unknown-runtime": ["--runtime", "tgi"]}[case]
+            "unknown-runtime": ["--runtime", "tgi"],
+            "out-in-home": ["--runtime", "vllm", "--max-lora-rank", 8, "--out", hub_home / "fixed"]}[case]
     before = registry_snapshot(hub_home)
     result = run_cli("fix", "src", *args)
     assert result.exit_code != 0
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     words = {"other-base": "does not fit", "bad-max-rank": "not a value vLLM accepts", "dora-no-base": "--base",
-             "unknown-runtime": "unknown runtime"}[case]
+             "unknown-runtime": "unknown runtime", "out-in-home": "refusing to write"}[case]
     assert words in result.stderr
     assert registry_snapshot(hub_home) == before
 

@@ -37,16 +37,6 @@ class SurgeryOutcome:
                 "module_reports": self.surgery.table()}
 
 
-def _check_out(out) -> None:
-    """Refuse an --out folder that exists and is not empty before any work is done."""
-    from pathlib import Path
-
-    if out is not None:
-        folder = Path(out).expanduser()
-        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-            raise AlreadyExists("output folder exists and is not empty", str(folder), "pick a new folder or remove it")
-
-
 def recipe_of(surgery, parents: list[dict], extra: dict | None = None) -> dict:
     """What `hub show` prints for a derived adapter: how it was made and what it cost."""
     return {"operation": surgery.operation, "params": surgery.params,
@@ -89,7 +79,10 @@ class SurgeryMixin:
         record = self.get(name)
         target = new_name or f"{name}-{needs.name.replace('.', '')}"
         self._check_free(target)
-        _check_out(out)
+        if out is not None:   # refused before any work: the guard's places, and a non-empty folder
+            from hub.write_guard import check_write_target
+
+            check_write_target(self, out)
         info = inspect_adapter(self.adapter_dir(name))
         factors = load_factors(info.path, name=name, info=info)
         parents = [self._adapter_parent(record)]
