@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from hub.errors import AlreadyExists, Incompatible, UsageError
+from hub.errors import AlreadyExists, Incompatible, InvalidAdapter, UsageError
 from hub.records import AddResult
 
 DEFAULT_FORMAT = "peft"
@@ -108,8 +108,8 @@ class ConvertingMixin:
         file = Path(path).expanduser()
         unit = format_for_file(file)
         if unit is None or unit.read is None:
-            raise UsageError("hub cannot import this file", str(file),
-                             "pass an adapter folder, or a file of a format with a reader (`hub plugins`)")
+            raise InvalidAdapter("not a folder, and not a file of a format hub can import", str(file),
+                                 "pass an adapter folder, or a file of a format with a reader (`hub plugins`)")
         if link:
             raise UsageError(f"--link keeps files in place, but a {unit.name} file is converted", str(file),
                              "drop --link: the converted adapter is stored")
