@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hub.formats.safetensors_header import hash_file, read_header
+from hub.formats.safetensors_header import ADAPTER, hash_file, read_header
 
 
 def verify_files(entries: list[tuple[dict, Path]]) -> list[str]:
@@ -32,7 +32,7 @@ def nonfinite_tensors(path: Path) -> list[str]:
     import torch
     from safetensors import safe_open
 
-    read_header(path)  # validates layout before the library maps it
+    read_header(path, ADAPTER)  # validates layout (within an adapter's bounds) before the library maps it
     out = []
     with safe_open(str(path), framework="pt") as f:
         for key in f.keys():

@@ -105,3 +105,82 @@ def test_model_card_alias_bomb_is_ignored_not_expanded():
 
     meta, body = split_card("---\n" + BOMB + "---\n# card\n")
     assert meta == {} and body == "# card\n"
+
+
+# -- safetensors headers: bounded by what an adapter (or a base shard) can hold -------------
+
+def _write_safetensors(path, entries: dict, data: bytes = b"", metadata: dict | None = None):
+    import json
+    import struct
+
+    doc = dict(entries)
+    if metadata:
+        doc["__metadata__"] = metadata
+    blob = json.dumps(doc, separators=(",", ":")).encode()
+    with open(path, "wb") as out:
+        out.write(struct.pack("<Q", len(blob)) + blob + data)
+
+
+def _many(n: int, shape, nbytes: int) -> dict:
+    return {f"base_model.model.x.{i}.lora_A.weight": {"dtype": "BF16", "shape": shape,
+                                                      "data_offsets": [i * nbytes, (i + 1) * nbytes]}
+            for i in range(n)}
+
+
+def _adapter_with(tmp_path, artifacts, name, entries, data=b"", metadata=None):
+    folder = copy_adapter(artifacts["plain"][1], tmp_path / name)
+    _write_safetensors(folder / "adapter_model.safetensors", entries, data, metadata)
+    return folder
+
+
+@pytest.fixture
+def registry(artifacts, hub_home):
+    assert run_cli("add", artifacts["rslora"][1], "--name", "existing").exit_code == 0
+    return _state(hub_home)
+
+
+def test_adapter_with_zero_size_tensor_refused(artifacts, tmp_path, hub_home, registry):
+    import json
+    import struct
+
+    folder = copy_adapter(artifacts["plain"][1], tmp_path / "empty-tensor")
+    raw = (folder / "adapter_model.safetensors").read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    end = max(v["data_offsets"][1] for k, v in header.items() if k != "__metadata__")
+    header["base_model.model.model.layers.0.self_attn.q_proj.lora_E.weight"] = {
+        "dtype": "F32", "shape": [0, 64], "data_offsets": [end, end]}
+    _write_safetensors(folder / "adapter_model.safetensors", header, raw[8 + n:])
+    result = _guarded("add", folder)
+    assert result.exit_code == 1 and "holds no values" in result.stderr, result.stderr
+    assert _state(hub_home) == registry
+
+
+def test_adapter_header_with_too_many_tensors_refused(artifacts, tmp_path, hub_home, registry):
+    n = 200_001
+    folder = _adapter_with(tmp_path, artifacts, "many", _many(n, [1], 2), b"\0\0" * n)
+    result = _guarded("add", folder)
+    assert result.exit_code == 1 and "more than 200,000 tensors" in result.stderr, result.stderr
+    assert _state(hub_home) == registry
+
+
+def test_adapter_header_larger_than_an_adapter_needs_refused(artifacts, tmp_path, hub_home, registry):
+    folder = _adapter_with(tmp_path, artifacts, "padded", _many(2, [1], 2), b"\0" * 4,
+                           metadata={"pad": "x" * (33 << 20)})
+    result = _guarded("add", folder)
+    assert result.exit_code == 1 and "larger than an adapter header may be" in result.stderr, result.stderr
+    assert _state(hub_home) == registry
+
+
+def test_base_header_has_its_own_larger_bound(artifacts, tmp_path, hub_home, registry):
+    """The 1.55 M zero-size tensor header of the issue, as a base model shard (scaled to just past
+    the bound): refused while parsing, without building a table for every entry."""
+    import shutil
+
+    base = tmp_path / "hostile-base"
+    base.mkdir()
+    shutil.copyfile(artifacts["plain"][0] / "config.json", base / "config.json")
+    _write_safetensors(base / "model.safetensors", _many(300_001, [0], 0))
+    result = _guarded("base", "add", base)
+    assert result.exit_code != 0 and "more than 300,000 tensors" in result.stderr, result.stderr
+    assert _state(hub_home) == registry

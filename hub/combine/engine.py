@@ -230,7 +230,7 @@ def combine(parents: list[Parent], method: str, params: dict | None = None, *,
 
 def recipe_metadata(folder: str | Path) -> dict | None:
     """The recipe stored in a combined adapter's safetensors metadata, if any."""
-    from hub.formats.safetensors_header import read_header
+    from hub.formats.safetensors_header import ADAPTER, read_header
 
-    raw = read_header(Path(folder) / "adapter_model.safetensors").metadata.get("hub_recipe")
+    raw = read_header(Path(folder) / "adapter_model.safetensors", ADAPTER).metadata.get("hub_recipe")
     return json.loads(raw) if raw else None

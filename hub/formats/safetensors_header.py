@@ -31,6 +31,27 @@ READ_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
+class HeaderLimits:
+    """What a header may hold before it is refused, checked while it is parsed (a crafted
+    92 MB header of 1.55 M zero-size tensors took 1.5 GB and 37 s to accept)."""
+    kind: str
+    max_bytes: int
+    max_tensors: int
+    empty_tensors: bool   # zero-element tensors allowed
+
+
+# A LoRA over every expert of DeepSeek-V3 (61 layers x 256 experts x 3 projections, A and B)
+# has ~95,000 tensors in a ~15 MB header; a LoRA tensor is never empty.
+ADAPTER = HeaderLimits("an adapter", 32 * 1024 * 1024, 200_000, False)
+# One shard of a base model: the largest real ones hold tens of thousands of tensors.
+BASE = HeaderLimits("a base model shard", MAX_HEADER_BYTES, 300_000, True)
+
+
+class _TooManyTensors(Exception):
+    pass
+
+
+@dataclass(frozen=True)
 class TensorEntry:
     name: str
     dtype: str
@@ -77,12 +98,15 @@ def _unique_object(pairs):
     return seen
 
 
-def parse_header(head: bytes, file_size: int, path: str) -> SafetensorsHeader:
-    """Validate ``head`` (the first 8+N bytes of a file of ``file_size`` bytes)."""
+def parse_header(head: bytes, file_size: int, path: str, limits: HeaderLimits = BASE) -> SafetensorsHeader:
+    """Validate ``head`` (the first 8+N bytes of a file of ``file_size`` bytes) within ``limits``."""
     if file_size < 8 or len(head) < 8:
         _sniff_unsafe(head, path)
         raise InvalidSafetensors("file is too short to be safetensors", path, "re-save or re-download it")
     (n,) = struct.unpack("<Q", head[:8])
+    if limits.max_bytes < n <= MAX_HEADER_BYTES and 8 + n <= file_size:
+        raise InvalidSafetensors(f"header of {n:,} bytes is larger than {limits.kind} header may be "
+                                 f"({limits.max_bytes:,})", path, "check that this is the right file")
     if n > MAX_HEADER_BYTES or 8 + n > file_size:
         _sniff_unsafe(head, path)
         raise InvalidSafetensors(
@@ -92,11 +116,24 @@ def parse_header(head: bytes, file_size: int, path: str) -> SafetensorsHeader:
     raw = head[8 : 8 + n]
     if len(raw) < n:
         raise InvalidSafetensors("header is truncated", path, "re-save or re-download it")
+    objects = [0]
+
+    def counted_object(pairs):   # one call per JSON object: stops a huge header early
+        objects[0] += 1
+        if objects[0] > limits.max_tensors + 2:
+            raise _TooManyTensors
+        return _unique_object(pairs)
+
     try:
-        doc = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_object)
+        doc = json.loads(raw.decode("utf-8"), object_pairs_hook=counted_object)
+    except _TooManyTensors:
+        doc = None
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         _sniff_unsafe(head, path)
         raise InvalidSafetensors(f"header is not valid JSON: {exc}", path, "re-save or re-download it") from None
+    if doc is None or (isinstance(doc, dict) and len(doc) - ("__metadata__" in doc) > limits.max_tensors):
+        raise InvalidSafetensors(f"header lists more than {limits.max_tensors:,} tensors, more than "
+                                 f"{limits.kind} holds", path, "check that this is the right file")
     if not isinstance(doc, dict):
         raise InvalidSafetensors("header is not a JSON object", path, "re-save or re-download it")
 
@@ -120,6 +157,9 @@ def parse_header(head: bytes, file_size: int, path: str) -> SafetensorsHeader:
             or not all(type(o) is int and o >= 0 for o in offsets) or offsets[0] > offsets[1]
         ):
             raise InvalidSafetensors(f"bad data_offsets {offsets!r}", where, "re-save the file")
+        if not limits.empty_tensors and 0 in shape:
+            raise InvalidSafetensors(f"tensor of shape {shape} holds no values", where,
+                                     f"{limits.kind} has no empty tensors; re-save the file")
         expected = math.prod(shape) * DTYPE_SIZES[dtype]
         if offsets[1] - offsets[0] != expected:
             raise InvalidSafetensors(
@@ -147,29 +187,30 @@ def parse_header(head: bytes, file_size: int, path: str) -> SafetensorsHeader:
     return SafetensorsHeader(path, n, file_size, {e.name: e for e in entries}, dict(metadata))
 
 
-def _read_head(fh: BinaryIO, file_size: int, path: str) -> bytes:
+def _read_head(fh: BinaryIO, file_size: int, path: str, limits: HeaderLimits) -> bytes:
     first = fh.read(8)
     if len(first) == 8:
         (n,) = struct.unpack("<Q", first)
-        if n <= MAX_HEADER_BYTES and 8 + n <= file_size:
+        if n <= limits.max_bytes and 8 + n <= file_size:
             return first + fh.read(n)
     return first + fh.read(8)  # enough for the sniffing in parse_header
 
 
-def read_header(path: str | os.PathLike) -> SafetensorsHeader:
-    """Read and validate the header of ``path``; reads 8+N bytes, no tensor data."""
+def read_header(path: str | os.PathLike, limits: HeaderLimits = BASE) -> SafetensorsHeader:
+    """Read and validate the header of ``path``; reads 8+N bytes, no tensor data.
+    ``limits``: BASE (a model's shard, the default) or ADAPTER."""
     path = str(path)
     try:
         size = os.path.getsize(path)
         with open(path, "rb") as fh:
-            head = _read_head(fh, size, path)
+            head = _read_head(fh, size, path, limits)
     except OSError as exc:
         raise InvalidSafetensors(f"cannot read file: {exc.strerror}", path, "check the path and permissions") from None
-    return parse_header(head, size, path)
+    return parse_header(head, size, path, limits)
 
 
-def read_header_and_hash(path: str | os.PathLike, sink=None,
-                         nonfinite: dict[str, int] | None = None) -> tuple[SafetensorsHeader, str]:
+def read_header_and_hash(path: str | os.PathLike, sink=None, nonfinite: dict[str, int] | None = None,
+                         limits: HeaderLimits = ADAPTER) -> tuple[SafetensorsHeader, str]:
     """Validate the header and sha256 the whole file in a single pass.
 
     ``sink`` (optional) receives every chunk read, so a caller can copy the file
@@ -182,8 +223,8 @@ def read_header_and_hash(path: str | os.PathLike, sink=None,
     try:
         size = os.path.getsize(path)
         with open(path, "rb", buffering=0) as fh:
-            head = _read_head(fh, size, path)
-            header = parse_header(head, size, path)
+            head = _read_head(fh, size, path, limits)
+            header = parse_header(head, size, path, limits)
             digest.update(head)
             if sink:
                 sink(head)

@@ -26,7 +26,7 @@ from hub.errors import Incompatible, InvalidAdapter, Unsupported, UsageError
 from hub.findings import Finding, has_errors
 from hub.formats.adapter_weights import WEIGHTS_NAME, split_keys
 from hub.formats.base_model import BaseModelInfo, read_base_model
-from hub.formats.safetensors_header import DTYPE_SIZES, read_header
+from hub.formats.safetensors_header import ADAPTER, DTYPE_SIZES, read_header
 from hub.inspect import AdapterInfo, inspect_adapter
 
 FLOAT_DTYPES = ("F32", "F16", "BF16", "F64")
@@ -294,7 +294,7 @@ def build_plan(base: str | os.PathLike | BaseModelInfo, adapters, *, dtype: str 
     for idx, inp in enumerate(inputs):
         info = inp.info
         weights_file = Path(info.path) / WEIGHTS_NAME
-        header = read_header(weights_file)
+        header = read_header(weights_file, ADAPTER)
         raw_modules, _ = split_keys(header.tensors)
         fifo = info.fan_in_fan_out
         for path, mod in sorted(info.modules.items()):
