@@ -33,6 +33,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+STORE_MARKER = "registry.json"   # hub.registry.binding.MARKER (doctor imports no registry code)
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 DEFAULT_GRACE_S = 600.0
 
@@ -211,6 +212,8 @@ class _Planner:
                 for name in sorted(files):
                     path = here / name
                     expected_place = _SHA.match(name) and here == self.layout.blobs / name[:2]
+                    if here == root and name == STORE_MARKER:
+                        continue   # the store's registry id (hub.registry.binding)
                     if not expected_place:
                         if not self.recent(path):
                             self.add("stray_file", str(path), "file in the store that is not a content-addressed blob",

@@ -19,7 +19,6 @@ from hub import paths
 from hub.errors import AlreadyExists, HubError, IntegrityError, InvalidAdapter, NotFound, UsageError
 from hub.names import check_name, check_tag, name_from_folder
 from hub.records import AddResult, AdapterRecord, ScanResult, VerifyResult, adapter_from_row
-from hub.redact import without_userinfo
 from hub.registry import adapters as q
 from hub.registry.adapters import ListFilter
 from hub.registry.db import Database
@@ -40,12 +39,25 @@ class RemovalPlan:
         return {"name": self.name, "blobs": self.blobs, "bytes_freed": self.bytes_freed}
 
 
+def _open_bound(db: Database, store_dir: Path) -> None:
+    """Migrate the registry when behind, refusing one that is not the store's (hub.registry.binding)."""
+    from hub.registry import binding
+    from hub.registry.schema import HEAD_REVISION
+
+    revision = None if db.is_new() else db.current_revision()
+    if revision is None:
+        binding.refuse_new_registry(store_dir, db.url)
+    if revision != HEAD_REVISION:
+        db.upgrade()
+    binding.check(db, store_dir)
+
+
 class HubCore:
     def __init__(self, home: str | os.PathLike | None = None, db_url: str | None = None):
         self.home = Path(home).expanduser().resolve() if home else paths.home()
         self.db = Database(db_url or paths.default_database_url(self.home))
-        self.db.ensure_schema()
         self.store = Store(self.home)
+        _open_bound(self.db, paths.store_dir(self.home))
         self._checked_copies: list[Path] = []   # private copies of linked adapters, see adapter_dir
 
     def close(self) -> None:
@@ -106,8 +118,6 @@ class HubCore:
         Without ``name``, takes the first free of ``wanted`` (default: the folder's name),
         ``alternatives``, then ``wanted-2``, ``wanted-3``..."""
         source = dict(source or {"kind": "local", "path": str(folder.resolve())})
-        if "://" in str(source.get("path") or ""):   # a URL is recorded without user:token@
-            source["path"] = without_userinfo(source["path"])
         final_name = name
         try:
             with self.db.write() as conn:

@@ -85,3 +85,8 @@ def one_line_error(result, *needles: str) -> str:
     for needle in needles:
         assert needle in err, (needle, err)
     return err
+
+
+def store_blobs(home: Path) -> list[Path]:
+    """The content-addressed files in HUB_HOME's store (not its registry.json binding record)."""
+    return sorted(p for p in (Path(home) / "store" / "sha256").glob("*/*") if p.is_file())

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from tests.helpers import cli_json, copy_adapter, registry_snapshot, run_cli
+from tests.helpers import cli_json, copy_adapter, registry_snapshot, run_cli, store_blobs
 
 
 @pytest.fixture()
@@ -74,7 +74,7 @@ def test_tag_rename_rm(artifacts, hub_home):
     assert cli_json("list")[0]["name"] == "b"
     assert run_cli("rm", "b", "-y").exit_code == 0
     assert cli_json("list") == []
-    assert not [p for p in (hub_home / "store").rglob("*") if p.is_file()]
+    assert not store_blobs(hub_home)
 
 
 def test_rm_keeps_blobs_shared_with_another_adapter(artifacts, tmp_path):
@@ -117,7 +117,7 @@ def test_link_registers_in_place(artifacts, hub_home, tmp_path):
     folder = copy_adapter(artifacts["gpt2"][1], tmp_path / "in-place")
     rec = json.loads(run_cli("add", folder, "--link", "--json").stdout)["adapter"]
     assert rec["storage"] == "link" and rec["path"] == str(folder.resolve())
-    assert not (hub_home / "store").exists() or not any(p.is_file() for p in (hub_home / "store").rglob("*"))
+    assert not store_blobs(hub_home)
     shutil.rmtree(folder)
     result = run_cli("export", rec["name"], tmp_path / "out")
     assert result.exit_code == 1 and "linked adapter folder is gone" in result.stderr
@@ -126,7 +126,9 @@ def test_link_registers_in_place(artifacts, hub_home, tmp_path):
 def test_database_url_option_and_db_commands(artifacts, tmp_path):
     url = f"sqlite:///{tmp_path / 'elsewhere.db'}"
     assert run_cli("--db", url, "add", artifacts["plain"][1], "--name", "p").exit_code == 0
-    assert cli_json("list") == []
+    # the store under HUB_HOME now belongs to that registry: the default one is refused
+    refused = run_cli("list")
+    assert refused.exit_code == 1 and "belongs to registry" in refused.stderr and "HUB_DATABASE_URL" in refused.stderr
     assert [r["name"] for r in cli_json("--db", url, "list")] == ["p"]
     current = cli_json("--db", url, "db", "current")
     assert current["up_to_date"] and current["revision"] == current["head"]

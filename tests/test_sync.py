@@ -9,7 +9,7 @@ import shutil
 import pytest
 import yaml
 
-from tests.helpers import cli_json, copy_adapter, registry_snapshot, run_cli
+from tests.helpers import cli_json, copy_adapter, registry_snapshot, run_cli, store_blobs
 from tests.hubserver.fixture import ensure_model
 
 pytestmark = pytest.mark.usefixtures("hub_online")
@@ -237,7 +237,7 @@ def test_malformed_repo_ids_and_revisions(spec, hub_online, hub_home):  # noqa: 
     mark = hub_online.mark()
     line = fail("pull", spec, code=2)
     assert "invalid Hub repo id" in line or "invalid revision" in line
-    assert hub_online.requests(mark) == [] and not (hub_home / "store").exists()
+    assert hub_online.requests(mark) == [] and not store_blobs(hub_home)
 
 
 @pytest.mark.parametrize("bad", ["../evil/adapter_config.json", "/abs/adapter_config.json", "a/./b.txt"])

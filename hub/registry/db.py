@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, ProgrammingError
+from sqlalchemy.exc import DatabaseError as SADatabaseError
 
 from hub.errors import DatabaseError
 from hub.registry.schema import HEAD_REVISION
@@ -64,8 +65,9 @@ class Database:
             raise DatabaseError("database URL is not valid", url,
                                 "use e.g. sqlite:////path/registry.db or postgresql://user@host/db") from None
         self.dialect = parsed.get_backend_name()
+        self.file = None   # the SQLite file, when there is one
         if self.dialect == "sqlite" and parsed.database not in (None, "", ":memory:"):
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            self.file = Path(parsed.database)   # its folder is made on first connect, not here
         try:
             # The dialect's default pool (QueuePool for files and servers): one process runs
             # many short transactions (five per `hub add`), and with NullPool each close was
@@ -97,6 +99,8 @@ class Database:
 
     @contextmanager
     def _connect(self):
+        if self.file is not None and not self.file.parent.is_dir():
+            self.file.parent.mkdir(parents=True, exist_ok=True)
         try:
             conn = self.engine.connect()
         except OperationalError as exc:
@@ -109,6 +113,15 @@ class Database:
 
     # -- migrations ---------------------------------------------------------------------
 
+    def is_new(self) -> bool:
+        """A SQLite file that does not exist yet or holds nothing (opening would create it)."""
+        if self.file is None:
+            return False
+        try:
+            return self.file.stat().st_size == 0
+        except FileNotFoundError:
+            return True
+
     def current_revision(self) -> str | None:
         try:
             with self.read() as conn:
@@ -116,8 +129,20 @@ class Database:
         except (OperationalError, ProgrammingError) as exc:
             if "alembic_version" in str(exc) or "no such table" in str(exc):
                 return None
+            self._damaged(exc)
             raise DatabaseError(f"cannot read the registry database: {exc.orig}", self.url,
                                 "check the URL and permissions") from None
+        except SADatabaseError as exc:
+            self._damaged(exc)
+            raise
+
+    def _damaged(self, exc) -> None:
+        """SQLite's words for a file that is not (or no longer) a database."""
+        words = ("file is not a database", "malformed", "file is encrypted", "disk image")
+        if self.file is not None and any(w in str(exc) for w in words):
+            raise DatabaseError(f"the registry file is damaged ({exc.orig})", str(self.file),
+                                "restore it from a backup, or salvage its rows with `sqlite3 FILE .recover` "
+                                "into a new file and point HUB_DATABASE_URL at it; hub will not replace it") from None
 
     def ensure_schema(self) -> None:
         """Apply pending migrations; cheap when the database is already at head."""

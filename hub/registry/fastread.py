@@ -83,6 +83,8 @@ def list_records(home, db_url: str | None, f: ListFilter, full: bool = False,
             conn.execute("BEGIN")  # one snapshot for rows and tags
             if conn.execute("SELECT version_num FROM alembic_version").fetchone() != (cache["head"],):
                 return None
+            if not _bound(conn, root):   # the ordinary path refuses (or binds) with a message
+                return None
             cursor = conn.execute(entry["list"]["sql"], _bind(entry["list"], params))
             names = [d[0] for d in cursor.description]
             rows = [dict(zip(names, values)) for values in cursor.fetchall()]
@@ -102,6 +104,16 @@ def list_records(home, db_url: str | None, f: ListFilter, full: bool = False,
                 row[column] = datetime.fromisoformat(row[column])
         out.append(adapter_from_row(row, tags.get(row["id"], ()), base_name=row["base_name"], full=full, raw=raw))
     return out
+
+
+def _bound(conn, root: Path) -> bool:
+    """The store under ``root`` records this registry's id (see hub.registry.binding)."""
+    from hub import paths
+    from hub.doctor import STORE_MARKER as MARKER   # hub.registry.binding imports SQLAlchemy
+
+    recorded = json.loads((paths.store_dir(root) / MARKER).read_text()).get("registry_id")
+    row = conn.execute("SELECT value FROM registry_info WHERE key = 'registry_id'").fetchone()
+    return row is not None and row[0] == recorded
 
 
 def _bind(compiled: dict, params: dict) -> list:

@@ -9,7 +9,7 @@ from sqlalchemy import (
 )
 
 # The Alembic head this code expects; opening a registry at another revision runs the migrations.
-HEAD_REVISION = "0002"
+HEAD_REVISION = "registry_identity"
 
 metadata = MetaData()
 
@@ -180,4 +180,11 @@ remotes = Table(
     Column("checked_at", DateTime(timezone=True)),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("adapter_id", "direction", "repo_id", "revision", name="uq_remotes"),
+)
+
+# One row per fact about the registry itself; "registry_id" binds the store to it (hub.registry.binding).
+registry_info = Table(
+    "registry_info", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
 )

@@ -113,6 +113,11 @@ class MaintenanceMixin:
                         report.fixed.append(p)
         if not files:
             return
+        from hub import paths
+        from hub.registry import binding
+
+        # deleting store files: only while this store still records this registry's id
+        binding.check(self.db, paths.store_dir(self.home))
         with self.db.write() as conn:
             store_lock(conn)
             referenced = set(q.all_referenced_blobs(conn))
