@@ -34,12 +34,15 @@ def name_from_folder(folder_name: str) -> str:
 
 
 def parse_weighted(spec: str, default: float = 1.0) -> tuple[str, float]:
-    """'name:0.5' -> ('name', 0.5); 'name' -> ('name', default)."""
+    """'name:0.5' -> ('name', 0.5); 'name' -> ('name', default); 'name@prod:0.5' ->
+    ('name@prod', 0.5) (versions and aliases: hub.refs)."""
+    from hub.refs import parse_ref
+
     name, sep, weight = spec.rpartition(":")
     if not sep:
-        return check_name(spec, "adapter name"), default
+        return str(parse_ref(spec)), default
     try:
         value = float(weight)
     except ValueError:
         raise UsageError(f"weight {weight!r} in {spec!r} is not a number", None, "write NAME:WEIGHT, e.g. style:0.7") from None
-    return check_name(name, "adapter name"), value
+    return str(parse_ref(name)), value

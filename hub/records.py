@@ -36,6 +36,8 @@ class AdapterRecord:
     path: str | None
     source: dict
     created_at: str
+    version: int = 1                # 1, 2, ... within the name (hub.refs: NAME@VERSION)
+    aliases: list[str] = field(default_factory=list)   # NAME@ALIAS names pointing at this version
     modules: dict[str, dict] = field(default_factory=dict)
     config: dict = field(default_factory=dict)
     files: list[dict] = field(default_factory=list)
@@ -116,7 +118,7 @@ def _iso(value) -> str:
 
 
 def adapter_from_row(row, tags=(), files=(), lineage=(), remotes=(), base_name=None, full=True,
-                     raw: bool = False) -> AdapterRecord:
+                     raw: bool = False, aliases=()) -> AdapterRecord:
     """``raw``: JSON columns stay RawJSON text (for printing only, see RawJSON)."""
     m = row._mapping if hasattr(row, "_mapping") else row
     # Only what a summary shows is parsed unless ``full``; rows from list_query(details=False)
@@ -138,6 +140,7 @@ def adapter_from_row(row, tags=(), files=(), lineage=(), remotes=(), base_name=N
             "revision": m["source_revision"], "commit": m["source_commit"], "subfolder": m["source_subfolder"],
         },
         created_at=_iso(m["created_at"]),
+        version=m["version"] if "version" in m else 1, aliases=list(aliases),
         modules=load(m["modules_json"]) if "modules_json" in m else {},
         config=(RawJSON(m["config_json"]) if raw else config) if full else {},
         files=list(files),

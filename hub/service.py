@@ -19,7 +19,9 @@ from hub import paths
 from hub.errors import AlreadyExists, HubError, IntegrityError, InvalidAdapter, NotFound, UsageError
 from hub.names import check_name, check_tag, name_from_folder
 from hub.records import AddResult, AdapterRecord, ScanResult, VerifyResult, adapter_from_row
+from hub.refs import try_parse_ref
 from hub.registry import adapters as q
+from hub.registry import versions as qv
 from hub.registry.adapters import ListFilter
 from hub.registry.db import Database
 from hub.registry.store import Store
@@ -30,13 +32,17 @@ Progress = Callable[[int, int, str], None]  # (done, total, current item)
 
 @dataclass(frozen=True)
 class RemovalPlan:
-    name: str
-    blobs: list[str]          # store files that only this adapter used
+    name: str                 # NAME (every version) or NAME@N (one)
+    blobs: list[str]          # store files that only these versions used
     bytes_freed: int
     view: str | None
+    ids: tuple[int, ...] = ()
+    versions: tuple[int, ...] = ()
+    views: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "blobs": self.blobs, "bytes_freed": self.bytes_freed}
+        return {"name": self.name, "blobs": self.blobs, "bytes_freed": self.bytes_freed,
+                "versions": list(self.versions)}
 
 
 def _open_bound(db: Database, store_dir: Path) -> None:
@@ -81,22 +87,27 @@ class HubCore:
 
     def add(self, path: str | os.PathLike, name: str | None = None, tags: Iterable[str] = (), link: bool = False,
             source: dict | None = None, recipe: dict | None = None, description: str | None = None,
-            lineage: list[dict] | None = None, allow_nonfinite: bool = False) -> AddResult:
-        """Register one adapter folder: copy it into the store (or link it in place)."""
+            lineage: list[dict] | None = None, allow_nonfinite: bool = False,
+            new_version: bool = False) -> AddResult:
+        """Register one adapter folder: copy it into the store (or link it in place).
+        ``new_version``: add it as the next version of ``name`` (which may already be taken)."""
         folder = Path(path).expanduser()
         if name is not None:
             check_name(name)
+        elif new_version:
+            raise UsageError("a new version needs the name it belongs to", None, "pass --name NAME")
         tags = [check_tag(t) for t in tags]
-        if name is not None:
+        if name is not None and not new_version:
             with self.db.read() as conn:
                 if q.name_taken(conn, name):
                     raise AlreadyExists(f"the name {name!r} is already taken", None,
-                                        "choose another with --name, or `hub rm` the old one")
+                                        "choose another with --name, add it as a new version with --new-version, "
+                                        "or `hub rm` the old one")
         with self.store.staging() as staging:
             info = self._inspect(folder, staging, link, allow_nonfinite)
             status, final_name, message = self._register(
                 folder, info, staging, link=link, tags=tags, name=name, source=source, recipe=recipe,
-                description=description, lineage=lineage)
+                description=description, lineage=lineage, new_version=new_version)
         return AddResult(status, self.get(final_name), message)
 
     def _inspect(self, folder: Path, staging, link: bool, allow_nonfinite: bool = False):
@@ -113,7 +124,7 @@ class HubCore:
     def _register(self, folder: Path, info, staging, *, link: bool, tags: list[str], name: str | None = None,
                   wanted: str | None = None, alternatives: Iterable[str] = (), source: dict | None = None,
                   recipe: dict | None = None, description: str | None = None,
-                  lineage: list[dict] | None = None) -> tuple[str, str, str]:
+                  lineage: list[dict] | None = None, new_version: bool = False) -> tuple[str, str, str]:
         """Record an inspected adapter in one write transaction; returns (status, name, message).
         Without ``name``, takes the first free of ``wanted`` (default: the folder's name),
         ``alternatives``, then ``wanted-2``, ``wanted-3``..."""
@@ -123,13 +134,17 @@ class HubCore:
             with self.db.write() as conn:
                 existing = q.get_by_sha(conn, info.sha256)
                 if existing is not None:
-                    return "exists", existing.name, f"same content is already registered as {existing.name!r}"
+                    return "exists", _label(existing), f"same content is already registered as {_label(existing)!r}"
                 final_name = name or _free_name_in(conn, wanted or name_from_folder(folder.resolve().name),
                                                    alternatives)
+                version = qv.next_version(conn, final_name) if new_version else 1
                 adapter_id = q.insert_adapter(
                     conn, info, final_name, storage="link" if link else "store",
                     path=str(folder.resolve()) if link else None, source=source, tags=tags,
-                    recipe=recipe, description=description)
+                    recipe=recipe, description=description, version=version)
+                if version > 1:
+                    qv.mark_latest(conn, final_name)
+                    final_name = f"{final_name}@{version}"
                 if lineage:
                     q.add_lineage(conn, "adapter", adapter_id, lineage)
                 self._on_adapter_added(conn, adapter_id, info)
@@ -143,13 +158,14 @@ class HubCore:
             with self.db.read() as conn:
                 dup = q.get_by_sha(conn, info.sha256)
             if dup is not None:
-                return "exists", dup.name, f"same content is already registered as {dup.name!r}"
+                return "exists", _label(dup), f"same content is already registered as {_label(dup)!r}"
             raise AlreadyExists(f"the name {final_name!r} is already taken", str(folder),
                                 "choose another with --name") from None
         except BaseException:
             staging.rollback()
             raise
         return "added", final_name, f"added {final_name}"
+
 
     def _free_name(self, wanted: str, alternatives: Iterable[str] = ()) -> str:
         with self.db.read() as conn:
@@ -254,7 +270,7 @@ class HubCore:
             return adapter_from_row(
                 row, q.tags_for(conn, [row.id]).get(row.id, ()), files=q.files_of(conn, row.id),
                 lineage=q.lineage_of(conn, "adapter", row.id), remotes=q.remotes_of(conn, row.id),
-                base_name=row.base_name)
+                base_name=row.base_name, aliases=qv.aliases_of(conn, row.id))
 
     def adapter_dir(self, name: str) -> Path:
         """A folder holding the adapter's files under their PEFT names, for readers.
@@ -300,24 +316,42 @@ class HubCore:
 
     # -- changing --------------------------------------------------------------------------
 
-    def remove_plan(self, name: str) -> RemovalPlan:
-        record = self.get(name)
-        blobs = [f["sha256"] for f in record.files] if record.storage == "store" else []
+    def remove_plan(self, name: str, force: bool = False) -> RemovalPlan:
+        """``NAME``: every version; ``NAME@N`` or ``NAME@ALIAS``: that version, refused while an
+        alias points at it unless ``force`` (which drops the alias)."""
+        ref = try_parse_ref(name)
+        if ref is None:
+            raise NotFound(f"no adapter named {name!r}", None, "see `hub list` for registered names")
+        if ref.is_latest and "@" not in name:
+            with self.db.read() as conn:
+                rows = qv.rows_of(conn, ref.name)
+            if not rows:
+                raise NotFound(f"no adapter named {name!r}", None, "see `hub list` for registered names")
+            records = [self.get(f"{r.name}@{r.version}") for r in rows]
+            label = name
+        else:
+            records = [self.get(name)]
+            label = f"{records[0].name}@{records[0].version}"
+            if records[0].aliases and not force:
+                raise UsageError(f"{label} is aliased as {', '.join(records[0].aliases)}", None,
+                                 "move or drop the alias with `hub alias`, or pass --force to drop it too")
+        files = [f for rec in records if rec.storage == "store" for f in rec.files]
+        blobs = list(dict.fromkeys(f["sha256"] for f in files))
         with self.db.read() as conn:
-            others = q.referenced_blobs(conn, blobs, except_adapter=record.id)
+            others = q.referenced_blobs(conn, blobs, except_adapter=[r.id for r in records])
         only_here = [s for s in blobs if s not in others]
-        freed = sum(f["size"] for f in record.files if f["sha256"] in only_here)
-        return RemovalPlan(name, only_here, freed, record.sha256)
+        freed = sum({f["sha256"]: f["size"] for f in files if f["sha256"] in only_here}.values())
+        return RemovalPlan(label, only_here, freed, records[0].sha256, tuple(r.id for r in records),
+                           tuple(r.version for r in records), tuple(r.sha256 for r in records))
 
-    def remove(self, name: str, dry_run: bool = False) -> RemovalPlan:
-        plan = self.remove_plan(name)
+    def remove(self, name: str, dry_run: bool = False, force: bool = False) -> RemovalPlan:
+        plan = self.remove_plan(name, force=force)
         if dry_run:
             return plan
         with self.db.write() as conn:
-            row = q.get_row(conn, name)
-            if row is None:
-                raise NotFound(f"no adapter named {name!r}", None, "see `hub list`")
-            q.delete_adapter(conn, row.id)
+            for adapter_id in plan.ids:
+                if not q.delete_adapter(conn, adapter_id):
+                    raise NotFound(f"no adapter named {name!r}", None, "see `hub list`")
         # rows first, then files: a crash in between leaves orphan blobs, never dangling rows.
         # The files go in a second write transaction under the store lock, re-checked there,
         # so an `add` reusing a blob either commits first (blob kept) or after (blob re-staged).
@@ -327,7 +361,8 @@ class HubCore:
             for sha in plan.blobs:
                 if sha not in still_used:
                     self.store.delete(sha)
-        self.store.drop_view(plan.view)
+        for view in plan.views or (plan.view,):
+            self.store.drop_view(view)
         return plan
 
     def tag(self, name: str, add: Iterable[str] = (), remove: Iterable[str] = ()) -> AdapterRecord:
@@ -341,13 +376,17 @@ class HubCore:
         return self.get(name)
 
     def rename(self, name: str, new_name: str) -> AdapterRecord:
+        """Rename ``name`` with all its versions and aliases."""
         check_name(new_name)
+        if "@" in name:
+            raise UsageError(f"rename takes a name, not a version ({name!r})", None,
+                             "rename NAME: every version moves with it")
         try:
             with self.db.write() as conn:
-                row = q.get_row(conn, name)
-                if row is None:
+                if q.name_taken(conn, new_name):
+                    raise AlreadyExists(f"the name {new_name!r} is already taken", None, "choose another name")
+                if not q.rename(conn, name, new_name):
                     raise NotFound(f"no adapter named {name!r}", None, "see `hub list`")
-                q.rename(conn, row.id, new_name)
         except SAIntegrityError:
             raise AlreadyExists(f"the name {new_name!r} is already taken", None, "choose another name") from None
         return self.get(new_name)
@@ -378,24 +417,30 @@ class HubCore:
         """Re-hash every file and scan tensors for NaN/Inf."""
         from hub.verify import verify_files
 
-        records = [self.get(name)] if name else self.list(full=False)
+        records = [self.get(name)] if name else self.list(ListFilter(all_versions=True), full=False)
         results = []
         for i, rec in enumerate(records):
+            label = name or (rec.name if rec.version == 1 else f"{rec.name}@{rec.version}")
             if progress:
-                progress(i, len(records), rec.name)
-            full = self.get(rec.name)
+                progress(i, len(records), label)
+            full = self.get(name or f"{rec.name}@{rec.version}")
             if full.storage == "link":
                 locate = lambda f, base=Path(full.path): base / f["name"]  # noqa: E731
             else:
                 locate = lambda f: self.store.blob_path(f["sha256"])  # noqa: E731
             problems = verify_files([(f, locate(f)) for f in full.files])
-            results.append(VerifyResult(full.name, not problems, problems))
+            results.append(VerifyResult(label, not problems, problems))
         if progress:
             progress(len(records), len(records), "")
         return results
 
 
 SCAN_WORKERS = 4  # reading threads at most; more rarely helps a single disk
+
+
+def _label(row) -> str:
+    """NAME for version 1, NAME@N for later versions: a ref that names exactly this row."""
+    return row.name if row.version == 1 else f"{row.name}@{row.version}"
 
 
 def _refuse_linked_links(folder: Path, info) -> None:
@@ -450,10 +495,11 @@ from hub.services.maintenance import MaintenanceMixin  # noqa: E402
 from hub.services.merging import MergingMixin  # noqa: E402
 from hub.services.surgery import SurgeryMixin  # noqa: E402
 from hub.services.syncing import SyncMixin  # noqa: E402
+from hub.services.versions import VersionsMixin  # noqa: E402
 
 
 class Hub(CheckingMixin, CombiningMixin, ConvertingMixin, SurgeryMixin, MergingMixin, SyncMixin, MaintenanceMixin,
-          BrowsingMixin, HubCore):
+          BrowsingMixin, VersionsMixin, HubCore):
     """The hub API. Area mixins from hub/services/ are listed before HubCore."""
 
 

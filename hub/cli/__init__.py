@@ -17,6 +17,8 @@ COMMAND_MODULES = (
     "hub.cli.sync",
     "hub.cli.merge",
     "hub.cli.combine",
+    "hub.cli.versions",
+    "hub.cli.serve",
     "hub.cli.surgery",
     "hub.cli.plugins",
 )

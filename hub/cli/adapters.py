@@ -14,6 +14,11 @@ FLAGS = ("rslora", "dora", "embed", "mts", "bias", "fifo")
 SORTS = ("name", "r", "alpha", "size", "created", "base", "layers", "params")
 
 
+def ref_label(rec) -> str:
+    """NAME for version 1 (what a one-version registry always shows), else NAME@N."""
+    return rec.name if rec.version == 1 else f"{rec.name}@{rec.version}"
+
+
 def record_json(rec) -> dict:
     d = rec.to_dict()
     d["flags"] = rec.flags
@@ -29,13 +34,15 @@ def record_json(rec) -> dict:
 @click.option("--base", metavar="BASE",
               help="For a file that needs its base to be read (FILE.gguf): the registered base or model folder it "
                    "was made for.")
+@click.option("--new-version", is_flag=True, help="Add the folder as the next version of --name NAME (NAME@2, ...).")
 @json_option
 @pass_state
-def add(state, path, name, tags, link, allow_nonfinite, base, as_json):
+def add(state, path, name, tags, link, allow_nonfinite, base, new_version, as_json):
     """Register one PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors).
 
     The folder is validated (config schema, safetensors header, config vs tensors)
     and copied into the content-addressed store; identical content is stored once.
+    A taken name is refused unless --new-version adds the folder as its next version.
     A GGUF LoRA file (llama.cpp) is converted back into a PEFT adapter with
     `hub add FILE.gguf --base BASE`; its lineage records the file's hash.
     """
@@ -44,8 +51,11 @@ def add(state, path, name, tags, link, allow_nonfinite, base, as_json):
     if Path(path).expanduser().is_dir() or not Path(path).expanduser().exists():
         if base:
             raise click.UsageError("--base is for files that are converted (FILE.gguf); a folder needs none")
-        result = state.hub.add(path, name=name, tags=tags, link=link, allow_nonfinite=allow_nonfinite)
+        result = state.hub.add(path, name=name, tags=tags, link=link, allow_nonfinite=allow_nonfinite,
+                               new_version=new_version)
     else:
+        if new_version:
+            raise click.UsageError("--new-version takes an adapter folder")
         result = state.hub.add_file(path, base, name=name, tags=tags, link=link)
     if as_json:
         emit_json({"status": result.status, "message": result.message, "adapter": record_json(result.record)})
@@ -54,7 +64,7 @@ def add(state, path, name, tags, link, allow_nonfinite, base, as_json):
     if result.status == "exists":
         stderr(f"hub: {result.message}; nothing added")
         return
-    click.echo(f"added {rec.name}: r={rec.r} alpha={fmt_num(rec.lora_alpha)} targets={','.join(rec.target_modules)} "
+    click.echo(f"added {ref_label(rec)}: r={rec.r} alpha={fmt_num(rec.lora_alpha)} targets={','.join(rec.target_modules)} "
                f"({human_size(rec.size_bytes)}{', linked' if link else ''})")
     warnings = [f for f in rec.findings if f["severity"] != "info"]
     for f in warnings:
@@ -99,16 +109,19 @@ def scan(state, directory, tags, link, as_json):
 @click.option("--sort", type=click.Choice(SORTS), default="name", show_default=True)
 @click.option("--desc", is_flag=True, help="Sort descending.")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many rows.")
+@click.option("--all-versions", is_flag=True, help="One row per version (default: one per name, its latest).")
 @json_option
 @pass_state
-def list_(state, base, rank, alpha, targets, tags, flags, no_flags, search, fits, sort, desc, limit, as_json):
-    """List registered adapters, filtered and sorted."""
+def list_(state, base, rank, alpha, targets, tags, flags, no_flags, search, fits, sort, desc, limit, all_versions,
+          as_json):
+    """List registered adapters, filtered and sorted (the latest version of each name)."""
     from hub.registry import fastread
     from hub.registry.filters import ListFilter
 
     fits_id = state.hub.base_id(fits) if fits else None
     flt = ListFilter(base=base, rank=rank, alpha=alpha, targets=targets, tags=tags, flags=flags,
-                     no_flags=no_flags, search=search, fits=fits_id, sort=sort, desc=desc, limit=limit)
+                     no_flags=no_flags, search=search, fits=fits_id, sort=sort, desc=desc, limit=limit,
+                     all_versions=all_versions)
     # stdlib sqlite3 with the SQL an earlier run compiled, so that SQLAlchemy is not imported
     records = fastread.list_records(state.home, state.db_url, flt, full=as_json, raw=as_json)
     if not records:  # None: the fast path cannot answer; []: the ordinary path says why
@@ -121,17 +134,17 @@ def list_(state, base, rank, alpha, targets, tags, flags, no_flags, search, fits
         stderr("no adapters match" if state.hub.count() else "the registry is empty; add one with `hub add PATH`")
         return
     table(["NAME", "BASE", "R", "ALPHA", "TARGETS", "FLAGS", "SIZE", "TAGS"],
-          [[r.name, r.base or r.base_model or "-", r.r, fmt_num(r.lora_alpha), ",".join(r.target_modules),
+          [[ref_label(r) if all_versions else r.name, r.base or r.base_model or "-", r.r, fmt_num(r.lora_alpha), ",".join(r.target_modules),
             ",".join(r.flags) or "-", human_size(r.size_bytes), ",".join(r.tags) or "-"] for r in records],
           max_widths={1: 32, 4: 40})
 
 
 @cli.command()
-@click.argument("name")
+@click.argument("name", metavar="NAME[@VERSION|ALIAS]")
 @json_option
 @pass_state
 def show(state, name, as_json):
-    """Show one adapter: config, per-module rank table, files, findings, lineage."""
+    """Show one adapter version (default: the latest): config, per-module rank table, files, findings, lineage."""
     rec = state.hub.get(name)
     if as_json:
         emit_json(record_json(rec))
@@ -149,6 +162,9 @@ def show(state, name, as_json):
         ("storage", rec.storage + (f" ({rec.path})" if rec.path else "")),
         ("source", origin or src.get("path") or src.get("kind")), ("created", rec.created_at),
     ]
+    if rec.version > 1 or rec.aliases:  # a one-version registry prints what it always did
+        rows.insert(1, ("version", str(rec.version) + (f"  (aliases: {', '.join(rec.aliases)})" if rec.aliases
+                                                       else "")))
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         click.echo(f"{key.ljust(width)}  {value}")
@@ -171,7 +187,8 @@ def show(state, name, as_json):
             gone = "" if p["present"] or p["type"] != "adapter" else "  (removed)"
             gone += f"  sha256 {p['sha256'][:12]}" if p["type"] in ("base", "tuned") and p.get("sha256") else ""
             weight = "" if p["weight"] is None else f"  weight {fmt_num(p['weight'])}"
-            click.echo(f"  {p['type']} {p['name']}{weight}{gone}")
+            pinned = f"@{p['version']}" if p.get("version", 1) != 1 else ""
+            click.echo(f"  {p['type']} {p['name']}{pinned}{weight}{gone}")
     if rec.recipe and "errors" in rec.recipe:   # made by resize / fix / extract
         _show_surgery(rec.recipe)
     elif rec.recipe:
@@ -199,17 +216,23 @@ def _show_surgery(recipe: dict) -> None:
 
 
 @cli.command()
-@click.argument("names", nargs=-1, required=True)
+@click.argument("names", nargs=-1, required=True, metavar="NAME[@VERSION|ALIAS]...")
 @click.option("--dry-run", is_flag=True, help="Show what would be removed and stop.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--force", is_flag=True, help="Remove an aliased version too, dropping its aliases.")
 @json_option
 @pass_state
-def rm(state, names, dry_run, yes, as_json):
-    """Remove adapters from the registry (and their files from the store, unless shared)."""
-    plans = [state.hub.remove_plan(n) for n in names]
+def rm(state, names, dry_run, yes, force, as_json):
+    """Remove adapters from the registry (and their files from the store, unless shared).
+
+    NAME removes every version of NAME; NAME@N (or NAME@ALIAS) one version, refused
+    while an alias points at it unless --force.
+    """
+    plans = [state.hub.remove_plan(n, force=force) for n in names]
     if not as_json:
         for p in plans:
-            click.echo(f"{'would remove' if dry_run else 'remove'} {p.name}: {len(p.blobs)} store file(s), "
+            versions = f" ({len(p.versions)} versions)" if len(p.versions) > 1 else ""
+            click.echo(f"{'would remove' if dry_run else 'remove'} {p.name}{versions}: {len(p.blobs)} store file(s), "
                        f"{human_size(p.bytes_freed)} freed")
     if dry_run:
         if as_json:
@@ -217,19 +240,19 @@ def rm(state, names, dry_run, yes, as_json):
         return
     if not yes and sys.stdin.isatty() and not click.confirm(f"Remove {len(plans)} adapter(s)?", err=True):
         raise click.exceptions.Exit(1)
-    done = [state.hub.remove(n).to_dict() for n in names]
+    done = [state.hub.remove(n, force=force).to_dict() for n in names]
     if as_json:
         emit_json({"dry_run": False, "removed": done})
 
 
 @cli.command()
-@click.argument("name")
+@click.argument("name", metavar="NAME[@VERSION|ALIAS]")
 @click.argument("tags", nargs=-1)
 @click.option("--remove", "-d", "remove", multiple=True, help="Tag to remove (repeatable).")
 @json_option
 @pass_state
 def tag(state, name, tags, remove, as_json):
-    """Add TAGS to adapter NAME (and/or remove some with --remove)."""
+    """Add TAGS to adapter NAME (and/or remove some with --remove); tags belong to one version (NAME: the latest)."""
     if not tags and not remove:
         raise click.UsageError("give tags to add, or --remove TAG")
     rec = state.hub.tag(name, add=tags, remove=remove)
@@ -244,13 +267,13 @@ def tag(state, name, tags, remove, as_json):
 @click.argument("new_name")
 @pass_state
 def rename(state, name, new_name):
-    """Rename adapter NAME to NEW_NAME."""
+    """Rename adapter NAME to NEW_NAME (every version and alias moves with it)."""
     rec = state.hub.rename(name, new_name)
     click.echo(f"renamed {name} -> {rec.name}")
 
 
 @cli.command()
-@click.argument("name")
+@click.argument("name", metavar="NAME[@VERSION|ALIAS]")
 @click.argument("directory", metavar="OUT", type=click.Path(path_type=str))
 @click.option("--overwrite", is_flag=True, help="Replace an existing output (atomically).")
 @click.option("--format", "fmt", default="peft", show_default=True, metavar="FORMAT",

@@ -24,10 +24,11 @@ from hub.cli._progress import byte_progress
 @click.option("--list", "list_only", is_flag=True, help="Only list the adapters in the repo; download nothing.")
 @click.option("--update", is_flag=True, help="SPEC is a registered NAME: fetch the newer commit of the revision it "
                                              "was pulled from.")
+@click.option("--new-version", is_flag=True, help="Add the pulled adapter as the next version of --name NAME.")
 @click.option("--tag", "tags", multiple=True, help="Tag to attach (repeatable).")
 @json_option
 @pass_state
-def pull(state, spec, subfolder, name, all_adapters, list_only, update, tags, as_json):
+def pull(state, spec, subfolder, name, all_adapters, list_only, update, new_version, tags, as_json):
     """Download an adapter from the Hugging Face Hub and register it.
 
     Only the adapter's files are fetched (adapter_config.json,
@@ -42,10 +43,13 @@ def pull(state, spec, subfolder, name, all_adapters, list_only, update, tags, as
     hub pull my-org/loras --list             the adapters in a multi-adapter repo
     hub pull my-org/loras --subfolder sql    one of them (or --all)
     hub pull --update sql-lora               newer commit of what sql-lora was pulled from
+    hub pull team/style@prod --name style --new-version
+                                             from another hub (`hub serve`, HF_ENDPOINT): the next
+                                             version of style
     """
     hub = state.hub
     if update:
-        if subfolder or name or all_adapters or list_only:
+        if subfolder or name or all_adapters or list_only or new_version:
             raise click.UsageError("--update takes only a registered NAME")
         with byte_progress("pulling") as update:
             results = [hub.pull_update(spec, progress=update)]
@@ -67,7 +71,7 @@ def pull(state, spec, subfolder, name, all_adapters, list_only, update, tags, as
     else:
         with byte_progress("pulling") as update:
             results = hub.pull(spec, subfolder=subfolder, name=name, all_adapters=all_adapters, tags=tags,
-                               progress=update)
+                               progress=update, new_version=new_version)
     if as_json:
         emit_json([r.to_dict() for r in results])
     else:

@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from hub import patterns
 from hub.errors import UsageError
 from hub.formats.adapter_weights import layer_index
+from hub.refs import parse_ref
 
-_RULE = re.compile(r"^(?:(?P<parent>[^@=/]+)@)?(?P<selector>/.*/|\d+(?:-\d+)?)=(?P<factor>[^=]+)$")
+# PARENT may itself name a version (style@2@0-15=0.5, grammar: hub.refs); the last '@' starts the selector
+_RULE = re.compile(r"^(?:(?P<parent>[^=/]+?)@)?(?P<selector>/.*/|\d+(?:-\d+)?)=(?P<factor>[^=]+)$")
 
 
 @dataclass(frozen=True)
@@ -102,11 +104,12 @@ def parse_layer_weights(spec: str) -> list[LayerWeightRule]:
             raise UsageError(f"factor {m['factor']!r} is not a number", f"--layer-weights {text!r}",
                              "write e.g. 0-15=0.5") from None
         selector = m["selector"]
+        parent = str(parse_ref(m["parent"])) if m["parent"] else None
         if selector.startswith("/"):
-            rule = LayerWeightRule(factor, m["parent"], match=selector[1:-1])
+            rule = LayerWeightRule(factor, parent, match=selector[1:-1])
         else:
             low, _, high = selector.partition("-")
-            rule = LayerWeightRule(factor, m["parent"], layers=(int(low), int(high or low)))
+            rule = LayerWeightRule(factor, parent, layers=(int(low), int(high or low)))
         rule.validate()
         rules.append(rule)
     return rules

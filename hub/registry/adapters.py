@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import Alias
 
+from hub.registry import versions
 from hub.registry.filters import ListFilter, list_params
 from hub.registry.schema import (
     adapter_base_fits, adapter_files, adapter_tags, adapter_targets, adapters, base_models, lineage, remotes,
@@ -68,7 +69,7 @@ def _conditions(f: ListFilter, t=adapters) -> list:
     """The WHERE terms of ``f`` over ``t`` (the adapters table or the listing alias); values
     are bound under the names of filters.list_params, so that fastread can rebind them."""
     p = {name: bindparam(name, value) for name, value in list_params(f).items()}
-    conds = []
+    conds = [] if f.all_versions else [t.c.latest.is_(True)]  # one row per name: its latest version
     if f.base:
         conds.append(or_(t.c.base_model == p["base"], base_models.c.name == p["base"],
                          # ilike: SQLite's LIKE ignores ASCII case, PostgreSQL's does not
@@ -98,7 +99,7 @@ def _conditions(f: ListFilter, t=adapters) -> list:
 
 def _order(f: ListFilter, t=adapters) -> tuple:
     column = t.c[SORT_COLUMNS[f.sort].name]
-    return column.desc() if f.desc else column.asc(), t.c.name.asc()
+    return column.desc() if f.desc else column.asc(), t.c.name.asc(), t.c.version.asc()
 
 
 def list_query(f: ListFilter, details: bool = True):
@@ -152,11 +153,8 @@ def tags_for(conn: Connection, ids) -> dict[int, list[str]]:
 
 
 def get_row(conn: Connection, name: str):
-    return conn.execute(
-        select(adapters, base_models.c.name.label("base_name"))
-        .select_from(adapters.outerjoin(base_models, adapters.c.base_id == base_models.c.id))
-        .where(adapters.c.name == name)
-    ).first()
+    """The row ``NAME[@VERSION|ALIAS]`` names (hub.refs), or None (also for text that is no name)."""
+    return versions.resolve_text(conn, name)
 
 
 def name_taken(conn: Connection, name: str) -> bool:
@@ -164,7 +162,8 @@ def name_taken(conn: Connection, name: str) -> bool:
 
 
 def get_by_sha(conn: Connection, sha256: str):
-    return conn.execute(select(adapters.c.id, adapters.c.name).where(adapters.c.sha256 == sha256)).first()
+    return conn.execute(select(adapters.c.id, adapters.c.name, adapters.c.version)
+                        .where(adapters.c.sha256 == sha256)).first()
 
 
 def files_of(conn: Connection, adapter_id: int) -> list[dict]:
@@ -177,7 +176,8 @@ def lineage_of(conn: Connection, child_type: str, child_id: int) -> list[dict]:
     rows = conn.execute(select(lineage).where(and_(lineage.c.child_type == child_type, lineage.c.child_id == child_id))
                         .order_by(lineage.c.position))
     return [{"type": r.parent_type, "name": r.parent_name, "sha256": r.parent_sha256, "weight": r.weight,
-             "present": r.parent_id is not None} for r in rows]
+             "present": r.parent_id is not None, **({"version": r.parent_version} if r.parent_version else {})}
+            for r in rows]
 
 
 def remotes_of(conn: Connection, adapter_id: int) -> list[dict]:
@@ -188,7 +188,8 @@ def remotes_of(conn: Connection, adapter_id: int) -> list[dict]:
 
 
 def insert_adapter(conn: Connection, info, name: str, *, storage: str, path: str | None, source: dict,
-                   tags=(), recipe: dict | None = None, description: str | None = None) -> int:
+                   tags=(), recipe: dict | None = None, description: str | None = None, version: int = 1) -> int:
+    """``version`` > 1 adds a version to an existing name; call versions.mark_latest after."""
     stamp = now()
     modules = {
         p: {"r": m.r, "alpha": m.alpha, "in_features": m.in_features, "out_features": m.out_features,
@@ -198,7 +199,7 @@ def insert_adapter(conn: Connection, info, name: str, *, storage: str, path: str
     # parameters rather than .values(): the statement compiles once per process instead of
     # coercing forty values into a new statement per adapter (1 ms each in `hub scan`)
     adapter_id = conn.execute(insert(adapters), dict(
-        name=name, sha256=info.sha256, base_model=info.base_model, peft_type=info.peft_type,
+        name=name, version=version, latest=version == 1, sha256=info.sha256, base_model=info.base_model, peft_type=info.peft_type,
         task_type=info.task_type, r=info.r, lora_alpha=info.lora_alpha, scaling=info.scaling,
         use_rslora=info.use_rslora, use_dora=info.use_dora, fan_in_fan_out=info.fan_in_fan_out,
         lora_bias=info.lora_bias, has_embedding_lora=info.has_embedding_lora,
@@ -222,26 +223,36 @@ def insert_adapter(conn: Connection, info, name: str, *, storage: str, path: str
     return adapter_id
 
 
-def delete_adapter(conn: Connection, adapter_id: int) -> None:
+def delete_adapter(conn: Connection, adapter_id: int) -> bool:
+    """False if there was no such adapter."""
     # explicit child deletes: SQLite only cascades with foreign_keys=ON, and other
     # tools may open the file without it
     for table in (adapter_files, adapter_targets, adapter_tags, adapter_base_fits, remotes):
         conn.execute(delete(table).where(table.c.adapter_id == adapter_id))
+    versions.drop_aliases_of(conn, adapter_id)
     conn.execute(update(lineage).where(and_(lineage.c.parent_type == "adapter", lineage.c.parent_id == adapter_id))
                  .values(parent_id=None))
     conn.execute(delete(lineage).where(and_(lineage.c.child_type == "adapter", lineage.c.child_id == adapter_id)))
+    name = conn.execute(select(adapters.c.name).where(adapters.c.id == adapter_id)).scalar()
+    if name is None:
+        return False
     conn.execute(delete(adapters).where(adapters.c.id == adapter_id))
+    versions.mark_latest(conn, name)   # removing the latest version makes the one before it latest
+    return True
 
 
-def referenced_blobs(conn: Connection, shas, except_adapter: int | None = None) -> set[str]:
-    """Which of ``shas`` some adapter's files use (other than ``except_adapter``'s)."""
+def referenced_blobs(conn: Connection, shas, except_adapter=None) -> set[str]:
+    """Which of ``shas`` some adapter's files use (other than those of ``except_adapter``:
+    an id or a collection of ids)."""
+    if isinstance(except_adapter, int):
+        except_adapter = [except_adapter]
     shas = list(shas)
     out: set[str] = set()
     for start in range(0, len(shas), 900):
         chunk = shas[start:start + 900]
         query = select(adapter_files.c.sha256).where(adapter_files.c.sha256.in_(chunk))
         if except_adapter is not None:
-            query = query.where(adapter_files.c.adapter_id != except_adapter)
+            query = query.where(adapter_files.c.adapter_id.not_in(list(except_adapter)))
         out.update(conn.execute(query).scalars())
     return out
 
@@ -268,14 +279,16 @@ def set_tags(conn: Connection, adapter_id: int, add=(), remove=()) -> bool:
     return True
 
 
-def rename(conn: Connection, adapter_id: int, new_name: str) -> None:
-    conn.execute(update(adapters).where(adapters.c.id == adapter_id).values(name=new_name, updated_at=now()))
+def rename(conn: Connection, name: str, new_name: str) -> int:
+    """Rename every version of ``name`` (and its aliases)."""
+    return versions.rename_all(conn, name, new_name, now())
 
 
 def add_lineage(conn: Connection, child_type: str, child_id: int, parents) -> None:
     """parents: iterable of dicts with type, id, name, sha256, weight."""
     rows = [{"child_type": child_type, "child_id": child_id, "parent_type": p["type"], "parent_id": p.get("id"),
-             "parent_name": p["name"], "parent_sha256": p.get("sha256"), "weight": p.get("weight"), "position": i}
+             "parent_name": p["name"], "parent_sha256": p.get("sha256"), "parent_version": p.get("version"),
+             "weight": p.get("weight"), "position": i}
             for i, p in enumerate(parents)]
     if rows:
         conn.execute(insert(lineage), rows)

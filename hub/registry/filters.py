@@ -22,6 +22,7 @@ class ListFilter:
     desc: bool = False
     limit: int | None = None
     offset: int = 0
+    all_versions: bool = False       # else one row per name (its latest version)
 
 
 def like_pattern(text: str) -> str:
@@ -56,7 +57,8 @@ def list_shape(f: ListFilter) -> str:
     """Two filters with the same shape compile to the same SQL text."""
     values = set(list_params(f))
     flags = ",".join(sorted(f.flags)) + "/" + ",".join(sorted(f.no_flags))
-    return f"{'|'.join(sorted(values))};{len(f.targets)};{len(f.tags)};{flags};{f.sort};{int(f.desc)}"
+    return (f"{'|'.join(sorted(values))};{len(f.targets)};{len(f.tags)};{flags};{f.sort};{int(f.desc)};"
+            f"{int(f.all_versions)}")
 
 
 __all__ = ["ListFilter", "like_pattern", "list_params", "list_shape"]

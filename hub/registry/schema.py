@@ -9,7 +9,7 @@ from sqlalchemy import (
 )
 
 # The Alembic head this code expects; opening a registry at another revision runs the migrations.
-HEAD_REVISION = "registry_identity"
+HEAD_REVISION = "versions_aliases"
 
 metadata = MetaData()
 
@@ -40,7 +40,9 @@ base_models = Table(
 adapters = Table(
     "adapters", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("name", String(200), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("version", Integer, nullable=False, default=1),     # 1, 2, ... within a name
+    Column("latest", Boolean, nullable=False, default=True),   # the highest version of its name
     Column("sha256", String(64), nullable=False, unique=True),
     Column("base_model", String(500)),                  # as declared in adapter_config.json
     Column("base_id", Integer, ForeignKey("base_models.id", ondelete="SET NULL")),  # as resolved by shapes
@@ -77,6 +79,7 @@ adapters = Table(
     Column("description", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, index=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("name", "version", name="uq_adapters_name_version"),
 )
 
 # Every column `hub list` filters or sorts on, in name order: a page of a large registry
@@ -88,7 +91,7 @@ SQLITE_ONLY_INDEXES = frozenset({"ix_adapters_listing"})
 LISTING_COLUMNS = (
     "name", "base_model", "base_id", "r", "lora_alpha", "use_rslora", "use_dora", "has_embedding_lora",
     "has_modules_to_save", "lora_bias", "fan_in_fan_out", "size_bytes", "created_at", "num_layers", "param_count",
-    "description",
+    "description", "latest", "version",
 )
 Index("ix_adapters_listing", *(adapters.c[c] for c in LISTING_COLUMNS)).ddl_if(dialect="sqlite")
 
@@ -161,10 +164,20 @@ lineage = Table(
     Column("parent_id", Integer),
     Column("parent_name", String(500), nullable=False),
     Column("parent_sha256", String(64)),
+    Column("parent_version", Integer),                   # the exact version of an adapter parent
     Column("weight", Float),
     Column("position", Integer, nullable=False, default=0),
     Index("ix_lineage_child", "child_type", "child_id"),
     Index("ix_lineage_parent", "parent_type", "parent_id"),
+)
+
+# NAME@ALIAS -> one version of NAME (the alias is unique per name).
+adapter_aliases = Table(
+    "adapter_aliases", metadata,
+    Column("name", String(200), primary_key=True),
+    Column("alias", String(100), primary_key=True),
+    Column("adapter_id", Integer, ForeignKey("adapters.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
 remotes = Table(

@@ -469,7 +469,7 @@ def _grouped(conn, table, column, ids=None) -> dict[int, tuple[str, ...]]:
 
 
 def _index_entries(conn, where=None) -> list[_Entry]:
-    stmt = select(*_INDEX_COLUMNS)
+    stmt = select(*_INDEX_COLUMNS).where(adapters.c.latest.is_(True))  # one entry per name: its latest version
     if where is not None:
         stmt = stmt.where(where)
     rows = conn.execute(stmt).all()

@@ -21,6 +21,7 @@ from sqlalchemy import and_, delete, func, insert, select, update
 from hub.compat import AdapterSpec, BaseSpec, check_adapter_base, check_adapters, check_runtime, fits
 from hub.errors import AlreadyExists, NotFound, UsageError
 from hub.findings import Finding
+from hub.registry import adapters as q
 from hub.registry.adapters import now
 from hub.registry.schema import adapter_base_fits, adapters, base_models
 
@@ -372,9 +373,9 @@ class CheckingMixin:
 
     def _adapter_spec(self, name: str) -> tuple[AdapterSpec, int | None]:
         with self.db.read() as conn:
-            row = conn.execute(select(*_ADAPTER_COLUMNS).where(adapters.c.name == name)).first()
+            row = q.get_row(conn, name)   # NAME[@VERSION|ALIAS]
         if row is not None:
-            return AdapterSpec.from_json(row.name, row.config_json, row.modules_json, row.saved_tensors_json,
+            return AdapterSpec.from_json(name if "@" in name else row.name, row.config_json, row.modules_json, row.saved_tensors_json,
                                          row.dtype), row.id
         folder = Path(name).expanduser()
         if (folder / "adapter_config.json").is_file():

@@ -19,6 +19,7 @@ from hub import patterns
 from hub.errors import AlreadyExists, Incompatible, UsageError
 from hub.findings import Finding, has_errors
 from hub.names import check_name
+from hub.refs import parse_ref
 from hub.records import AdapterRecord
 from hub.registry import adapters as q
 
@@ -65,28 +66,31 @@ class CombiningMixin:
         if not parents:
             raise UsageError("nothing to combine", "hub combine", "name adapters as NAME:WEIGHT")
         with self.db.read() as conn:
-            if q.get_row(conn, name) is not None:
+            if q.name_taken(conn, name):
                 raise AlreadyExists(f"the name {name!r} is already taken", None,
                                     "choose another with --name, or `hub rm` the old one")
         rules = parse_layer_weights(layer_weights) if isinstance(layer_weights, str) else list(layer_weights or ())
 
-        records = [self.get(n) for n, _ in parents]
-        for rec in records:
-            want = (pinned or {}).get(rec.name)
+        # a parent is known by its ref as written (style, style@2, style@prod): layer weight rules
+        # and recipes name it so; lineage records the exact version it resolved to
+        labels = [str(parse_ref(n)) for n, _ in parents]
+        records = [self.get(n) for n in labels]
+        for label, rec in zip(labels, records):
+            want = (pinned or {}).get(label)
             if want and want != rec.sha256:
                 raise UsageError(f"adapter {rec.name} changed since the recipe was written "
                                  f"(sha256 {rec.sha256[:12]}, recipe pins {want[:12]})", rec.name,
                                  "register the original content under that name, or remove sha256 from the recipe")
-        infos = [inspect_adapter(self.adapter_dir(rec.name)) for rec in records]
+        infos = [inspect_adapter(self.adapter_dir(label)) for label in labels]
         findings = self._combine_findings(records, infos, method, params or {}, drop_dora, drop_modules_to_save)
 
-        factors = [load_factors(info.path, name=rec.name, info=info) for rec, info in zip(records, infos)]
+        factors = [load_factors(info.path, name=label, info=info) for label, info in zip(labels, infos)]
         with patterns.budget():   # layer_weights regexes, all modules together
             result = combine([Parent(f, w) for f, (_, w) in zip(factors, parents)], method, params,
                              layer_weights=rules, drop_dora=drop_dora, drop_modules_to_save=drop_modules_to_save,
                              dtype=dtype, progress=(lambda done, n: progress(done, n, "")) if progress else None)
-        recipe = Recipe(method=result.method, parents=[ParentSpec(rec.name, w, rec.sha256)
-                                                       for rec, (_, w) in zip(records, parents)],
+        recipe = Recipe(method=result.method, parents=[ParentSpec(label, w, rec.sha256)
+                                                       for label, rec, (_, w) in zip(labels, records, parents)],
                         params=result.params, name=name, layer_weights=rules, drop_dora=drop_dora,
                         drop_modules_to_save=drop_modules_to_save, dtype=dtype)
         doc = recipe.to_dict()
@@ -98,8 +102,8 @@ class CombiningMixin:
         folder = self.store.temp_path("combine")
         try:
             result.write(folder, recipe_json=recipe.to_json())
-            lineage = [{"type": "adapter", "id": rec.id, "name": rec.name, "sha256": rec.sha256, "weight": w}
-                       for rec, (_, w) in zip(records, parents)]
+            lineage = [{"type": "adapter", "id": rec.id, "name": rec.name, "sha256": rec.sha256, "weight": w,
+                        "version": rec.version} for rec, (_, w) in zip(records, parents)]
             added = self.add(folder, name=name, tags=tags, source={"kind": "combine"}, recipe=doc,
                              description=description, lineage=lineage)
         finally:

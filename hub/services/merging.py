@@ -203,7 +203,7 @@ class MergingMixin:
         for (label, info, record), (_, weight) in zip(parents, adapters):
             lineage_rows.append({"type": "adapter", "id": record.id if record else None,
                                  "name": record.name if record else label, "sha256": info.sha256,
-                                 "weight": float(weight)})
+                                 "weight": float(weight), "version": record.version if record else None})
         size = sum((out / shard).stat().st_size for shard in result.shards)
         with self.db.write() as conn:
             if replaces is not None:

@@ -180,13 +180,14 @@ class SurgeryMixin:
     def _check_free(self, name: str) -> None:
         check_name(name)
         with self.db.read() as conn:
-            if q.get_row(conn, name) is not None:
+            if q.name_taken(conn, name):
                 raise AlreadyExists(f"the name {name!r} is already taken", None,
                                     "choose another with --name, or `hub rm` the old one")
 
     @staticmethod
     def _adapter_parent(record: AdapterRecord) -> dict:
-        return {"type": "adapter", "id": record.id, "name": record.name, "sha256": record.sha256, "weight": 1.0}
+        return {"type": "adapter", "id": record.id, "name": record.name, "sha256": record.sha256, "weight": 1.0,
+                "version": record.version}
 
     def _register_surgery(self, surgery, name: str, parents: list[dict], tags, dry_run: bool, message: str,
                           extra: dict | None = None) -> SurgeryOutcome:

@@ -134,7 +134,7 @@ class SyncMixin:
         return hp.snapshot(Remote.from_env(), parse_spec(spec))
 
     def pull(self, spec: str, subfolder: str | None = None, name: str | None = None, all_adapters: bool = False,
-             tags=(), progress=None) -> list[PullResult]:
+             tags=(), progress=None, new_version: bool = False) -> list[PullResult]:
         """Pull one adapter (or every adapter with ``all_adapters``) from ``REPO_ID[@REV]``.
 
         ``progress(bytes_done, bytes_total, file)`` replaces huggingface_hub's own bars.
@@ -146,6 +146,11 @@ class SyncMixin:
         parsed = parse_spec(spec)
         if name is not None:
             check_name(name)
+        elif new_version:
+            raise UsageError("--new-version needs --name NAME (the name the version is added to)", None,
+                             "pass --name NAME")
+        if new_version and all_adapters:
+            raise UsageError("--new-version adds one adapter; --all pulls many", None, "pass one of them")
         remote = Remote.from_env()
         snap = hp.snapshot(remote, parsed)
         if all_adapters:
@@ -170,9 +175,10 @@ class SyncMixin:
                              "pick one with --subfolder PATH or pull all with --all")
         if subfolder is None and len(snap.adapters) == 1:
             sub = snap.adapters[0].subfolder
-        return [self._pull_one(remote, snap, snap.adapter(sub), name, tags, progress)]
+        return [self._pull_one(remote, snap, snap.adapter(sub), name, tags, progress, new_version)]
 
-    def _pull_one(self, remote, snap, adapter, name: str | None, tags, progress=None) -> PullResult:
+    def _pull_one(self, remote, snap, adapter, name: str | None, tags, progress=None,
+                  new_version: bool = False) -> PullResult:
         from hub.sync import pull as hp
 
         revision = snap.revision or "main"
@@ -189,11 +195,12 @@ class SyncMixin:
             repo_name = snap.repo_id.rsplit("/", 1)[-1]
             wanted = name_from_folder(f"{repo_name}-{sub.replace('/', '-')}" if sub else repo_name)
             name = self._free_name(wanted)
-        else:
+        elif not new_version:
             with self.db.read() as conn:
-                if q.get_row(conn, name) is not None:
+                if q.name_taken(conn, name):
                     raise AlreadyExists(f"the name {name!r} is already taken", None,
-                                        "choose another with --name, or `hub pull --update` it")
+                                        "choose another with --name, add it as a version with --new-version, "
+                                        "or `hub pull --update` it")
         pending = {"direction": "pull", "repo_id": snap.repo_id, "revision": revision, "subfolder": sub,
                    "commit": snap.commit, "remote_commit": snap.commit}
         source = {"kind": "hub", "path": f"{remote.public}/{snap.repo_id}", "repo": snap.repo_id,
@@ -203,7 +210,7 @@ class SyncMixin:
         try:
             folder.mkdir(parents=True)
             hp.download(remote, adapter, snap.commit, folder, progress)
-            added = self.add(folder, name=name, tags=tags, source=source)
+            added = self.add(folder, name=name, tags=tags, source=source, new_version=new_version)
         finally:
             _PENDING_REMOTE.reset(token)
             shutil.rmtree(folder, ignore_errors=True)
@@ -211,8 +218,9 @@ class SyncMixin:
             self._record_remote(added.record.name, **pending)
             return _with(base, status="exists", name=added.record.name, record=self.get(added.record.name),
                          message=f"same content is already registered as {added.record.name!r}; remote recorded")
-        return _with(base, status="added", name=name, record=self.get(name),
-                     message=f"pulled {name} from {snap.repo_id}@{snap.commit[:12]}")
+        label = name if added.record.version == 1 else f"{name}@{added.record.version}"
+        return _with(base, status="added", name=label, record=added.record,
+                     message=f"pulled {label} from {snap.repo_id}@{snap.commit[:12]}")
 
     def pull_update(self, name: str, progress=None) -> PullResult:
         """Fetch the newer commit of the revision ``name`` was pulled from, and swap it in."""

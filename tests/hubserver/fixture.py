@@ -93,25 +93,32 @@ def hub_server(tmp_path_factory) -> HubServer:
 
 @pytest.fixture
 def hub_online(hub_server, monkeypatch, tmp_path) -> HubServer:
-    from huggingface_hub import constants
     from huggingface_hub.utils import _http
 
-    hf_home = tmp_path / "hf-home"
-    for key, value in hub_server.env(hf_home=hf_home).items():
+    point_client_at(monkeypatch, hub_server.url, hub_server.env(hf_home=tmp_path / "hf-home"), tmp_path / "hf-home")
+    yield hub_server
+    _http.close_session()
+
+
+def point_client_at(monkeypatch, url: str, env: dict, hf_home: Path) -> None:
+    """This process's huggingface_hub talks to ``url`` (online, private cache, ``env`` set)."""
+    from huggingface_hub import constants, hf_api
+
+    for key, value in env.items():
         if os.environ.get(key) != value:
             monkeypatch.setenv(key, value)
-    for key in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+    for key in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", *(["HF_TOKEN"] if "HF_TOKEN" not in env else [])):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
-    monkeypatch.setattr(constants, "ENDPOINT", hub_server.url)
-    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", hub_server.url + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(constants, "ENDPOINT", url)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", url + "/{repo_id}/resolve/{revision}/{filename}")
     monkeypatch.setattr(constants, "HF_HOME", str(hf_home))
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hf_home / "hub"))
     monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(hf_home / "token"))
     monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(hf_home / "stored_tokens"))
-    yield hub_server
-    _http.close_session()
+    # module-level helpers (file_exists, used by PEFT) share one HfApi made at import
+    monkeypatch.setattr(hf_api.api, "endpoint", url)
 
 
 def ensure_model(server: HubServer, repo_id: str, files: dict[str, bytes] | None = None) -> str:

@@ -1,0 +1,81 @@
+"""Versions and aliases of a registered name: list them, point an alias at a version."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hub.errors import NotFound, UsageError
+from hub.refs import check_alias, parse_ref, version_commit
+from hub.registry import adapters as q
+from hub.registry import versions as qv
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    name: str
+    version: int
+    sha256: str
+    commit: str              # the 40-hex id `hub serve` shows for this version
+    created_at: str
+    source: dict
+    aliases: list[str]
+    latest: bool
+    size_bytes: int
+    tags: list[str]
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+class VersionsMixin:
+    def versions(self, name: str) -> list[VersionRecord]:
+        """Every version of ``name``, oldest first."""
+        ref = parse_ref(name)
+        if not ref.is_latest:
+            raise UsageError(f"versions takes a name, not a version ({name!r})", None, f"hub versions {ref.name}")
+        found = self.versions_or_none(ref.name)
+        if not found:
+            raise NotFound(f"no adapter named {ref.name!r}", None, "see `hub list` for registered names")
+        return found
+
+    def versions_or_none(self, name: str) -> list[VersionRecord]:
+        """Every version of the plain name ``name`` (no @), oldest first; [] if none."""
+        with self.db.read() as conn:
+            rows = qv.rows_of(conn, name)
+            aliases = qv.aliases_by_adapter(conn, name)
+            tags = q.tags_for(conn, [r.id for r in rows])
+        return [VersionRecord(
+            name=r.name, version=r.version, sha256=r.sha256, commit=version_commit(r.sha256),
+            created_at=r.created_at.isoformat() if hasattr(r.created_at, "isoformat") else str(r.created_at),
+            source={"kind": r.source_kind, "path": r.source_path, "repo": r.source_repo,
+                    "revision": r.source_revision, "commit": r.source_commit},
+            aliases=aliases.get(r.id, []), latest=bool(r.latest), size_bytes=r.size_bytes,
+            tags=sorted(tags.get(r.id, ()))) for r in rows]
+
+    def alias(self, name: str, alias: str, version: str | int | None = None, remove: bool = False):
+        """Point ``name@alias`` at ``version`` (a number, or any ref of the same name), or drop it.
+        Returns the version record the alias now names (None after a removal)."""
+        from hub.registry.adapters import now
+
+        ref = parse_ref(name)
+        if not ref.is_latest:
+            raise UsageError(f"alias takes a name, not a version ({name!r})", None,
+                             f"hub alias {ref.name} {alias} VERSION")
+        if remove:
+            with self.db.write() as conn:
+                if not qv.drop_alias(conn, ref.name, alias):
+                    raise NotFound(f"{ref.name} has no alias {alias!r}", None, f"see `hub versions {ref.name}`")
+            return None
+        check_alias(alias)
+        if version is None:
+            raise UsageError("which version should the alias name?", None, f"hub alias {ref.name} {alias} N")
+        target = parse_ref(f"{ref.name}@{version}")
+        with self.db.write() as conn:
+            row = qv.resolve(conn, target)
+            if row is None:
+                raise NotFound(f"no version {str(target)!r}", None, f"see `hub versions {ref.name}`")
+            qv.set_alias(conn, ref.name, alias, row.id, now())
+        return next(v for v in self.versions(ref.name) if v.version == row.version)
+
+
+__all__ = ["VersionsMixin", "VersionRecord"]
