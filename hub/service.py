@@ -299,12 +299,13 @@ class HubCore:
             copy_checked(record.path, f, folder / f["name"])
         return folder
 
-    def open_adapter_file(self, name: str, file_name: str):
-        """One registered file of adapter ``name`` opened for reading (binary), exactly the
-        bytes registered: a store blob, or a linked file checked by hub.checked_files."""
+    def open_adapter_file(self, name: str | AdapterRecord, file_name: str):
+        """One registered file of adapter ``name`` (or of a record already read) opened for
+        reading (binary), exactly the bytes registered: a store blob, or a linked file checked
+        by hub.checked_files."""
         from hub.checked_files import open_checked
 
-        record = self.get(name)
+        record = name if isinstance(name, AdapterRecord) else self.get(name)
         wanted = next((f for f in record.files if f["name"] == file_name), None)
         if wanted is None:
             raise NotFound(f"{name} has no file {file_name!r}", None,

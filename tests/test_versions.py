@@ -221,3 +221,19 @@ def test_old_registry_migrates_every_adapter_to_version_one(tmp_path, three, hub
         hub.add(three[0], name="alpha", new_version=True)
         assert [(v.version, v.latest) for v in hub.versions("alpha")] == [(1, False), (2, True)]
         assert hub.get("alpha").version == 2
+
+
+def test_push_sends_the_named_version(three, hub_online):
+    """`hub push NAME@N` uploads that version, not the latest (the fake Hub from tests/hubserver)."""
+    from huggingface_hub import HfApi, hf_hub_download
+
+    _styled(three)
+    assert run_cli("alias", "style", "prod", "1").exit_code == 0
+    repo_id = hub_online.repo_id()
+    result = run_cli("push", "style@prod", repo_id)
+    assert result.exit_code == 0, result.stderr
+    path = hf_hub_download(repo_id, "adapter_model.safetensors")
+    assert _sha(Path(path).parent) == _sha(three[0])
+    assert [r["repo_id"] for r in cli_json("show", "style@1")["remotes"]] == [repo_id]
+    assert cli_json("show", "style")["remotes"] == []
+    assert HfApi().model_info(repo_id).sha

@@ -4,7 +4,7 @@ Both servers get the same requests: C concurrent clients (threads, HTTP/1.1, one
 connection each) each download the weights of one of V versions, N times; bytes are read
 and counted, nothing is written. The peer is `python -m http.server` (ThreadingHTTPServer,
 sendfile-less copy loop) over a folder holding one copy of each version, as a team would
-share adapters on a file server; nginx is used as well when it is installed. Reported:
+share adapters on a file server. Reported:
 MB/s over the whole run, ratio hub/peer, the server's peak RSS (VmHWM) before and after.
 
 Run from the repository root:

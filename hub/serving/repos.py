@@ -98,8 +98,8 @@ class RegistryRepos:
         names = {r.name for r in self.hub.list(ListFilter(), full=False)}
         return sorted((n, f"{self.namespace}/{n}") for n in names if "/" not in n and f"{self.namespace}/{n}" in names)
 
-    def name_of(self, repo_id: str) -> str:
-        """The registry name behind ``repo_id``, or RepoNotFound."""
+    def name_of(self, repo_id: str) -> tuple[str, list]:
+        """The registry name behind ``repo_id`` and its versions, or RepoNotFound."""
         from hub.names import check_name
 
         namespace, _, rest = repo_id.partition("/")
@@ -109,15 +109,16 @@ class RegistryRepos:
                 check_name(name)
             except Exception:  # noqa: BLE001 - not a name: no such repo
                 continue
-            if self.hub.versions_or_none(name):
-                return name
+            versions = self.hub.versions_or_none(name)
+            if versions:
+                return name, versions
         raise RepoNotFound("Repository not found", repo_id, "see /api/models for the served repos")
 
     # -- revisions ----------------------------------------------------------------------------
 
     def refs(self, repo_id: str) -> dict:
         """{"branches": {name: sha}, "tags": {vN: sha}} of a repo."""
-        versions = self.hub.versions_or_none(self.name_of(repo_id))
+        _, versions = self.name_of(repo_id)
         branches: dict[str, str] = {}
         main = self._main_version(versions)
         if main is not None:
@@ -134,8 +135,7 @@ class RegistryRepos:
 
     def commit(self, repo_id: str, revision: str | None) -> Commit:
         """The version ``revision`` (main, vN, N, an alias, a 40-hex commit id) of ``repo_id``."""
-        name = self.name_of(repo_id)
-        versions = self.hub.versions_or_none(name)
+        name, versions = self.name_of(repo_id)
         rev = revision or "main"
         for prefix in _REF_PREFIXES:
             rev = rev.removeprefix(prefix)
@@ -183,7 +183,7 @@ class RegistryRepos:
         """The registered bytes, through the checked read (hub.checked_files via
         Hub.open_adapter_file: no symbolic link followed, size and sha256 as recorded for
         linked adapters)."""
-        return self.hub.open_adapter_file(commit.ref, name)
+        return self.hub.open_adapter_file(commit.record, name)
 
     # -- documents ----------------------------------------------------------------------------
 
