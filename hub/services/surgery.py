@@ -56,7 +56,7 @@ class SurgeryMixin:
 
         check_rank_energy(rank, energy, "hub resize")
         record = self.get(name)
-        target = new_name or (f"{name}-r{rank}" if rank else f"{name}-e{energy:g}")
+        target = new_name or (f"{record.name}-r{rank}" if rank else f"{record.name}-e{energy:g}")
         self._check_free(target)
         if progress:
             progress(0, 1, name)
@@ -77,7 +77,7 @@ class SurgeryMixin:
 
         needs = needs_of(runtime, max_lora_rank)
         record = self.get(name)
-        target = new_name or f"{name}-{needs.name.replace('.', '')}"
+        target = new_name or f"{record.name}-{needs.name.replace('.', '')}"
         self._check_free(target)
         if out is not None:   # refused before any work: the guard's places, and a non-empty folder
             from hub.write_guard import check_write_target
