@@ -21,10 +21,13 @@ from tests.helpers import run_cli
 pytestmark = pytest.mark.slow
 
 PROMPT = b"The capital of France is Paris, and the capital of"
-ADAPTERS = {   # made on the fp32 conversion; alphas keep the change of logits well above float noise
-    "qv": dict(r=8, lora_alpha=1.0, target_modules=["q_proj", "v_proj"]),
-    "all_linear_rslora": dict(r=8, lora_alpha=1.0, use_rslora=True, target_modules="all-linear"),
-    "rank_pattern": dict(r=8, lora_alpha=1.0, target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "down_proj"],
+ADAPTERS = {
+    # made on the fp32 conversion and strong, as a real fine-tune is (the change of logits about the
+    # size of the logits): the Q4_1 file's own activation quantization moves its logits by ~5%, so a
+    # weak adapter's change would drown in that noise in the Q4_1 smoke test
+    "qv": dict(r=8, lora_alpha=32.0, target_modules=["q_proj", "v_proj"]),
+    "all_linear_rslora": dict(r=8, lora_alpha=8.0, use_rslora=True, target_modules="all-linear"),
+    "rank_pattern": dict(r=8, lora_alpha=16.0, target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "down_proj"],
                          rank_pattern={"k_proj": 4, "down_proj": 16}),
 }
 
@@ -98,7 +101,7 @@ def test_llama_cpp_change_of_logits_equals_pefts(registered, reference, kind, tm
     out = export(kind, tmp_path / f"{kind}.gguf")      # base: the registered base it fits
     _, with_lora = llama_logits(registered["f32"], out)
     change = with_lora - reference["base_cpp"]
-    assert np.linalg.norm(reference["peft"][kind]) > 1e-2 * np.linalg.norm(reference["base_pt"])  # not a no-op
+    assert np.linalg.norm(reference["peft"][kind]) > 0.3 * np.linalg.norm(reference["base_pt"])  # not a no-op
     assert relative(change, reference["peft"][kind]) < 1e-3
 
 

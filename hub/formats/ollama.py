@@ -39,7 +39,6 @@ def _quote(value: str) -> str:
 def write(job: ExportJob, tmp: Path) -> dict:
     from hub.formats.gguf.writer import write_gguf
 
-    tmp.mkdir()
     gguf_name = f"{job.adapter_name}.gguf"
     summary = write_gguf(job.adapter_dir, job.adapter, job.base, tmp / gguf_name,
                          outtype=job.options.get("outtype") or "f32", name=job.adapter_name, progress=job.progress)

@@ -9,7 +9,6 @@ from hub.formats.unit import ExportJob, FormatUnit
 
 
 def write(job: ExportJob, tmp: Path) -> None:
-    tmp.mkdir()
     for f in sorted(job.adapter_dir.iterdir()):
         if f.is_file():
             shutil.copyfile(f, tmp / f.name)   # real copies: edits never reach the store

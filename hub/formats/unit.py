@@ -38,7 +38,9 @@ class FormatUnit:
     output: str                                   # "file" or "folder": what OUT is
     needs_base: bool = False
     outtypes: tuple[str, ...] = ()                # accepted --outtype values; the first is the default
-    write: Callable[[ExportJob, Path], None] | None = None          # (job, temporary path) -> None
+    # (job, temporary path) -> summary dict: an empty folder for "folder" formats, a file
+    # path that does not exist yet for "file" formats
+    write: Callable[[ExportJob, Path], dict | None] | None = None
     read: Callable[[Path, object, Path], ImportResult] | None = None  # (file, BaseSpec, empty folder)
     suffixes: tuple[str, ...] = ()                # file suffixes `hub add` recognises as this format
     runtime: str | None = None                    # the hub.runtimes rules that gate the export

@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from hub.errors import AlreadyExists, Incompatible, InvalidAdapter, UsageError
+from hub.errors import Incompatible, InvalidAdapter, UsageError
 from hub.records import AddResult
 
 DEFAULT_FORMAT = "peft"
@@ -32,24 +32,11 @@ def format_for_file(path: Path):
 
     if path.is_dir():
         return None
-    for p in plugins.plugins("hub.formats"):
-        if p.builtin and p.name == "gguf" and path.suffix.lower() == ".gguf":
-            return p.load()
-    for p in plugins.plugins("hub.formats"):
-        if not p.builtin:
-            unit = p.load()
-            if path.suffix.lower() in getattr(unit, "suffixes", ()):
-                return unit
+    for p in plugins.plugins("hub.formats"):   # built-ins first
+        unit = p.load()
+        if path.suffix.lower() in unit.suffixes:
+            return unit
     return None
-
-
-def guard_output(path: Path) -> Path:
-    """The write-target guard (hub.write_guard, issue 11) for every output path."""
-    try:
-        from hub import write_guard
-    except ImportError:
-        return path
-    return write_guard.check_output(path)
 
 
 class ConvertingMixin:
@@ -60,6 +47,8 @@ class ConvertingMixin:
                   progress=None) -> dict:
         from hub.compat import AdapterSpec
         from hub.formats.unit import ExportJob
+        from hub.merge.writer import AtomicFolder
+        from hub.write_guard import check_write_target
 
         unit = format_unit(fmt)
         if outtype and outtype not in unit.outtypes:
@@ -68,37 +57,38 @@ class ConvertingMixin:
         if from_model and fmt != "ollama":
             raise UsageError("--from goes with --format ollama", "--from", "drop it or add --format ollama")
         record = self.get(name)
-        target = guard_output(Path(out).expanduser())
-        if target.exists() and not overwrite and not (target.is_dir() and not any(target.iterdir())):
-            raise AlreadyExists("output exists", str(target), "choose a new path or pass --overwrite")
-        if unit.output == "file" and target.is_dir():
-            raise UsageError(f"format {fmt} writes one file, but the path is a folder", str(target),
-                             f"name the file, e.g. {target / (name + '.gguf')}")
         adapter = AdapterSpec.from_json(record.name, record.config, record.modules,
                                         {k: tuple(v) for k, v in record.saved_tensors.items()}, record.dtype)
         base_spec = self.base_spec_for(record.id, base) if unit.needs_base else None
         if unit.needs_base and base_spec is None:
             raise UsageError(f"format {fmt} needs the base the adapter runs on", "--base",
                              "pass --base NAME (a registered base or a model folder); see `hub check NAME --all-bases`")
-        if unit.runtime:
-            from hub.compat import check_runtime
+        sources = [p for p in (record.path, getattr(base_spec, "path", None)) if p]   # the store is HUB_HOME
+        target = check_write_target(self, out, sources=sources, overwrite=overwrite)
+        if unit.output == "file" and target.is_dir():
+            raise UsageError(f"format {fmt} writes one file, but the path is a folder", str(target),
+                             f"name the file, e.g. {target / (name + '.gguf')}")
+        if unit.runtime or base_spec is not None:
+            from hub.compat import check_adapter_base, check_runtime
 
-            errors = [f for f in check_runtime(adapter, unit.runtime, base_spec) if f.severity == "error"]
+            # the base first (a file for the wrong base loads nowhere), then the runtime's own rules
+            found = check_adapter_base(adapter, base_spec) if base_spec is not None else []
+            found += check_runtime(adapter, unit.runtime, base_spec) if unit.runtime else []
+            errors = [f for f in found if f.severity == "error"]
             if errors:
                 first = errors[0]
                 raise Incompatible(f"{name} cannot be exported as {fmt}: {first.code}"
                                    f"{' ' + first.module if first.module else ''}: {first.message}",
                                    None, None, findings=errors)
-        job = ExportJob(self.adapter_dir(name), name, adapter, base_spec, target,
-                        {"outtype": outtype, "from_model": from_model}, progress)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp_dir = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".incomplete"))
-        try:
-            tmp = tmp_dir / target.name
-            summary = unit.write(job, tmp) or {}
-            _replace(tmp, target)
-        finally:
-            shutil.rmtree(tmp_dir, ignore_errors=True)
+        job = ExportJob(self.adapter_dir(name), name, adapter, base_spec, target, {"outtype": outtype, "from_model": from_model},
+                        progress)
+        if unit.output == "folder":
+            folder = AtomicFolder(target, overwrite=True, replace_files=True)
+            with folder as tmp:
+                summary = unit.write(job, tmp) or {}
+                folder.commit()
+        else:
+            summary = _write_file(unit, job, target)
         return {"name": name, "format": fmt, "path": str(target), "base": getattr(base_spec, "name", None),
                 **summary}
 
@@ -127,14 +117,18 @@ class ConvertingMixin:
                             description=f"converted from {unit.name} {file.name} (sha256 {digest})")
 
 
-def _replace(tmp: Path, target: Path) -> None:
-    if target.exists():
-        old = target.parent / f".{target.name}.{os.getpid()}.old"
-        os.rename(target, old)
-        os.rename(tmp, target)
-        shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
-    else:
-        os.rename(tmp, target)
+def _write_file(unit, job, target: Path) -> dict:
+    """A one-file format: written as a hidden .incomplete file beside the target, then
+    renamed over it (rename is atomic within a folder); a failure leaves the target as it was."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp_dir = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".incomplete"))
+    try:
+        tmp = tmp_dir / target.name
+        summary = unit.write(job, tmp) or {}
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    return summary
 
 
 def _sha256(path: Path) -> str:
