@@ -16,6 +16,7 @@ import threading
 from dataclasses import dataclass
 
 from hub.errors import NotFound
+from hub.refs import try_parse_ref
 
 LFS_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 LFS_MIN_SIZE = 10 * 1024 * 1024     # the Hub stores bigger files with LFS whatever their name
@@ -133,21 +134,23 @@ class RegistryRepos:
             return next((v for v in versions if self.main_alias in v.aliases), None)
         return next((v for v in versions if v.latest), None)
 
+    def _pick(self, versions, ref):
+        if ref.is_latest:                          # main, latest
+            return self._main_version(versions)
+        if ref.commit is not None:
+            return next((v for v in versions if v.commit == ref.commit), None)
+        if ref.version is not None:
+            return next((v for v in versions if v.version == ref.version), None)
+        return next((v for v in versions if ref.alias in v.aliases), None)
+
     def commit(self, repo_id: str, revision: str | None) -> Commit:
         """The version ``revision`` (main, vN, N, an alias, a 40-hex commit id) of ``repo_id``."""
         name, versions = self.name_of(repo_id)
         rev = revision or "main"
         for prefix in _REF_PREFIXES:
             rev = rev.removeprefix(prefix)
-        found = None
-        if rev == "main":
-            found = self._main_version(versions)
-        elif len(rev) == 40:
-            found = next((v for v in versions if v.commit == rev.lower()), None)
-        elif rev.removeprefix("v").isdigit() and len(rev) < 12:
-            found = next((v for v in versions if v.version == int(rev.removeprefix("v"))), None)
-        else:
-            found = next((v for v in versions if rev in v.aliases), None)
+        parsed = try_parse_ref(f"{name}@{rev}")     # the one NAME@VERSION|ALIAS grammar (hub.refs)
+        found = None if parsed is None else self._pick(versions, parsed)
         if found is None:
             raise RevisionNotFound(f"Invalid rev id: {revision}", repo_id, "see /api/models/REPO/refs")
         ref = f"{name}@{found.version}"
