@@ -344,3 +344,28 @@ def test_linked_adapters_are_served_only_as_registered(client, registry, tmp_pat
     finally:
         config.unlink(missing_ok=True)
         config.write_bytes(original)
+
+
+def test_main_alias_is_what_a_download_without_revision_gets(registry, tmp_path, monkeypatch):
+    """`hub serve --main prod`: vLLM's --lora-modules downloads without a revision and gets prod;
+    a name without that alias has no main (never an unreleased latest)."""
+    from huggingface_hub import HfApi, hf_hub_download
+    from huggingface_hub.errors import RevisionNotFoundError
+    from huggingface_hub.utils import _http
+
+    server = start_serve(registry[0], "--main", "prod", log=tmp_path / "log")
+    try:
+        point_client_at(monkeypatch, server.url, {"HF_ENDPOINT": server.url, "HF_HUB_DISABLE_XET": "1"},
+                        tmp_path / "hf")
+        path = hf_hub_download("local/style", "adapter_model.safetensors")
+        assert _sha(path) == registry[1]["style@1"]["adapter_model.safetensors"]
+        assert HfApi().model_info("local/style").sha == HfApi().model_info("local/style", revision="v1").sha
+        assert _sha(hf_hub_download("local/style", "adapter_model.safetensors", revision="v3")) == \
+            registry[1]["style@3"]["adapter_model.safetensors"]
+        with pytest.raises(RevisionNotFoundError):
+            hf_hub_download("team/other", "adapter_config.json")
+        assert [m.id for m in HfApi().list_models()] == ["local/style"]
+    finally:
+        _http.close_session()
+        server.stop()
+    assert "main = prod" in server.log.read_text()
