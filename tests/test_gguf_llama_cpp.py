@@ -39,7 +39,8 @@ def smollm(tmp_path_factory):
 
     base = smollm_base(dtype="float32")
     root = tmp_path_factory.mktemp("smollm-gguf")
-    adapters = {kind: make_adapter(base, root / kind, seed=i + 1, **kw) for i, (kind, kw) in enumerate(ADAPTERS.items())}
+    adapters = {kind: make_adapter(base, root / kind, seed=i + 1, **kw)
+                for i, (kind, kw) in enumerate(ADAPTERS.items())}
     return {"base": base, "f32": smollm_f32_gguf(), "q4_1": gguf_path(), "adapters": adapters, "root": root}
 
 

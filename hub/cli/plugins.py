@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import click
 
 from hub.cli._app import cli, json_option
 from hub.cli._output import emit_json, table

@@ -8,7 +8,6 @@ place; a refused or failed export leaves nothing behind.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -80,8 +79,8 @@ class ConvertingMixin:
                 raise Incompatible(f"{name} cannot be exported as {fmt}: {first.code}"
                                    f"{' ' + first.module if first.module else ''}: {first.message}",
                                    None, None, findings=errors)
-        job = ExportJob(self.adapter_dir(name), name, adapter, base_spec, target, {"outtype": outtype, "from_model": from_model},
-                        progress)
+        job = ExportJob(self.adapter_dir(name), name, adapter, base_spec, target,
+                        {"outtype": outtype, "from_model": from_model}, progress)
         if unit.output == "folder":
             folder = AtomicFolder(target, overwrite=True, replace_files=True)
             with folder as tmp:
@@ -106,11 +105,13 @@ class ConvertingMixin:
         if not base:
             raise UsageError(f"importing a {unit.name} file needs its base", "--base",
                              "pass --base NAME (a registered base or a model folder)")
+        from hub.formats.safetensors_header import hash_file
+
         base_spec = self.base_spec_for(None, base)
         with tempfile.TemporaryDirectory(prefix=".hub-import-") as tmp:
             folder = Path(tmp) / (name or file.stem)
             unit.read(file, base_spec, folder)     # checks the file first (regular, sane header)
-            digest = _sha256(file)
+            digest = hash_file(file)
             source = {"kind": unit.name, "path": str(file.resolve())}
             lineage = [{"type": unit.name, "name": file.name, "sha256": digest}]
             return self.add(folder, name=name, tags=tags, source=source, lineage=lineage,
@@ -129,11 +130,3 @@ def _write_file(unit, job, target: Path) -> dict:
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
     return summary
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
