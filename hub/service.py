@@ -19,13 +19,13 @@ from hub import paths
 from hub.errors import AlreadyExists, HubError, IntegrityError, InvalidAdapter, NotFound, UsageError
 from hub.names import check_name, check_tag, name_from_folder
 from hub.records import AddResult, AdapterRecord, ScanResult, VerifyResult, adapter_from_row
-from hub.refs import try_parse_ref
 from hub.registry import adapters as q
 from hub.registry import versions as qv
 from hub.registry.adapters import ListFilter
 from hub.registry.db import Database
 from hub.registry.store import Store
 from hub.services.maintenance import store_lock
+from hub.services.versions import version_label
 
 Progress = Callable[[int, int, str], None]  # (done, total, current item)
 
@@ -134,7 +134,7 @@ class HubCore:
             with self.db.write() as conn:
                 existing = q.get_by_sha(conn, info.sha256)
                 if existing is not None:
-                    return "exists", _label(existing), f"same content is already registered as {_label(existing)!r}"
+                    return "exists", version_label(existing), f"same content is already registered as {version_label(existing)!r}"
                 final_name = name or _free_name_in(conn, wanted or name_from_folder(folder.resolve().name),
                                                    alternatives)
                 version = qv.next_version(conn, final_name) if new_version else 1
@@ -158,7 +158,7 @@ class HubCore:
             with self.db.read() as conn:
                 dup = q.get_by_sha(conn, info.sha256)
             if dup is not None:
-                return "exists", _label(dup), f"same content is already registered as {_label(dup)!r}"
+                return "exists", version_label(dup), f"same content is already registered as {version_label(dup)!r}"
             raise AlreadyExists(f"the name {final_name!r} is already taken", str(folder),
                                 "choose another with --name") from None
         except BaseException:
@@ -320,22 +320,7 @@ class HubCore:
     def remove_plan(self, name: str, force: bool = False) -> RemovalPlan:
         """``NAME``: every version; ``NAME@N`` or ``NAME@ALIAS``: that version, refused while an
         alias points at it unless ``force`` (which drops the alias)."""
-        ref = try_parse_ref(name)
-        if ref is None:
-            raise NotFound(f"no adapter named {name!r}", None, "see `hub list` for registered names")
-        if ref.is_latest and "@" not in name:
-            with self.db.read() as conn:
-                rows = qv.rows_of(conn, ref.name)
-            if not rows:
-                raise NotFound(f"no adapter named {name!r}", None, "see `hub list` for registered names")
-            records = [self.get(f"{r.name}@{r.version}") for r in rows]
-            label = name
-        else:
-            records = [self.get(name)]
-            label = f"{records[0].name}@{records[0].version}"
-            if records[0].aliases and not force:
-                raise UsageError(f"{label} is aliased as {', '.join(records[0].aliases)}", None,
-                                 "move or drop the alias with `hub alias`, or pass --force to drop it too")
+        label, records = self.removal_targets(name, force)   # hub.services.versions
         files = [f for rec in records if rec.storage == "store" for f in rec.files]
         blobs = list(dict.fromkeys(f["sha256"] for f in files))
         with self.db.read() as conn:
@@ -437,11 +422,6 @@ class HubCore:
 
 
 SCAN_WORKERS = 4  # reading threads at most; more rarely helps a single disk
-
-
-def _label(row) -> str:
-    """NAME for version 1, NAME@N for later versions: a ref that names exactly this row."""
-    return row.name if row.version == 1 else f"{row.name}@{row.version}"
 
 
 def _refuse_linked_links(folder: Path, info) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hub.errors import NotFound, UsageError
-from hub.refs import check_alias, parse_ref, version_commit
+from hub.refs import check_alias, parse_ref, try_parse_ref, version_commit
 from hub.registry import adapters as q
 from hub.registry import versions as qv
 
@@ -27,7 +27,31 @@ class VersionRecord:
         return dict(self.__dict__)
 
 
+def version_label(row) -> str:
+    """NAME for version 1, NAME@N for later versions: a ref that names exactly this row."""
+    return row.name if row.version == 1 else f"{row.name}@{row.version}"
+
+
 class VersionsMixin:
+    def removal_targets(self, name: str, force: bool = False) -> tuple[str, list]:
+        """(label, records) that `rm name` removes: every version of a bare NAME; the one
+        version of NAME@N / NAME@ALIAS, refused while aliased unless ``force``."""
+        ref = try_parse_ref(name)
+        if ref is None:
+            raise NotFound(f"no adapter named {name!r}", None, "see `hub list` for registered names")
+        if ref.is_latest and "@" not in name:
+            with self.db.read() as conn:
+                rows = qv.rows_of(conn, ref.name)
+            if not rows:
+                raise NotFound(f"no adapter named {name!r}", None, "see `hub list` for registered names")
+            return name, [self.get(f"{r.name}@{r.version}") for r in rows]
+        record = self.get(name)
+        label = f"{record.name}@{record.version}"
+        if record.aliases and not force:
+            raise UsageError(f"{label} is aliased as {', '.join(record.aliases)}", None,
+                             "move or drop the alias with `hub alias`, or pass --force to drop it too")
+        return label, [record]
+
     def versions(self, name: str) -> list[VersionRecord]:
         """Every version of ``name``, oldest first."""
         ref = parse_ref(name)
