@@ -96,19 +96,20 @@ def test_norms_are_reported_or_saved(artifacts, tmp_path):
     assert float((got - want).norm() / want.norm()) < 1e-4     # rank-2 delta, no noise: exact
 
 
-@pytest.mark.parametrize("case", ["other-shape", "rank-too-high", "no-folder", "same-model"])
+@pytest.mark.parametrize("case", ["other-shape", "rank-too-high", "no-folder", "same-model", "out-over-tuned"])
 def test_bad_input_one_line_nothing_written(pair, artifacts, hub_home, tmp_path, case):
     base, tuned = pair
     args = {"other-shape": ["--tuned", artifacts.base("llama", hidden_size=96), "--rank", 2],
             "rank-too-high": ["--tuned", tuned, "--rank", 100],
             "no-folder": ["--tuned", tmp_path / "missing", "--rank", 2],
-            "same-model": ["--tuned", base, "--rank", 2]}[case]
+            "same-model": ["--tuned", base, "--rank", 2],
+            "out-over-tuned": ["--tuned", tuned, "--rank", 2, "--out", tuned]}[case]
     assert run_cli("base", "add", base, "--name", "tiny").exit_code == 0     # a registry with something in it
     before = registry_snapshot(hub_home)
     result = run_cli("extract", "--base", "tiny", *args)
     assert result.exit_code != 0
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     words = {"other-shape": "different", "rank-too-high": "above what", "no-folder": "does not exist",
-             "same-model": "base model itself"}[case]
+             "same-model": "base model itself", "out-over-tuned": "refusing to write"}[case]
     assert words in result.stderr
     assert registry_snapshot(hub_home) == before

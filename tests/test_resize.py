@@ -145,10 +145,10 @@ def test_dora_is_refused_with_the_way_out(artifacts, hub_home):
 def test_modules_to_save_are_kept(artifacts, tmp_path):
     base, folder = artifacts["modules_to_save"]
     assert run_cli("add", folder, "--name", "src").exit_code == 0
-    cli_json("resize", "src", "--rank", 2, "--name", "small")
+    cli_json("resize", "src", "--rank", 2, "--name", "small", "--out", tmp_path / "small")   # --out: a PEFT folder
     shown = cli_json("show", "small")
     assert shown["modules_to_save"] == ["lm_head"]
     from test_combine_oracle import load_peft
 
-    model = load_peft(base, [("x", export("small", tmp_path))])   # PEFT loads it
+    model = load_peft(base, [("x", tmp_path / "small")])   # PEFT loads it
     assert any("modules_to_save" in n for n, _ in model.named_parameters())

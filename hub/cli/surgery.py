@@ -43,11 +43,12 @@ def report(outcome, as_json: bool) -> None:
 @click.option("--energy", type=float, help="Per module, the smallest rank keeping this fraction of the squared "
                                            "Frobenius norm, e.g. 0.99 (capped by --rank when both are given).")
 @click.option("--name", "new_name", help="Name of the new adapter (default NAME-rK or NAME-eE).")
+@click.option("--out", type=click.Path(file_okay=False), help="Also write the new adapter as a PEFT folder here.")
 @click.option("--tag", "tags", multiple=True, help="Tag to attach (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Compute and report, register nothing.")
 @json_option
 @pass_state
-def resize(state, name, rank, energy, new_name, tags, dry_run, as_json):
+def resize(state, name, rank, energy, new_name, out, tags, dry_run, as_json):
     """Shrink an adapter's rank, optimally, without a base model.
 
     Every module's scaled delta (rsLoRA, rank/alpha patterns folded) is factored
@@ -62,8 +63,8 @@ def resize(state, name, rank, energy, new_name, tags, dry_run, as_json):
     hub resize style --energy 0.99 --rank 32 --name style-small
     """
     with progress_bar("resizing", unit="adapters") as update:
-        outcome = state.hub.resize(name, rank=rank, energy=energy, new_name=new_name, tags=tags, dry_run=dry_run,
-                                   progress=update)
+        outcome = state.hub.resize(name, rank=rank, energy=energy, new_name=new_name, out=out, tags=tags,
+                                   dry_run=dry_run, progress=update)
     report(outcome, as_json)
 
 
@@ -127,12 +128,13 @@ def fix(state, name, runtime, base, max_lora_rank, new_name, out, tags, dry_run,
                                                   "logits(base)|| on a fixed batch.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the randomized SVD and the batch.")
 @click.option("--name", "new_name", help="Name of the new adapter (default TUNED-lora-rK).")
+@click.option("--out", type=click.Path(file_okay=False), help="Also write the new adapter as a PEFT folder here.")
 @click.option("--tag", "tags", multiple=True, help="Tag to attach (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Compute and report, register nothing.")
 @json_option
 @pass_state
 def extract(state, base, tuned, rank, energy, targets, max_error, save_modules, leave_out, eval_logits, seed,
-            new_name, tags, dry_run, as_json):
+            new_name, out, tags, dry_run, as_json):
     """Extract a LoRA from a fully fine-tuned model's difference to its base.
 
     Streams both models' safetensors one tensor pair at a time (memory near
@@ -156,6 +158,6 @@ def extract(state, base, tuned, rank, energy, targets, max_error, save_modules, 
     with progress_bar("extracting", unit="modules") as update:
         outcome = state.hub.extract(base, tuned, rank=rank, energy=energy, targets=split or None,
                                     high_error="save" if save_modules else "leave" if leave_out else "keep",
-                                    max_error=max_error, new_name=new_name, eval_logits=eval_logits, seed=seed,
+                                    max_error=max_error, new_name=new_name, out=out, eval_logits=eval_logits, seed=seed,
                                     tags=tags, dry_run=dry_run, progress=update)
     report(outcome, as_json)

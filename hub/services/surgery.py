@@ -48,7 +48,8 @@ def recipe_of(surgery, parents: list[dict], extra: dict | None = None) -> dict:
 
 class SurgeryMixin:
     def resize(self, name: str, rank: int | None = None, energy: float | None = None, new_name: str | None = None,
-               tags=(), dry_run: bool = False, progress: Progress | None = None) -> SurgeryOutcome:
+               out: str | None = None, tags=(), dry_run: bool = False,
+               progress: Progress | None = None) -> SurgeryOutcome:
         """The best rank-``rank`` (and/or ``energy``) approximation of adapter ``name``."""
         from hub.combine import load_factors
         from hub.surgery import resize
@@ -58,13 +59,15 @@ class SurgeryMixin:
         record = self.get(name)
         target = new_name or (f"{record.name}-r{rank}" if rank else f"{record.name}-e{energy:g}")
         self._check_free(target)
+        self._guard_out(out)
         if progress:
             progress(0, 1, name)
         result = resize(load_factors(self.adapter_dir(name), name=name), rank=rank, energy=energy)
         if progress:
             progress(1, 1, name)
         parents = [self._adapter_parent(record)]
-        return self._register_surgery(result, target, parents, tags, dry_run, f"resized {name} into {target}")
+        return self._register_surgery(result, target, parents, tags, dry_run, f"resized {name} into {target}",
+                                      out=out)
 
     def fix(self, name: str, runtime: str, base: str | None = None, max_lora_rank: int | None = None,
             new_name: str | None = None, out: str | None = None, tags=(), dry_run: bool = False,
@@ -79,10 +82,7 @@ class SurgeryMixin:
         record = self.get(name)
         target = new_name or f"{record.name}-{needs.name.replace('.', '')}"
         self._check_free(target)
-        if out is not None:   # refused before any work: the guard's places, and a non-empty folder
-            from hub.write_guard import check_write_target
-
-            check_write_target(self, out)
+        self._guard_out(out)
         info = inspect_adapter(self.adapter_dir(name))
         factors = load_factors(info.path, name=name, info=info)
         parents = [self._adapter_parent(record)]
@@ -107,15 +107,12 @@ class SurgeryMixin:
             folder_first = not out and needs.name in ("vllm", "peft")   # llama.cpp/Ollama export a GGUF instead
             extra["serve_command"] = ([f"hub export {target} {path}"] if folder_first else []) + \
                 serve_command(needs.name, target, path, serve_base, max_rank)
-        outcome = self._register_surgery(result, target, parents, tags, dry_run, f"fixed {name} for {needs.name} "
-                                         f"as {target}", extra)
-        if out and outcome.record is not None:
-            self.export(target, out)
-        return outcome
+        return self._register_surgery(result, target, parents, tags, dry_run, f"fixed {name} for {needs.name} "
+                                      f"as {target}", extra, out=out)
 
     def extract(self, base: str, tuned: str, rank: int | None = None, energy: float | None = None,
                 targets: tuple[str, ...] | None = None, high_error: str = "keep", max_error: float | None = None,
-                new_name: str | None = None, eval_logits: bool = False, seed: int = 0, tags=(),
+                new_name: str | None = None, out: str | None = None, eval_logits: bool = False, seed: int = 0, tags=(),
                 dry_run: bool = False, progress: Progress | None = None) -> SurgeryOutcome:
         """A LoRA of ``tuned`` (a model folder) minus ``base`` (registered name or folder)."""
         from pathlib import Path
@@ -135,6 +132,7 @@ class SurgeryMixin:
         target = new_name or f"{tuned_dir.resolve().name}-lora-{f'r{rank}' if rank else f'e{energy:g}'}"
         self._check_free(target)
         base_id, base_name, base_path = self._merge_base(base)
+        self._guard_out(out, sources=[base_path, tuned_dir])
         if tuned_dir.resolve() == Path(base_path).resolve():
             raise UsageError("--tuned is the base model itself", str(tuned_dir), "pass the fine-tuned model")
         with ModelWeights(base_path) as bw, ModelWeights(tuned_dir) as tw:
@@ -155,7 +153,7 @@ class SurgeryMixin:
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
         return self._register_surgery(result, target, parents, tags, dry_run,
-                                      f"extracted {target} from {tuned_dir.name} - {base_name}", extra)
+                                      f"extracted {target} from {tuned_dir.name} - {base_name}", extra, out=out)
 
     def _base_weights(self, base: str, info, adapter_name: str):
         """(ModelWeights, lineage parent) for a base the adapter must fit, or a one-line refusal."""
@@ -189,8 +187,15 @@ class SurgeryMixin:
         return {"type": "adapter", "id": record.id, "name": record.name, "sha256": record.sha256, "weight": 1.0,
                 "version": record.version}
 
+    def _guard_out(self, out, sources=()) -> None:
+        """Refuse an --out target before any work: the write guard's places and non-empty folders."""
+        if out is not None:
+            from hub.write_guard import check_write_target
+
+            check_write_target(self, out, sources=sources)
+
     def _register_surgery(self, surgery, name: str, parents: list[dict], tags, dry_run: bool, message: str,
-                          extra: dict | None = None) -> SurgeryOutcome:
+                          extra: dict | None = None, out: str | None = None) -> SurgeryOutcome:
         extra = dict(extra or {})
         if not surgery.changed:
             return SurgeryOutcome(None, surgery, "nothing to change: " + "; ".join(surgery.notes[-1:]), extra)
@@ -208,6 +213,8 @@ class SurgeryMixin:
         if added.status != "added":
             raise AlreadyExists(f"the result is identical to the registered adapter {added.record.name!r}", name,
                                 "use that adapter, or `hub rm` it first")
+        if out is not None:   # a PEFT folder where the user asked for one (guarded, atomic: hub export)
+            self.export(added.record.name, out)
         return SurgeryOutcome(added.record, surgery, message, extra)
 
 
