@@ -9,13 +9,17 @@ reference; the Q4_1 file itself is a smoke test."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from tests.gguf_support import peft_deltas, relative, run_converter
+from tests.gguf_support import REPO, peft_deltas, relative, run_converter
 from tests.helpers import run_cli
 
 pytestmark = pytest.mark.slow
@@ -195,3 +199,53 @@ def _modelfile_value(text: str, i: int) -> tuple[str, int]:
     value = rest[:line_end].strip()
     assert value, "a command needs a value"
     return value, start + line_end
+
+
+CONVERT_HF = Path(os.environ.get("HUB_LLAMA_CPP_SRC", REPO / ".gl" / "llama.cpp")) / "convert_hf_to_gguf.py"
+TINY_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "embed_tokens", "lm_head"]
+
+
+@pytest.mark.parametrize("model_type", ["mistral", "qwen3"])
+def test_tiny_architectures_in_llama_cpp(smollm, model_type, tmp_path):
+    """Other families in llama.cpp: a tiny model (GQA, untied embeddings, SmolLM2's tokenizer)
+    converted to F32 by llama.cpp's convert_hf_to_gguf.py; an rsLoRA adapter with a rank
+    pattern on every linear layer plus embed_tokens and lm_head changes llama.cpp's logits
+    exactly as it changes PEFT's."""
+    import shutil
+
+    from peft import PeftModel
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from hub.demo.factory import make_adapter
+
+    base = tmp_path / model_type
+    config = AutoConfig.for_model(model_type, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                  num_attention_heads=4, num_key_value_heads=2, head_dim=16, vocab_size=49152,
+                                  max_position_embeddings=256, tie_word_embeddings=False, bos_token_id=1,
+                                  eos_token_id=2)
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(config).save_pretrained(base)
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if (smollm["base"] / name).is_file():
+            shutil.copyfile(smollm["base"] / name, base / name)
+    model_gguf = tmp_path / f"{model_type}.gguf"
+    proc = subprocess.run([sys.executable, str(CONVERT_HF), str(base), "--outtype", "f32", "--outfile",
+                           str(model_gguf)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    adapter = make_adapter(base, tmp_path / "lora", seed=1, r=4, lora_alpha=16, use_rslora=True,
+                           target_modules=TINY_TARGETS, rank_pattern={"k_proj": 2})
+    assert run_cli("base", "add", base, "--name", "tiny").exit_code == 0
+    assert run_cli("add", adapter, "--name", "lora").exit_code == 0
+    out = export("lora", tmp_path / "lora.gguf")
+
+    ids, base_cpp = llama_logits(model_gguf)
+    _, with_lora = llama_logits(model_gguf, out)
+    with torch.no_grad():
+        base_pt = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32).eval()(
+            torch.tensor([ids])).logits[0].double().numpy()
+        peft = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32),
+                                         adapter).eval()
+        change = peft(torch.tensor([ids])).logits[0].double().numpy() - base_pt
+    assert relative(base_cpp, base_pt) < 1e-4
+    assert np.linalg.norm(change) > 0.3 * np.linalg.norm(base_pt)
+    assert relative(with_lora - base_cpp, change) < 1e-3
