@@ -211,7 +211,7 @@ class _Planner:
                 dirs.sort()
                 for name in sorted(files):
                     path = here / name
-                    expected_place = _SHA.match(name) and here == self.layout.blobs / name[:2]
+                    expected_place = _SHA.fullmatch(name) and here == self.layout.blobs / name[:2]
                     if here == root and name == STORE_MARKER:
                         continue   # the store's registry id (hub.registry.binding)
                     if not expected_place:

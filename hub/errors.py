@@ -92,3 +92,18 @@ class DatabaseError(HubError):
 
 class IntegrityError(HubError):
     """Data that does not match its recorded hash, size or values (NaN/Inf)."""
+
+
+class DiskFull(HubError):
+    """No space (or quota) left where hub writes."""
+
+    @classmethod
+    def check(cls, exc: BaseException, where) -> None:
+        """Raise DiskFull for ENOSPC/EDQUOT (an error *writing* at ``where``, not reading a source)."""
+        import errno
+
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            what = "disk quota exceeded" if exc.errno == errno.EDQUOT else "no space left on the device"
+            raise cls(f"{what} while writing", str(exc.filename or where),
+                      "free space there (or raise the quota) and run the command again; nothing was registered") \
+                from None

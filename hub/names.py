@@ -2,28 +2,37 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from hub.errors import UsageError
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*(/[A-Za-z0-9][A-Za-z0-9._+-]*)?$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*(/[A-Za-z0-9][A-Za-z0-9._+-]*)?")
 MAX_NAME = 200
-_TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+/-]{0,99}$")
+_TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+/-]{0,99}")
+_BASE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/@+-]{0,199}")
+
+
+def check_text(text, pattern: re.Pattern, what: str, fix: str, also=lambda text: True) -> str:
+    """The one validator of what users name things: the *whole* string must match
+    (fullmatch: a ``$`` anchor would let a trailing newline through), and ``also``."""
+    if not isinstance(text, str) or not pattern.fullmatch(text) or not also(text):
+        raise UsageError(f"invalid {what} {text!r}", None, fix)   # repr: control characters shown escaped
+    return text
 
 
 def check_name(name: str, what: str = "name") -> str:
-    if not isinstance(name, str) or not name or len(name) > MAX_NAME or not _NAME.match(name) or ".." in name:
-        shown = name.encode("unicode_escape").decode() if isinstance(name, str) else repr(name)
-        raise UsageError(f"invalid {what} {shown!r}", None,
-                         "use letters, digits and . _ + - (optionally one '/'), starting with a letter or digit")
-    return name
+    return check_text(name, _NAME, what,
+                      "use letters, digits and . _ + - (optionally one '/'), starting with a letter or digit",
+                      also=lambda n: len(n) <= MAX_NAME and ".." not in n)
 
 
 def check_tag(tag: str) -> str:
-    if not isinstance(tag, str) or not _TAG.match(tag):
-        shown = tag.encode("unicode_escape").decode() if isinstance(tag, str) else repr(tag)
-        raise UsageError(f"invalid tag {shown!r}", None, "use up to 100 letters, digits and . _ : + / -")
-    return tag
+    return check_text(tag, _TAG, "tag", "use up to 100 letters, digits and . _ : + / -")
+
+
+def check_base_name(name: str) -> str:
+    return check_text(name, _BASE_NAME, "base name", "use letters, digits and . _ - / @ + (at most 200 characters)")
 
 
 def name_from_folder(folder_name: str) -> str:
@@ -31,6 +40,28 @@ def name_from_folder(folder_name: str) -> str:
     cleaned = re.sub(r"[^A-Za-z0-9._+-]+", "-", folder_name).strip("-.")
     cleaned = re.sub(r"\.{2,}", ".", cleaned)
     return (cleaned or "adapter")[:MAX_NAME]
+
+
+# weights multiply adapter deltas; beyond this they overflow half-precision outputs
+# (and float32 soon after), and are always a typo
+MAX_WEIGHT = 1e6
+
+
+def check_weight(value: float, spec: str) -> float:
+    """A finite weight within +-MAX_WEIGHT (NaN, inf and 1e39 are refused up front)."""
+    if not math.isfinite(value) or abs(value) > MAX_WEIGHT:
+        raise UsageError(f"weight {value!r} in {spec!r} is not a finite number within +-{MAX_WEIGHT:g}", None,
+                         "write NAME:WEIGHT with a weight such as 0.7 or -0.3")
+    return value
+
+
+def parse_weight(text: str, spec: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"weight {text!r} in {spec!r} is not a number", None,
+                         "write NAME:WEIGHT, e.g. style:0.7") from None
+    return check_weight(value, spec)
 
 
 def parse_weighted(spec: str, default: float = 1.0) -> tuple[str, float]:
@@ -41,8 +72,5 @@ def parse_weighted(spec: str, default: float = 1.0) -> tuple[str, float]:
     name, sep, weight = spec.rpartition(":")
     if not sep:
         return str(parse_ref(spec)), default
-    try:
-        value = float(weight)
-    except ValueError:
-        raise UsageError(f"weight {weight!r} in {spec!r} is not a number", None, "write NAME:WEIGHT, e.g. style:0.7") from None
+    value = parse_weight(weight, spec)
     return str(parse_ref(name)), value

@@ -17,9 +17,9 @@ from hub.errors import UsageError
 from hub.names import check_name
 
 LATEST_WORDS = frozenset({"main", "latest"})
-_VERSION = re.compile(r"^v?([0-9]{1,9})$")
-_COMMIT = re.compile(r"^[0-9a-f]{40}$")
-_ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,99}$")
+_VERSION = re.compile(r"v?([0-9]{1,9})")  # fullmatch: no trailing newline
+_COMMIT = re.compile(r"[0-9a-f]{40}")  # fullmatch: no trailing newline
+_ALIAS = re.compile(r"[A-Za-z][A-Za-z0-9._-]{0,99}")  # fullmatch: no trailing newline
 
 
 @dataclass(frozen=True)
@@ -40,11 +40,11 @@ class Ref:
 
 def is_reserved(word: str) -> bool:
     """Words that name versions (main, latest, vN, N, 40-hex ids): never aliases."""
-    return word.lower() in LATEST_WORDS or bool(_VERSION.match(word)) or bool(_COMMIT.match(word.lower()))
+    return word.lower() in LATEST_WORDS or bool(_VERSION.fullmatch(word)) or bool(_COMMIT.fullmatch(word.lower()))
 
 
 def check_alias(alias: str) -> str:
-    if not isinstance(alias, str) or not _ALIAS.match(alias):
+    if not isinstance(alias, str) or not _ALIAS.fullmatch(alias):
         shown = alias.encode("unicode_escape").decode() if isinstance(alias, str) else repr(alias)
         raise UsageError(f"invalid alias {shown!r}", None,
                          "use up to 100 letters, digits and . _ - , starting with a letter")
@@ -64,14 +64,14 @@ def parse_ref(text: str, what: str = "adapter name") -> Ref:
         return Ref(name)
     if pin.lower() in LATEST_WORDS:
         return Ref(name)
-    if m := _VERSION.match(pin):
+    if m := _VERSION.fullmatch(pin):
         version = int(m.group(1))
         if version < 1:
             raise UsageError(f"version {pin!r} in {text!r} does not exist", None, "versions are numbered from 1")
         return Ref(name, version=version)
-    if _COMMIT.match(pin.lower()):
+    if _COMMIT.fullmatch(pin.lower()):
         return Ref(name, commit=pin.lower())
-    if not _ALIAS.match(pin):
+    if not _ALIAS.fullmatch(pin):
         shown = text.encode("unicode_escape").decode()
         raise UsageError(f"invalid {what} {shown!r}", None,
                          "write NAME, NAME@VERSION (e.g. style@2) or NAME@ALIAS (e.g. style@prod)")

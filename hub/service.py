@@ -16,7 +16,7 @@ from typing import Callable, Iterable
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from hub import paths
-from hub.errors import AlreadyExists, HubError, IntegrityError, InvalidAdapter, NotFound, UsageError
+from hub.errors import AlreadyExists, DiskFull, HubError, IntegrityError, InvalidAdapter, NotFound, UsageError
 from hub.names import check_name, check_tag, name_from_folder
 from hub.records import AddResult, AdapterRecord, ScanResult, VerifyResult, adapter_from_row
 from hub.registry import adapters as q
@@ -392,10 +392,14 @@ class HubCore:
         folder = AtomicFolder(out, overwrite=True, replace_files=True)
         with folder as tmp:
             for f in record.files:
-                if source is None:   # linked: verified against the record while copying
-                    copy_checked(record.path, f, tmp / f["name"])
-                else:
-                    shutil.copyfile(source / f["name"], tmp / f["name"])
+                try:
+                    if source is None:   # linked: verified against the record while copying
+                        copy_checked(record.path, f, tmp / f["name"])
+                    else:
+                        shutil.copyfile(source / f["name"], tmp / f["name"])
+                except OSError as exc:
+                    DiskFull.check(exc, out)
+                    raise
             folder.commit()
         return out
 

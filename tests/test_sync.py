@@ -101,7 +101,7 @@ def test_push_then_pull_round_trips_byte_identical(plain, hub_online, tmp_path, 
 
     pulled = cli_json("pull", repo_id, "--name", "copy")
     assert [p["status"] for p in pulled] == ["exists"]  # same content: nothing new registered
-    ok("rm", "plain")
+    ok("rm", "plain", "-y")
     pulled = cli_json("pull", repo_id, "--name", "copy")
     assert pulled[0]["status"] == "added" and pulled[0]["commit"] == head
     assert exported("copy", tmp_path) == adapter_bytes(plain)
@@ -128,7 +128,7 @@ def test_push_unchanged_content_makes_no_commit(plain, hub_online):  # noqa: F81
 def test_pull_of_an_unchanged_revision_downloads_nothing(plain, hub_online, hub_home):  # noqa: F811
     repo_id = hub_online.repo_id()
     ok("push", "plain", repo_id)
-    ok("rm", "plain")
+    ok("rm", "plain", "-y")
     ok("pull", repo_id)
     before = registry_snapshot(hub_home)
     mark = hub_online.mark()
@@ -152,8 +152,8 @@ def test_tags_commits_and_moved_branches(artifacts, hub_online, hub_base, tmp_pa
     ok("add", v2, "--name", "v2")
     ok("push", "v2", repo_id)
     c2 = api(hub_online).model_info(repo_id).sha
-    ok("rm", "v1")
-    ok("rm", "v2")
+    ok("rm", "v1", "-y")
+    ok("rm", "v2", "-y")
 
     assert cli_json("pull", f"{repo_id}@release", "--name", "at-tag")[0]["commit"] == c1
     assert exported("at-tag", tmp_path) == adapter_bytes(v1)
@@ -171,7 +171,7 @@ def test_tags_commits_and_moved_branches(artifacts, hub_online, hub_base, tmp_pa
     assert states[("tracking", "pull")]["remote_commit"] == c3
     assert states[("at-tag", "pull")]["state"] == "up-to-date"
     assert states[("v3", "push")]["state"] == "up-to-date"
-    ok("rm", "v3")
+    ok("rm", "v3", "-y")
     updated = cli_json("pull", "--update", "tracking")[0]
     assert updated["status"] == "updated" and updated["commit"] == c3
     assert exported("tracking", tmp_path) == adapter_bytes(v3)
@@ -188,8 +188,8 @@ def test_multi_adapter_repo_lists_and_pulls_one_or_all(artifacts, hub_online, tm
     ok("add", b, "--name", "b")
     ok("push", "a", repo_id, "--subfolder", "loras/sql")
     ok("push", "b", repo_id, "--subfolder", "loras/chat")
-    ok("rm", "a")
-    ok("rm", "b")
+    ok("rm", "a", "-y")
+    ok("rm", "b", "-y")
 
     listing = cli_json("pull", repo_id, "--list")
     assert [x["subfolder"] for x in listing["adapters"]] == ["loras/chat", "loras/sql"]
@@ -244,7 +244,7 @@ def test_malformed_repo_ids_and_revisions(spec, hub_online, hub_home):  # noqa: 
 def test_unsafe_remote_file_names_are_refused(bad, plain, hub_online, hub_home, tmp_path):  # noqa: F811
     repo_id = hub_online.repo_id("hostile")
     ok("push", "plain", repo_id)
-    ok("rm", "plain")
+    ok("rm", "plain", "-y")
     hub_online.store.raw_commit(repo_id, {bad: b"{}"})
     before = registry_snapshot(hub_home)
     mark = hub_online.mark()
@@ -263,7 +263,7 @@ def test_damaged_remote_files_register_nothing(damage, artifacts, hub_online, hu
     ok("add", folder, "--name", "victim")
     repo_id = hub_online.repo_id("damaged")
     ok("push", "victim", repo_id)
-    ok("rm", "victim")
+    ok("rm", "victim", "-y")
     files = hub_online.store.commit(repo_id, api(hub_online).model_info(repo_id).sha).files
     if damage == "readme":  # a regular (non-LFS) file, served directly with ETag = git blob id
         sha = files["README.md"].sha256
@@ -311,7 +311,7 @@ def test_search_remote_marks_registered(plain, artifacts, hub_online):  # noqa: 
     other = artifacts.adapter("llama", "sync-search", seed=41, r=2, lora_alpha=4, target_modules=["q_proj"])
     ok("add", other, "--name", "other")
     ok("push", "other", second, "--base-model", base)
-    ok("rm", "other")
+    ok("rm", "other", "-y")
     hits = {h["repo_id"]: h for h in cli_json("search-remote", "--base", base)}
     assert set(hits) == {first, second}
     assert hits[first]["registered"] == ["plain"] and hits[second]["registered"] == []
@@ -398,7 +398,7 @@ print(json.dumps({{"max_diff": (remote - local).abs().max().item()}}))
 def test_pulled_adapter_pushed_back_makes_no_commit(plain, hub_online):  # noqa: F811
     repo_id = hub_online.repo_id("roundtrip")
     ok("push", "plain", repo_id)
-    ok("rm", "plain")
+    ok("rm", "plain", "-y")
     ok("pull", repo_id, "--name", "plain")
     commits = len(api(hub_online).list_repo_commits(repo_id))
     assert "no commit made" in ok("push", "plain", repo_id).stderr  # the regenerated card is identical
@@ -478,7 +478,7 @@ def test_pull_reports_transfer_progress(plain, hub_online):  # noqa: F811
 
     repo_id = hub_online.repo_id("progress")
     ok("push", "plain", repo_id)
-    ok("rm", "plain")
+    ok("rm", "plain", "-y")
     seen = []
     with Hub() as hub:
         result = hub.pull(repo_id, progress=lambda done, total, item: seen.append((done, total, item)))[0]

@@ -27,6 +27,9 @@ def _matches(exc: BaseException, dotted: str) -> bool:
 def render_error(exc: BaseException) -> tuple[str, int]:
     if isinstance(exc, HubError):
         return f"hub: error: {exc.line()}", exc.exit_code
+    full = _disk_full(exc)
+    if full is not None:
+        return f"hub: error: {full.line()}", full.exit_code
     for dotted, prefix, code in ERROR_TABLE[1:]:
         if _matches(exc, dotted):
             detail = getattr(exc, "orig", None) or exc
@@ -35,6 +38,20 @@ def render_error(exc: BaseException) -> tuple[str, int]:
             return f"hub: error: {prefix}: {_one_line(detail)}", code
     return f"hub: internal error: {_one_line(f'{type(exc).__name__}: {exc}')} " \
            "(please report this with the command you ran)", 70
+
+
+def _disk_full(exc: BaseException):
+    """ENOSPC/EDQUOT from any write, and SQLite's "database or disk is full", as one DiskFull line."""
+    from hub.errors import DiskFull
+
+    try:
+        DiskFull.check(exc, "HUB_HOME")
+    except DiskFull as full:
+        return full
+    if "database or disk is full" in str(exc):
+        return DiskFull("the disk holding the registry database is full", None,
+                        "free space there and run the command again")
+    return None
 
 
 def _one_line(text) -> str:

@@ -55,20 +55,6 @@ def human_size(n: int | None) -> str:
     return f"{n} B"
 
 
-def parse_size(text: str) -> int:
-    units = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
-             "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
-    t = text.strip().upper().replace(" ", "")
-    num = t.rstrip("KMGTIB")
-    unit = t[len(num):]
-    if unit not in units:
-        raise click.BadParameter(f"unknown size unit in {text!r} (use e.g. 500MB, 5GB, 2GiB)")
-    try:
-        return int(float(num) * units[unit])
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not a size (use e.g. 500MB, 5GB)") from None
-
-
 def fmt_num(x) -> str:
     if isinstance(x, float) and x.is_integer():
         return str(int(x))

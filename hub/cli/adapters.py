@@ -238,8 +238,14 @@ def rm(state, names, dry_run, yes, force, as_json):
         if as_json:
             emit_json({"dry_run": True, "plans": [p.to_dict() for p in plans]})
         return
-    if not yes and sys.stdin.isatty() and not click.confirm(f"Remove {len(plans)} adapter(s)?", err=True):
-        raise click.exceptions.Exit(1)
+    if not yes:
+        if not sys.stdin.isatty():   # a script or pipe cannot answer: refuse, as gh does
+            from hub.errors import UsageError
+
+            raise UsageError("refusing to remove without confirmation: stdin is not a terminal", "hub rm",
+                             "pass --yes (-y) to remove without asking")
+        if not click.confirm(f"Remove {len(plans)} adapter(s)?", err=True):
+            raise click.exceptions.Exit(1)
     done = [state.hub.remove(n, force=force).to_dict() for n in names]
     if as_json:
         emit_json({"dry_run": False, "removed": done})

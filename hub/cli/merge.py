@@ -10,14 +10,16 @@ from hub.cli._progress import byte_progress
 
 
 def parse_adapter_spec(spec: str) -> tuple[str, float]:
-    """NAME, NAME:WEIGHT, or an adapter folder with an optional :WEIGHT."""
+    """NAME, NAME:WEIGHT, or an adapter folder with an optional :WEIGHT; a weight that is
+    not a finite number is refused (unless the whole spec is an existing folder)."""
+    import os
+
+    from hub.names import parse_weight
+
     ref, sep, weight = spec.rpartition(":")
-    if sep:
-        try:
-            return ref, float(weight)
-        except ValueError:
-            pass   # a ':' that is part of a path
-    return spec, 1.0
+    if not sep or os.path.exists(spec):
+        return spec, 1.0
+    return ref, parse_weight(weight, spec)
 
 
 @cli.command()

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from hub import patterns
 from hub.errors import UsageError
 from hub.formats.adapter_weights import layer_index
+from hub.names import check_weight
 from hub.refs import parse_ref
 
 # PARENT may itself name a version (style@2@0-15=0.5, grammar: hub.refs); the last '@' starts the selector
@@ -65,6 +66,7 @@ class LayerWeightRule:
 
     def validate(self) -> None:
         where = f"layer weight rule {self.to_dict()}"
+        check_weight(self.factor, where)
         if self.layers is None and self.match is None:
             raise UsageError("a layer weight rule needs layers or a regex", where, "add a layer range or /regex/")
         if self.layers is not None and self.layers[0] > self.layers[1]:

@@ -11,6 +11,7 @@ from pathlib import Path
 from hub.combine.layer_weights import LayerWeightRule
 from hub.errors import UsageError
 from hub.formats.adapter_config import schema_errors
+from hub.names import check_weight
 
 SCHEMA = "recipe.schema.json"
 VERSION = 1
@@ -63,7 +64,8 @@ class Recipe:
                              "fix the recipe; see schemas/recipe.schema.json")
         return cls(
             method=doc["method"],
-            parents=[ParentSpec(p["name"], float(p["weight"]), p.get("sha256")) for p in doc["parents"]],
+            parents=[ParentSpec(p["name"], check_weight(float(p["weight"]), f"{where}: {p['name']}"), p.get("sha256"))
+                     for p in doc["parents"]],
             params=dict(doc.get("params") or {}),
             name=doc.get("name"),
             layer_weights=[LayerWeightRule.from_dict(r) for r in doc.get("layer_weights") or []],

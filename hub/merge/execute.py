@@ -228,7 +228,13 @@ def fold(task: TensorTask, weight: torch.Tensor, op_tensors: list[dict[str, torc
             delta = maths.lora_delta(a, b, op.scaling, op.fan_in_fan_out)
         acc = maths.dora_merge(acc, base, delta, t["magnitude"].to(**f32),
                                fan_in_fan_out=op.embedding or op.fan_in_fan_out)
-    return acc.to(dtype=out_dtype).cpu()
+    out = acc.to(dtype=out_dtype)
+    # finite factors times finite weights can still overflow (fp32, or the output dtype):
+    # refuse rather than write a model of Inf/NaN; a base that already holds them is its own affair
+    if not bool(torch.isfinite(out).all()) and bool(torch.isfinite(weight).all()):
+        raise HubError(f"merging gives values too large for {str(out_dtype).removeprefix('torch.')} in {task.name}",
+                       "the adapter weights or lora_alpha", "lower the weights, or merge with --dtype fp32")
+    return out.cpu()
 
 
 def _check_finite(task: TensorTask, op, tensors: dict[str, torch.Tensor]) -> None:

@@ -190,7 +190,7 @@ def parse_size(text: str | int) -> int:
         value = float(num)
     except ValueError:
         value = -1
-    if unit not in units or value <= 0:
+    if unit not in units or not 0 < value < 2**62 / units.get(unit, 1):   # NaN and inf fail too
         raise UsageError(f"cannot read size {text!r}", None, "write it like 5GB, 500MB or 2GiB")
     return int(value * units[unit])
 

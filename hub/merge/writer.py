@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from hub.errors import AlreadyExists, HubError, UsageError
+from hub.errors import AlreadyExists, DiskFull, HubError, UsageError
 from hub.formats.base_model import INDEX_NAME
 from hub.formats.safetensors_header import DTYPE_SIZES
 
@@ -63,7 +63,11 @@ class ShardStream:
     def _write_all(self, view: memoryview) -> None:
         # write() may write less than asked (over 2 GiB per call on Linux)
         while view.nbytes:
-            n = self.fh.write(view)
+            try:
+                n = self.fh.write(view)
+            except OSError as exc:
+                DiskFull.check(exc, self.path)
+                raise
             view = view[n:]
 
     def copy_range(self, name: str, src_fd: int, offset: int, count: int) -> None:

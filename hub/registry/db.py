@@ -56,6 +56,21 @@ def _with_installed_driver(parsed):
     return parsed
 
 
+def _refuse_if_disk_full(file: Path) -> None:
+    """SQLite says "disk I/O error" or "unable to open" when it cannot create its WAL files."""
+    import shutil
+
+    from hub.errors import DiskFull
+
+    try:
+        free = shutil.disk_usage(file.parent).free
+    except OSError:
+        return
+    if free < 64 << 10:
+        raise DiskFull(f"the disk holding the registry database is full ({free} bytes free)", str(file),
+                       "free space there and run the command again")
+
+
 class Database:
     def __init__(self, url: str):
         self.url = url
@@ -104,8 +119,13 @@ class Database:
         try:
             conn = self.engine.connect()
         except OperationalError as exc:
-            raise DatabaseError(f"cannot open the registry database: {exc.orig}", self.url,
-                                "check HUB_HOME / HUB_DATABASE_URL and that the server is running") from None
+            if self.file is None:
+                raise DatabaseError(f"cannot open the registry database: {exc.orig}", self.url,
+                                    "check HUB_DATABASE_URL and that the server is running") from None
+            # a file: no server to be down; say what the file and its disk need
+            _refuse_if_disk_full(self.file)
+            raise DatabaseError(f"cannot open the registry database file: {exc.orig}", str(self.file),
+                                "check the file, its folder's permissions and the free space on its disk") from None
         try:
             yield conn
         finally:

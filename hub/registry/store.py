@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 
 from hub import paths
+from hub.errors import DiskFull
 
 INCOMPLETE = ".incomplete"
 
@@ -94,14 +95,29 @@ class Staging:
 
     def sink_factory(self, name: str):
         tmp = self.store.temp_path()
-        fh = open(tmp, "wb")
+        try:
+            fh = open(tmp, "wb")
+        except OSError as exc:
+            DiskFull.check(exc, tmp)
+            raise
         self._open[name] = (tmp, fh)
-        return fh.write
+
+        def write(chunk) -> None:
+            try:
+                fh.write(chunk)
+            except OSError as exc:   # the store's disk, not the source being read
+                DiskFull.check(exc, self.store.tmp)
+                raise
+        return write
 
     def commit(self, hashes: dict[str, str]) -> list[str]:
         """Move staged files into the store under their hashes (name -> sha256)."""
         for name, (tmp, fh) in list(self._open.items()):
-            fh.close()
+            try:
+                fh.close()   # flushes the last buffered bytes
+            except OSError as exc:
+                DiskFull.check(exc, self.store.tmp)
+                raise
             sha = hashes[name]
             dest = self.store.blob_path(sha)
             if dest.exists():

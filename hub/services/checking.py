@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -19,8 +18,9 @@ from typing import Callable, Sequence
 from sqlalchemy import and_, delete, func, insert, select, update
 
 from hub.compat import AdapterSpec, BaseSpec, check_adapter_base, check_adapters, check_runtime, fits
-from hub.errors import AlreadyExists, NotFound, UsageError
+from hub.errors import AlreadyExists, NotFound
 from hub.findings import Finding
+from hub.names import check_base_name
 from hub.registry import adapters as q
 from hub.registry.adapters import now
 from hub.registry.schema import adapter_base_fits, adapters, base_models
@@ -33,7 +33,6 @@ class UnknownCheckTarget(NotFound):
     since exit 1 means "checked, not compatible"."""
 
     exit_code = 2
-_NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/@+-]{0,199}$")
 _ADAPTER_COLUMNS = (adapters.c.id, adapters.c.name, adapters.c.config_json, adapters.c.modules_json,
                     adapters.c.saved_tensors_json, adapters.c.dtype, adapters.c.base_id)
 
@@ -150,9 +149,7 @@ class CheckingMixin:
         folder = Path(path).expanduser().resolve()
         info = read_base_model(folder)
         name = name or folder.name
-        if not _NAME_OK.match(name):
-            raise UsageError(f"invalid base name {name!r}", "--name",
-                             "use letters, digits and . _ - / @ + (at most 200 characters)")
+        check_base_name(name)
         source = dict(source or {"kind": "local"})
         with self.db.write() as conn:
             if conn.execute(select(base_models.c.id).where(base_models.c.name == name)).first():

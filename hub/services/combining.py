@@ -18,7 +18,7 @@ from typing import Callable
 from hub import patterns
 from hub.errors import AlreadyExists, Incompatible, UsageError
 from hub.findings import Finding, has_errors
-from hub.names import check_name
+from hub.names import check_name, check_weight
 from hub.refs import parse_ref
 from hub.records import AdapterRecord
 from hub.registry import adapters as q
@@ -63,6 +63,7 @@ class CombiningMixin:
         from hub.inspect import inspect_adapter
 
         check_name(name)
+        parents = [(n, check_weight(float(w), n)) for n, w in parents]
         if not parents:
             raise UsageError("nothing to combine", "hub combine", "name adapters as NAME:WEIGHT")
         with self.db.read() as conn:

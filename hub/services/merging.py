@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 from sqlalchemy import delete, insert, select
 
 from hub.errors import AlreadyExists, NotFound, UsageError
-from hub.names import check_name, name_from_folder
+from hub.names import check_name, check_weight, name_from_folder
 from hub.registry import adapters as q
 from hub.registry.schema import base_models, lineage, merged_models
 
@@ -99,7 +99,8 @@ class MergingMixin:
         model_name = check_name(name, "model name") if name else name_from_folder(out.name)
         replaces = self._merged_row_for(model_name, out, overwrite)
 
-        inputs = [MergeInput(info, float(w), label) for (label, info, _), (_, w) in zip(parents, adapters)]
+        inputs = [MergeInput(info, check_weight(float(w), label), label)
+                  for (label, info, _), (_, w) in zip(parents, adapters)]
         plan = build_plan(base_path, inputs, dtype=dtype, shard_size=shard_size)
         device = resolve_device(device)
         report = plan.describe(device, DEFAULT_PREFETCH_BYTES)

@@ -46,7 +46,7 @@ def hub_base_model(value) -> str | None:
     if not value or not isinstance(value, str):
         return None
     value = value.strip()
-    if value.startswith((".", "/", "~")) or ".." in value or "--" in value or not _HUB_REPO.match(value):
+    if value.startswith((".", "/", "~")) or ".." in value or "--" in value or not _HUB_REPO.fullmatch(value):
         return None
     return value
 

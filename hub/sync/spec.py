@@ -11,10 +11,11 @@ import re
 from dataclasses import dataclass
 
 from hub.errors import InvalidAdapter, UsageError
+from hub.names import check_text
 
 # namespace/name or a legacy bare name; the Hub's own rules (no "--" or "..", no ".git" suffix)
 _PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9_-])?|[A-Za-z0-9]"
-_REPO_ID = re.compile(rf"^(?:(?:{_PART})/)?(?:{_PART})$")
+_REPO_ID = re.compile(rf"(?:(?:{_PART})/)?(?:{_PART})")
 _REVISION_BAD = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|//|@\{|^/|/$|\.lock$|^-")
 
 
@@ -29,12 +30,9 @@ class RepoSpec:
 
 
 def check_repo_id(repo_id: str) -> str:
-    if (not isinstance(repo_id, str) or not _REPO_ID.match(repo_id) or "--" in repo_id or ".." in repo_id
-            or repo_id.endswith(".git")):
-        shown = repo_id.encode("unicode_escape").decode() if isinstance(repo_id, str) else repr(repo_id)
-        raise UsageError(f"invalid Hub repo id {shown!r}", None,
-                         "write NAMESPACE/NAME (letters, digits, - _ .), e.g. my-org/my-lora")
-    return repo_id
+    return check_text(repo_id, _REPO_ID, "Hub repo id",
+                      "write NAMESPACE/NAME (letters, digits, - _ .), e.g. my-org/my-lora",
+                      also=lambda r: "--" not in r and ".." not in r and not r.endswith(".git"))
 
 
 def check_revision(revision: str) -> str:
@@ -46,7 +44,7 @@ def check_revision(revision: str) -> str:
 
 def parse_spec(text: str) -> RepoSpec:
     """'org/name@rev' -> RepoSpec; also accepts a full https://host/org/name URL."""
-    text = (text or "").strip()
+    text = text or ""   # not stripped: "org/name\n" is refused, never silently cleaned
     m = re.match(r"^https?://[^/]+/(?P<rest>.+)$", text)
     if m:
         text = m.group("rest").rstrip("/")
