@@ -237,3 +237,28 @@ def test_push_sends_the_named_version(three, hub_online):
     assert [r["repo_id"] for r in cli_json("show", "style@1")["remotes"]] == [repo_id]
     assert cli_json("show", "style")["remotes"] == []
     assert HfApi().model_info(repo_id).sha
+
+
+def test_pull_update_of_a_versioned_name_adds_a_version(three, hub_online, tmp_path):
+    """`hub pull --update NAME` keeps NAME's versions: the new commit becomes the next one
+    (a one-version name is still replaced, as tests/test_sync.py holds)."""
+    repo_id = hub_online.repo_id()
+    assert run_cli("add", three[0], "--name", "src").exit_code == 0
+    assert run_cli("push", "src", repo_id).exit_code == 0
+    assert run_cli("pull", repo_id, "--name", "tracked").exit_code == 0     # src's content: "exists"
+    assert run_cli("rm", "src", "-y").exit_code == 0
+    assert run_cli("pull", repo_id, "--name", "tracked").exit_code == 0
+    for folder in three[1:]:
+        assert run_cli("add", folder, "--name", "src").exit_code == 0
+        assert run_cli("push", "src", repo_id).exit_code == 0
+        assert run_cli("rm", "src", "-y").exit_code == 0
+        if folder is three[1]:
+            result = run_cli("pull", repo_id, "--name", "tracked", "--new-version")
+            assert result.exit_code == 0, result.stderr
+    updated = cli_json("pull", "--update", "tracked")[0]
+    assert updated["status"] == "updated" and updated["name"] == "tracked@3"
+    assert [v["sha256"][:12] for v in cli_json("versions", "tracked")] == \
+        [cli_json("show", f"tracked@{n}")["sha256"][:12] for n in (1, 2, 3)]
+    out = tmp_path / "export-check"
+    assert run_cli("export", "tracked@3", out).exit_code == 0 and _sha(out) == _sha(three[2])
+    assert run_cli("export", "tracked@1", out, "--overwrite").exit_code == 0 and _sha(out) == _sha(three[0])

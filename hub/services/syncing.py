@@ -244,8 +244,13 @@ class SyncMixin:
                                        f"is still {snap.commit[:12]})")
         adapter = snap.adapter(sub)
         hp.check_pullable(adapter, snap.commit)
-        staging_name = self._free_name(f"{name}-{snap.commit[:8]}"[:200])
-        outcome = self._pull_one(remote, snap, adapter, staging_name, record.tags, progress)
+        # a name with several versions keeps them: the new commit becomes its next version
+        versioned = len(self.versions_or_none(record.name)) > 1
+        if versioned:
+            outcome = self._pull_one(remote, snap, adapter, record.name, record.tags, progress, new_version=True)
+        else:
+            staging_name = self._free_name(f"{name}-{snap.commit[:8]}"[:200])
+            outcome = self._pull_one(remote, snap, adapter, staging_name, record.tags, progress)
         if outcome.status in ("unchanged", "exists"):
             if outcome.name != name:
                 raise AlreadyExists(f"the new commit's adapter is already registered as {outcome.name!r}", None,
@@ -254,6 +259,10 @@ class SyncMixin:
                                 subfolder=sub, commit=snap.commit, remote_commit=snap.commit)
             return _with(base, record=self.get(name),
                          message=f"{snap.repo_id} moved to {snap.commit[:12]} but the adapter files are the same")
+        if versioned:
+            return _with(base, status="updated", name=outcome.name, record=outcome.record,
+                         message=f"updated {record.name}: {track['commit'][:12]} -> {snap.commit[:12]} "
+                                 f"as {outcome.name}")
         # the new version is registered under a staging name: retire the old one, take over its name
         self.remove(name)
         self.rename(staging_name, name)
