@@ -93,19 +93,26 @@ class FileTooLarge(OSError):
     """A file larger than the caller's bound."""
 
 
-def read_regular(path: str | os.PathLike, max_bytes: int) -> bytes:
-    """The bytes of ``path`` if it is a regular file of at most ``max_bytes`` (links to one are
-    fine). Decided on the open descriptor, so a FIFO swapped in after a check cannot block:
-    raises NotRegularFile, FileTooLarge, or the OSError of the open."""
+def open_regular(path: str | os.PathLike, buffering: int = -1) -> BinaryIO:
+    """``path`` opened for binary reading if it is a regular file (links to one are fine).
+    Decided on the open descriptor (opened non-blocking), so a FIFO, even one swapped in
+    after a check, can never block: raises NotRegularFile, or the OSError of the open."""
     fd = os.open(path, os.O_RDONLY | _CLOEXEC | _NONBLOCK)
-    with os.fdopen(fd, "rb") as fh:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise NotRegularFile(errno.EINVAL, "not a regular file (a FIFO, device or folder)", str(path))
-        if st.st_size > max_bytes:
-            raise FileTooLarge(errno.EFBIG, f"{st.st_size:,} bytes, more than the {max_bytes:,} allowed", str(path))
-        if _NONBLOCK:
-            os.set_blocking(fd, True)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise NotRegularFile(errno.EINVAL, "not a regular file (a FIFO, device or folder)", str(path))
+    if _NONBLOCK:
+        os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb", buffering=buffering)
+
+
+def read_regular(path: str | os.PathLike, max_bytes: int) -> bytes:
+    """The bytes of ``path`` if it is a regular file (see open_regular) of at most
+    ``max_bytes``: raises NotRegularFile, FileTooLarge, or the OSError of the open."""
+    with open_regular(path) as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size > max_bytes:
+            raise FileTooLarge(errno.EFBIG, f"{size:,} bytes, more than the {max_bytes:,} allowed", str(path))
         data = fh.read(max_bytes + 1)   # the file may have grown since fstat
     if len(data) > max_bytes:
         raise FileTooLarge(errno.EFBIG, f"more than the {max_bytes:,} bytes allowed", str(path))

@@ -19,6 +19,7 @@ from hub import paths
 from hub.errors import AlreadyExists, DiskFull, HubError, IntegrityError, InvalidAdapter, NotFound, UsageError
 from hub.names import check_name, check_tag, name_from_folder
 from hub.records import AddResult, AdapterRecord, ScanResult, VerifyResult, adapter_from_row
+from hub.redact import without_userinfo
 from hub.registry import adapters as q
 from hub.registry import versions as qv
 from hub.registry.adapters import ListFilter
@@ -129,6 +130,8 @@ class HubCore:
         Without ``name``, takes the first free of ``wanted`` (default: the folder's name),
         ``alternatives``, then ``wanted-2``, ``wanted-3``..."""
         source = dict(source or {"kind": "local", "path": str(folder.resolve())})
+        if "://" in str(source.get("path") or ""):   # a URL is recorded without user:token@
+            source["path"] = without_userinfo(source["path"])
         final_name = name
         try:
             with self.db.write() as conn:

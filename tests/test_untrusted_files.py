@@ -184,3 +184,23 @@ def test_base_header_has_its_own_larger_bound(artifacts, tmp_path, hub_home, reg
     result = _guarded("base", "add", base)
     assert result.exit_code != 0 and "more than 300,000 tensors" in result.stderr, result.stderr
     assert _state(hub_home) == registry
+
+
+@pytest.mark.parametrize("victim,swap", [("config.json", "fifo"), ("config.json", "zero"),
+                                         ("model.safetensors", "fifo")])
+def test_base_model_json_files_never_block(artifacts, tmp_path, hub_home, registry, victim, swap):
+    import shutil
+
+    base = tmp_path / "base"
+    shutil.copytree(artifacts["plain"][0], base)
+    target = base / victim
+    target.unlink(missing_ok=True)
+    if swap == "fifo":
+        os.mkfifo(target)
+    else:
+        os.symlink("/dev/zero", target)
+    result = _guarded("base", "add", base)
+    line = result.stderr.strip()
+    assert result.exit_code != 0 and line.startswith("hub: error:") and "\n" not in line, result.stderr
+    assert "regular file" in line, line
+    assert _state(hub_home) == registry

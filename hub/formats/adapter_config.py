@@ -51,8 +51,8 @@ def schema_errors(doc, schema_name: str) -> list[str]:
     return out
 
 
-def read_config(path: str | Path) -> dict:
-    """Parse and schema-check one adapter_config.json; raises InvalidConfig."""
+def read_config_text(path: str | Path) -> str:
+    """The text of one adapter_config.json, read safely; raises InvalidConfig."""
     path = Path(path)
     try:
         # a FIFO or device (or a link to one) would block or never end; real configs are small.
@@ -70,9 +70,15 @@ def read_config(path: str | Path) -> dict:
     except OSError as exc:
         raise InvalidConfig(f"cannot read adapter config: {exc.strerror}", str(path), "check permissions") from None
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidConfig("adapter config is not UTF-8 text", str(path), "re-save it as UTF-8 JSON") from None
+
+
+def read_config(path: str | Path) -> dict:
+    """Parse and schema-check one adapter_config.json; raises InvalidConfig."""
+    path = Path(path)
+    text = read_config_text(path)
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -204,12 +204,27 @@ def logical_param_count(shapes: Mapping[str, tuple], quantization: dict | None) 
     return total
 
 
+MAX_CONFIG_BYTES = 16 * 1024 * 1024
+MAX_INDEX_BYTES = 64 * 1024 * 1024   # a weight_map of a few hundred thousand tensors
+
+
+def _read_small(path: Path, max_bytes: int) -> str:
+    """A model folder's JSON file: a regular file (no FIFO, no /dev/zero) of bounded size."""
+    from hub.checked_files import FileTooLarge, NotRegularFile, read_regular
+
+    try:
+        return read_regular(path, max_bytes).decode("utf-8")
+    except (NotRegularFile, FileTooLarge) as exc:
+        raise InvalidBaseModel(f"{path.name} is {exc.strerror}", str(path), "point at a Hugging Face model folder") \
+            from None
+
+
 def _shard_files(folder: Path) -> list[str]:
     index = folder / INDEX_NAME
     if index.is_file():
         try:
-            weight_map = json.loads(index.read_text())["weight_map"]
-        except (ValueError, KeyError, TypeError):
+            weight_map = json.loads(_read_small(index, MAX_INDEX_BYTES))["weight_map"]
+        except (ValueError, KeyError, TypeError, RecursionError):
             raise InvalidBaseModel("safetensors index is not valid JSON with a weight_map", str(index),
                                    "re-save the model with save_pretrained") from None
         return sorted(set(weight_map.values()))
@@ -230,10 +245,10 @@ def read_base_model(folder: str | Path) -> BaseModelInfo:
         raise InvalidBaseModel("base model folder does not exist", str(folder), "check the path")
     cfg_path = folder / "config.json"
     try:
-        config = json.loads(cfg_path.read_text())
+        config = json.loads(_read_small(cfg_path, MAX_CONFIG_BYTES))
     except FileNotFoundError:
         raise InvalidBaseModel("config.json is missing", str(folder), "point at a Hugging Face model folder") from None
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidBaseModel(f"config.json is not valid JSON: {exc}", str(cfg_path), "fix or re-save it") from None
     if not isinstance(config, dict):
         raise InvalidBaseModel("config.json is not a JSON object", str(cfg_path), "fix or re-save it")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from hub.checked_files import open_regular
 from hub.errors import InvalidSafetensors, UnsafeFormat
 
 DTYPE_SIZES = {
@@ -201,8 +202,8 @@ def read_header(path: str | os.PathLike, limits: HeaderLimits = BASE) -> Safeten
     ``limits``: BASE (a model's shard, the default) or ADAPTER."""
     path = str(path)
     try:
-        size = os.path.getsize(path)
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:
+            size = os.fstat(fh.fileno()).st_size
             head = _read_head(fh, size, path, limits)
     except OSError as exc:
         raise InvalidSafetensors(f"cannot read file: {exc.strerror}", path, "check the path and permissions") from None
@@ -221,8 +222,8 @@ def read_header_and_hash(path: str | os.PathLike, sink=None, nonfinite: dict[str
     path = str(path)
     digest = hashlib.sha256()
     try:
-        size = os.path.getsize(path)
-        with open(path, "rb", buffering=0) as fh:
+        with open_regular(path, buffering=0) as fh:
+            size = os.fstat(fh.fileno()).st_size
             head = _read_head(fh, size, path, limits)
             header = parse_header(head, size, path, limits)
             digest.update(head)
@@ -326,7 +327,7 @@ def nonfinite_counts(path: str | os.PathLike, header: SafetensorsHeader) -> dict
     scan = _NonfiniteScan(header)
     if not scan.spans:
         return {}
-    with open(path, "rb", buffering=0) as fh:
+    with open_regular(path, buffering=0) as fh:
         fh.seek(header.data_start)
         buf = bytearray(READ_CHUNK)
         view = memoryview(buf)
@@ -350,7 +351,7 @@ def _chunks(fh, size: int):
 
 def hash_file(path: str | os.PathLike, sink=None) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb", buffering=0) as fh:
+    with open_regular(path, buffering=0) as fh:   # a FIFO never blocks, /dev/zero is refused
         # configs are a few KB: a 1 MiB buffer per file was most of the time `hub scan` spent on them
         for chunk in _chunks(fh, max(1, min(READ_CHUNK, os.fstat(fh.fileno()).st_size + 1))):
             digest.update(chunk)

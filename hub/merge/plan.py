@@ -22,7 +22,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hub.errors import Incompatible, InvalidAdapter, Unsupported, UsageError
+from hub.errors import HubError, Incompatible, InvalidAdapter, Unsupported, UsageError
 from hub.findings import Finding, has_errors
 from hub.formats.adapter_weights import WEIGHTS_NAME, split_keys
 from hub.formats.base_model import BaseModelInfo, read_base_model
@@ -430,9 +430,11 @@ def refuse_other_peft_types(folder: Path) -> None:
     """Say "this is IA3" rather than "lora_alpha is missing" for non-LoRA adapters."""
     import json
 
+    from hub.formats.adapter_config import read_config_text
+
     try:
-        peft_type = json.loads((folder / "adapter_config.json").read_text()).get("peft_type")
-    except (OSError, ValueError, AttributeError):
+        peft_type = json.loads(read_config_text(folder / "adapter_config.json")).get("peft_type")
+    except (OSError, ValueError, AttributeError, RecursionError, HubError):
         return  # inspect_adapter reports unreadable configs with the details
     if isinstance(peft_type, str) and peft_type.upper() != "LORA":
         raise Unsupported(f"the adapter is a {peft_type} adapter, not LoRA", str(folder),
