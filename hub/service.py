@@ -223,7 +223,7 @@ class HubCore:
                         with staging:
                             status, name, message = self._register(folder, info, staging, link=link, tags=tags,
                                                                     wanted=wanted, alternatives=alternatives)
-                    except HubError as exc:
+                    except (HubError, OSError) as exc:   # one bad folder never stops a scan
                         result.failed.append((str(folder), str(exc)))
                         continue
                     if status == "added":

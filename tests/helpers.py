@@ -52,6 +52,26 @@ def registry_snapshot(home: Path) -> dict:
     return snap
 
 
+def registry_state(home: Path) -> dict:
+    """registry_snapshot without views/ (hard-link read caches that any read may build)."""
+    snap = registry_snapshot(home)
+    snap["files"] = {k: v for k, v in snap["files"].items() if not k.startswith("views/")}
+    return snap
+
+
+def run_cli_bounded(*args, bound_s: float = 120):
+    """run_cli on a thread, failing the test if the command has not ended after ``bound_s``
+    (a generous bound on a hang, not a timing assertion)."""
+    import threading
+
+    box = {}
+    worker = threading.Thread(target=lambda: box.setdefault("r", run_cli(*args)), daemon=True)
+    worker.start()
+    worker.join(bound_s)
+    assert not worker.is_alive(), f"hub {' '.join(map(str, args))} did not finish within {bound_s} s"
+    return box["r"]
+
+
 def copy_adapter(src: Path, dst: Path) -> Path:
     import shutil
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import registry_snapshot, run_cli
+from tests.helpers import registry_snapshot, registry_state, run_cli
 from tests.hubserver.hostile import HostileHub
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -33,17 +33,12 @@ def hostile():
     server.close()
 
 
-def state(home):
-    """Rows and store files; views/ (hard-link read caches that any read may build) left out."""
-    snap = registry_snapshot(home)
-    snap["files"] = {k: v for k, v in snap["files"].items() if not k.startswith("views/")}
-    return snap
 
 
 @pytest.fixture
 def seeded(artifacts, hub_home):
     assert run_cli("add", artifacts["plain"][1], "--name", "existing").exit_code == 0
-    return state(hub_home)
+    return registry_state(hub_home)
 
 
 def hub_process(args, endpoint: str, hub_home: Path, tmp_path: Path, **extra_env):
@@ -98,7 +93,7 @@ def test_hostile_hub_ends_in_one_line(hostile, seeded, hub_home, tmp_path, mode,
         assert "***" in line   # the echoed token was there, masked
     if mode == "controls":
         assert "\\x1b]0;owned" in line
-    assert state(hub_home) == seeded
+    assert registry_state(hub_home) == seeded
     tmp = hub_home / "tmp"
     assert not tmp.exists() or not any(tmp.iterdir())
 
@@ -173,3 +168,19 @@ def test_pull_without_revision_works_through_a_mirror(artifacts, hub_server, hub
     code, stdout, stderr, _ = hub_process(["status", "via-mirror"], hub_server.url + "/mirror", hub_home, tmp_path,
                                           HF_TOKEN="")
     assert code == 0 and "up-to-date" in stdout, stdout + stderr
+
+
+def test_hub_metadata_reaches_the_terminal_inert(hostile, seeded, hub_home, tmp_path):
+    """Repo ids, tags and library names from the Hub are data: printed escaped, and exactly
+    (JSON-escaped) with --json."""
+    endpoint = hostile.endpoint("controlmeta")
+    code, stdout, stderr, _ = hub_process(["search-remote", "--base", "org/base"], endpoint, hub_home, tmp_path)
+    assert code == 0, stderr
+    assert not any(ch in stdout + stderr for ch in DANGEROUS), stdout
+    assert "org/evil\\x1b[2J" in stdout, stdout
+    code, stdout, stderr, _ = hub_process(["search-remote", "--base", "org/base", "--json"], endpoint, hub_home,
+                                          tmp_path)
+    assert code == 0 and stdout.isascii(), stderr
+    hit = json.loads(stdout)[0]
+    assert hit["repo_id"] == "org/evil\x1b[2J\x1b[H" and "\x1b]0;owned\x07" in hit["tags"]
+    assert registry_state(hub_home) == seeded

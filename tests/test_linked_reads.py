@@ -8,11 +8,10 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import threading
 
 import pytest
 
-from tests.helpers import copy_adapter, registry_snapshot, run_cli
+from tests.helpers import copy_adapter, registry_state, run_cli, run_cli_bounded
 
 SECRET = b"TOP-SECRET-" + b"k" * 64
 
@@ -29,11 +28,6 @@ def _tree(root):
             for p in sorted(root.rglob("*")) if not p.is_dir() or p.is_symlink()}
 
 
-def _state(home):
-    """Rows and store files; views/ (hard-link read caches) left out."""
-    snap = registry_snapshot(home)
-    snap["files"] = {k: v for k, v in snap["files"].items() if not k.startswith("views/")}
-    return snap
 
 
 @pytest.fixture
@@ -100,31 +94,23 @@ def _refused(result):
     return line
 
 
-def _run_guarded(*args):
-    """run_cli on a thread with a generous bound: a FIFO must never block a command."""
-    box = {}
-    worker = threading.Thread(target=lambda: box.setdefault("r", run_cli(*args)), daemon=True)
-    worker.start()
-    worker.join(120)
-    assert not worker.is_alive(), f"hub {' '.join(map(str, args))} blocked"
-    return box["r"]
 
 
 @pytest.mark.parametrize("attack", ATTACKS, ids=lambda f: f.__name__)
 def test_export_merge_combine_refuse_a_tampered_linked_file(team, attack, artifacts, tmp_path, hub_home):
     folder, secret = team
     attack(folder, secret)
-    before, around = _state(hub_home), _tree(tmp_path / "share")
+    before, around = registry_state(hub_home), _tree(tmp_path / "share")
     outputs = tmp_path / "outputs"
     outputs.mkdir()
     for args in (["export", "style", outputs / "exported"],
                  ["merge", "--base", artifacts["plain"][0], "style:1.0", "--out", outputs / "merged"],
                  ["combine", "style:0.5", "other:0.5", "--method", "linear", "--name", "mix"]):
-        line = _refused(_run_guarded(*args))
+        line = _refused(run_cli_bounded(*args))
         assert "linked" in line or "symbolic link" in line or "regular file" in line, line
     assert not any(outputs.iterdir()), list(outputs.iterdir())
     assert _no_secret_under(hub_home) and _no_secret_under(outputs)
-    assert _state(hub_home) == before and _tree(tmp_path / "share") == around
+    assert registry_state(hub_home) == before and _tree(tmp_path / "share") == around
     assert not (hub_home / "tmp").exists() or not any((hub_home / "tmp").iterdir())
 
 
@@ -133,14 +119,14 @@ def test_export_merge_combine_refuse_a_tampered_linked_file(team, attack, artifa
 def test_push_refuses_a_tampered_linked_file(team, attack, hub_online, hub_home, tmp_path):
     folder, secret = team
     attack(folder, secret)
-    before = _state(hub_home)
+    before = registry_state(hub_home)
     repo_id = hub_online.repo_id("linked")
     mark = hub_online.mark()
-    _refused(_run_guarded("push", "style", repo_id))
+    _refused(run_cli_bounded("push", "style", repo_id))
     assert not hub_online.store.exists(repo_id)
     assert not [r for r in hub_online.requests(mark) if "/commit/" in r or "preupload" in r]
     assert _no_secret_under(hub_online.root)
-    assert _state(hub_home) == before
+    assert registry_state(hub_home) == before
 
 
 def test_file_api_refuses_links_and_serves_registered_bytes(team, hub_home):
@@ -173,9 +159,9 @@ def test_add_link_refuses_symlinked_files(artifacts, tmp_path, hub_home):
     os.rename(folder / "adapter_config.json", real)
     os.symlink(real, folder / "adapter_config.json")
     ok("list")
-    before = _state(hub_home)
+    before = registry_state(hub_home)
     result = run_cli("add", folder, "--link", "--name", "snap")
     line = _refused(result)
     assert "without --link" in line
-    assert _state(hub_home) == before
+    assert registry_state(hub_home) == before
     ok("add", folder, "--name", "snap")   # copying it into the store is fine

@@ -5,12 +5,11 @@ bounded time, nothing changed."""
 from __future__ import annotations
 
 import os
-import threading
 
 import pytest
 
 from hub import safe_yaml
-from tests.helpers import copy_adapter, registry_snapshot, run_cli
+from tests.helpers import copy_adapter, registry_state, run_cli, run_cli_bounded
 
 # 9 levels of 9 aliases: 9**9 = 387 million strings once expanded (1 KB of text)
 BOMB = "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n" + "".join(
@@ -18,19 +17,8 @@ BOMB = "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\
 SELF = "method: linear\nparents: &p [{name: a, weight: 1}, *p]\n"
 
 
-def _state(home):
-    snap = registry_snapshot(home)
-    snap["files"] = {k: v for k, v in snap["files"].items() if not k.startswith("views/")}
-    return snap
 
 
-def _guarded(*args, bound_s: float = 120):
-    box = {}
-    worker = threading.Thread(target=lambda: box.setdefault("r", run_cli(*args)), daemon=True)
-    worker.start()
-    worker.join(bound_s)
-    assert not worker.is_alive(), f"hub {' '.join(map(str, args))} did not finish"
-    return box["r"]
 
 
 def test_safe_yaml_bounds_expansion_and_keeps_ordinary_aliases():
@@ -48,7 +36,7 @@ def test_safe_yaml_bounds_expansion_and_keeps_ordinary_aliases():
 def seeded(artifacts, hub_home):
     assert run_cli("add", artifacts["plain"][1], "--name", "a").exit_code == 0
     assert run_cli("add", artifacts["rslora"][1], "--name", "b").exit_code == 0
-    return _state(hub_home)
+    return registry_state(hub_home)
 
 
 def _recipe_fifo(path):
@@ -81,11 +69,11 @@ def test_hostile_recipe_refused_in_one_line(seeded, hub_home, tmp_path, make):
     path = tmp_path / "recipe.yaml"
     make(path)
     around = sorted(p.name for p in tmp_path.iterdir())
-    result = _guarded("combine", "--recipe", path)
+    result = run_cli_bounded("combine", "--recipe", path)
     line = result.stderr.strip()
     assert result.exit_code == 2, result.stderr
     assert line.startswith("hub: error:") and "\n" not in line and "recipe" in line, result.stderr
-    assert _state(hub_home) == seeded
+    assert registry_state(hub_home) == seeded
     assert sorted(p.name for p in tmp_path.iterdir()) == around
 
 
@@ -94,10 +82,10 @@ def test_config_swapped_for_fifo_never_blocks(artifacts, tmp_path, hub_home):
     (folder / "adapter_config.json").unlink()
     os.mkfifo(folder / "adapter_config.json")
     run_cli("list")
-    before = _state(hub_home)
-    result = _guarded("add", folder)
+    before = registry_state(hub_home)
+    result = run_cli_bounded("add", folder)
     assert result.exit_code == 1 and "not a regular file" in result.stderr
-    assert _state(hub_home) == before
+    assert registry_state(hub_home) == before
 
 
 def test_model_card_alias_bomb_is_ignored_not_expanded():
@@ -136,7 +124,7 @@ def _adapter_with(tmp_path, artifacts, name, entries, data=b"", metadata=None):
 @pytest.fixture
 def registry(artifacts, hub_home):
     assert run_cli("add", artifacts["rslora"][1], "--name", "existing").exit_code == 0
-    return _state(hub_home)
+    return registry_state(hub_home)
 
 
 def test_adapter_with_zero_size_tensor_refused(artifacts, tmp_path, hub_home, registry):
@@ -151,25 +139,25 @@ def test_adapter_with_zero_size_tensor_refused(artifacts, tmp_path, hub_home, re
     header["base_model.model.model.layers.0.self_attn.q_proj.lora_E.weight"] = {
         "dtype": "F32", "shape": [0, 64], "data_offsets": [end, end]}
     _write_safetensors(folder / "adapter_model.safetensors", header, raw[8 + n:])
-    result = _guarded("add", folder)
+    result = run_cli_bounded("add", folder)
     assert result.exit_code == 1 and "holds no values" in result.stderr, result.stderr
-    assert _state(hub_home) == registry
+    assert registry_state(hub_home) == registry
 
 
 def test_adapter_header_with_too_many_tensors_refused(artifacts, tmp_path, hub_home, registry):
     n = 200_001
     folder = _adapter_with(tmp_path, artifacts, "many", _many(n, [1], 2), b"\0\0" * n)
-    result = _guarded("add", folder)
+    result = run_cli_bounded("add", folder)
     assert result.exit_code == 1 and "more than 200,000 tensors" in result.stderr, result.stderr
-    assert _state(hub_home) == registry
+    assert registry_state(hub_home) == registry
 
 
 def test_adapter_header_larger_than_an_adapter_needs_refused(artifacts, tmp_path, hub_home, registry):
     folder = _adapter_with(tmp_path, artifacts, "padded", _many(2, [1], 2), b"\0" * 4,
                            metadata={"pad": "x" * (33 << 20)})
-    result = _guarded("add", folder)
+    result = run_cli_bounded("add", folder)
     assert result.exit_code == 1 and "larger than an adapter header may be" in result.stderr, result.stderr
-    assert _state(hub_home) == registry
+    assert registry_state(hub_home) == registry
 
 
 def test_base_header_has_its_own_larger_bound(artifacts, tmp_path, hub_home, registry):
@@ -181,9 +169,9 @@ def test_base_header_has_its_own_larger_bound(artifacts, tmp_path, hub_home, reg
     base.mkdir()
     shutil.copyfile(artifacts["plain"][0] / "config.json", base / "config.json")
     _write_safetensors(base / "model.safetensors", _many(300_001, [0], 0))
-    result = _guarded("base", "add", base)
+    result = run_cli_bounded("base", "add", base)
     assert result.exit_code != 0 and "more than 300,000 tensors" in result.stderr, result.stderr
-    assert _state(hub_home) == registry
+    assert registry_state(hub_home) == registry
 
 
 @pytest.mark.parametrize("victim,swap", [("config.json", "fifo"), ("config.json", "zero"),
@@ -199,8 +187,8 @@ def test_base_model_json_files_never_block(artifacts, tmp_path, hub_home, regist
         os.mkfifo(target)
     else:
         os.symlink("/dev/zero", target)
-    result = _guarded("base", "add", base)
+    result = run_cli_bounded("base", "add", base)
     line = result.stderr.strip()
     assert result.exit_code != 0 and line.startswith("hub: error:") and "\n" not in line, result.stderr
     assert "regular file" in line, line
-    assert _state(hub_home) == registry
+    assert registry_state(hub_home) == registry

@@ -6,31 +6,19 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 
 import pytest
 
 from hub import patterns
-from tests.helpers import copy_adapter, registry_snapshot, run_cli
+from tests.helpers import copy_adapter, registry_state, run_cli, run_cli_bounded
 
 # Matches nothing, and only after trying every split of the path into 1- and 2-character
 # pieces: Fibonacci(len(path)) paths, hours for Python's re on a 48-character module name.
 EVIL = r"(.|..)*(?<=!)"
 
 
-def _state(home):
-    snap = registry_snapshot(home)
-    snap["files"] = {k: v for k, v in snap["files"].items() if not k.startswith("views/")}
-    return snap
 
 
-def _guarded(*args, bound_s: float = 120):
-    box = {}
-    worker = threading.Thread(target=lambda: box.setdefault("r", run_cli(*args)), daemon=True)
-    worker.start()
-    worker.join(bound_s)
-    assert not worker.is_alive(), f"hub {' '.join(map(str, args))} did not finish"
-    return box["r"]
 
 
 def _with_config(src, dst, **changes):
@@ -68,11 +56,11 @@ def test_add_refuses_a_backtracking_pattern(artifacts, tmp_path, hub_home, field
     value = EVIL if field == "target_modules" else {EVIL: 4}
     folder = _with_config(artifacts["plain"][1], tmp_path / "evil", **{field: value})
     run_cli("add", artifacts["rslora"][1], "--name", "existing")
-    before = _state(hub_home)
-    result = _guarded("add", folder, "--name", "evil")
+    before = registry_state(hub_home)
+    result = run_cli_bounded("add", folder, "--name", "evil")
     line = result.stderr.strip()
     assert result.exit_code == 1 and "PATTERN_TOO_SLOW" in line and "\n" not in line, result.stderr
-    assert _state(hub_home) == before
+    assert registry_state(hub_home) == before
 
 
 def test_scan_goes_on_past_a_hostile_folder(artifacts, tmp_path, hub_home):
@@ -80,7 +68,7 @@ def test_scan_goes_on_past_a_hostile_folder(artifacts, tmp_path, hub_home):
     copy_adapter(artifacts["plain"][1], root / "a-good")
     _with_config(artifacts["dora"][1], root / "b-evil", target_modules=EVIL)
     copy_adapter(artifacts["gpt2"][1], root / "c-good")
-    result = _guarded("scan", root, "--json")
+    result = run_cli_bounded("scan", root, "--json")
     assert result.exit_code == 1
     report = json.loads(result.stdout)
     assert sorted(report["added"]) == ["a-good", "c-good"], report
@@ -92,20 +80,20 @@ def test_check_reports_the_finding_instead_of_hanging(artifacts, tmp_path, hub_h
     """exclude_modules is only evaluated when checking against a base."""
     folder = _with_config(artifacts["plain"][1], tmp_path / "excl", exclude_modules=EVIL)
     assert run_cli("add", folder, "--name", "excl").exit_code == 0
-    before = _state(hub_home)
-    result = _guarded("check", "excl", "--base", artifacts["plain"][0], "--json")
+    before = registry_state(hub_home)
+    result = run_cli_bounded("check", "excl", "--base", artifacts["plain"][0], "--json")
     assert result.exit_code == 1, result.stderr
     codes = [f["code"] for f in json.loads(result.stdout)["findings"]]
     assert codes == ["PATTERN_TOO_SLOW"], codes
-    assert _state(hub_home) == before
+    assert registry_state(hub_home) == before
 
 
 def test_recipe_layer_weight_regex_is_bounded(artifacts, hub_home):
     assert run_cli("add", artifacts["plain"][1], "--name", "a").exit_code == 0
     assert run_cli("add", artifacts["rslora"][1], "--name", "b").exit_code == 0
-    before = _state(hub_home)
-    result = _guarded("combine", "a:0.5", "b:0.5", "--method", "linear", "--layer-weights", f"/{EVIL}/=2",
+    before = registry_state(hub_home)
+    result = run_cli_bounded("combine", "a:0.5", "b:0.5", "--method", "linear", "--layer-weights", f"/{EVIL}/=2",
                       "--name", "ab")
     line = result.stderr.strip()
     assert result.exit_code == 1 and "PATTERN_TOO_SLOW" in line and "\n" not in line, result.stderr
-    assert _state(hub_home) == before
+    assert registry_state(hub_home) == before

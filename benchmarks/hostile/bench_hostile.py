@@ -29,7 +29,7 @@ BOMB = "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\
 
 
 def _header(n: int) -> bytes:
-    doc = {f"base_model.model.x.{i}.lora_A.weight": {"dtype": "BF16", "shape": [0], "data_offsets": [0, 0]}
+    doc = {f"t{i}": {"dtype": "BF16", "shape": [0], "data_offsets": [0, 0]}
            for i in range(n)}
     return json.dumps(doc, separators=(",", ":")).encode()
 

@@ -12,6 +12,7 @@ controls   400 whose error text holds terminal control sequences
 endless    a repo whose tree listing pages forever (1,000 new files per page)
 emptypages a repo whose tree listing (and model search) pages forever with empty pages
 badfields  a repo listing files whose size is a string and whose path is a number
+controlmeta model search whose ids, tags and library hold terminal control sequences
 
 Run standalone: ``python -m tests.hubserver.hostile`` prints the URL.
 """
@@ -28,7 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 COMMIT = "c0ffee" + "0" * 34
 CONTROL_TEXT = "denied \x1b]0;owned\x07\x1b[2J\x1b[31mred\u202eevil\r"
 MODES = ("silent", "trickle", "garbage", "list", "redirect", "echo", "controls", "endless", "emptypages",
-         "badfields")
+         "badfields", "controlmeta")
 
 
 class HostileHandler(BaseHTTPRequestHandler):
@@ -121,6 +122,12 @@ class HostileHandler(BaseHTTPRequestHandler):
         if "/tree/" in path:
             return self._json([{"type": "file", "path": 42, "size": "big", "oid": "0" * 40}])
         self._repo(path, query, lambda c: [])
+
+
+    def mode_controlmeta(self, path, query):
+        self._json([{"_id": "1", "id": "org/evil\x1b[2J\x1b[H", "tags": ["peft", "base_model:adapter:org/base",
+                                                                         "\x1b]0;owned\x07", "rtl\u202eevil"],
+                     "downloads": 7, "likes": 1, "library_name": "peft\r\x1b[31m", "private": False}])
 
 
 class HostileHub(ThreadingHTTPServer):
