@@ -47,6 +47,14 @@ def add_warm(folder, name="src"):
         hub.adapter_dir(name)
 
 
+def assert_refused(result, words: str, home, before: dict) -> None:
+    """Bad input: non-zero exit, one line on stderr naming the problem, registry and store unchanged."""
+    assert result.exit_code != 0
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert words in result.stderr, result.stderr
+    assert registry_snapshot(home) == before
+
+
 def export(name, tmp_path):
     out = tmp_path / f"export-{name}"
     assert run_cli("export", name, out).exit_code == 0
@@ -126,20 +134,14 @@ def test_bad_input_one_line_nothing_written(artifacts, hub_home, args, words):
     _, folder = artifacts["plain"]
     add_warm(folder)
     before = registry_snapshot(hub_home)
-    result = run_cli("resize", "src", *args)
-    assert result.exit_code != 0
-    assert words in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
-    assert registry_snapshot(hub_home) == before
+    assert_refused(run_cli("resize", "src", *args), words, hub_home, before)
 
 
 def test_dora_is_refused_with_the_way_out(artifacts, hub_home):
     _, folder = artifacts["dora"]
     add_warm(folder, "d")
     before = registry_snapshot(hub_home)
-    result = run_cli("resize", "d", "--rank", 2)
-    assert result.exit_code != 0 and "hub fix" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
-    assert registry_snapshot(hub_home) == before
+    assert_refused(run_cli("resize", "d", "--rank", 2), "hub fix", hub_home, before)
 
 
 def test_modules_to_save_are_kept(artifacts, tmp_path):

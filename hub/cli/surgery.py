@@ -37,16 +37,28 @@ def report(outcome, as_json: bool) -> None:
             click.echo(f"  {line}")
 
 
+def result_options(default_name: str):
+    """The options every surgery command shares: where the result goes and how it is reported."""
+    def apply(f):
+        for option in reversed((
+            click.option("--name", "new_name", help=f"Name of the new adapter (default {default_name})."),
+            click.option("--out", type=click.Path(file_okay=False),
+                         help="Also write the new adapter as a PEFT folder here."),
+            click.option("--tag", "tags", multiple=True, help="Tag to attach (repeatable)."),
+            click.option("--dry-run", is_flag=True, help="Compute and report, register nothing."),
+            json_option,
+        )):
+            f = option(f)
+        return f
+    return apply
+
+
 @cli.command()
 @click.argument("name")
 @click.option("--rank", type=int, help="Target rank K: every module keeps its best rank-K approximation.")
 @click.option("--energy", type=float, help="Per module, the smallest rank keeping this fraction of the squared "
                                            "Frobenius norm, e.g. 0.99 (capped by --rank when both are given).")
-@click.option("--name", "new_name", help="Name of the new adapter (default NAME-rK or NAME-eE).")
-@click.option("--out", type=click.Path(file_okay=False), help="Also write the new adapter as a PEFT folder here.")
-@click.option("--tag", "tags", multiple=True, help="Tag to attach (repeatable).")
-@click.option("--dry-run", is_flag=True, help="Compute and report, register nothing.")
-@json_option
+@result_options("NAME-rK or NAME-eE")
 @pass_state
 def resize(state, name, rank, energy, new_name, out, tags, dry_run, as_json):
     """Shrink an adapter's rank, optimally, without a base model.
@@ -76,11 +88,7 @@ def resize(state, name, rank, energy, new_name, out, tags, dry_run, as_json):
                              "Needed to turn DoRA and modules_to_save into plain LoRA.")
 @click.option("--max-lora-rank", type=int, help="Largest rank the runtime serves (vLLM: one of 1, 8, 16, 32, 64, "
                                                 "128, 256, 320, 512; default 16).")
-@click.option("--name", "new_name", help="Name of the new adapter (default NAME-RUNTIME).")
-@click.option("--out", type=click.Path(file_okay=False), help="Also write the new adapter as a PEFT folder here.")
-@click.option("--tag", "tags", multiple=True, help="Tag to attach (repeatable).")
-@click.option("--dry-run", is_flag=True, help="Compute and report, register nothing.")
-@json_option
+@result_options("NAME-RUNTIME")
 @pass_state
 def fix(state, name, runtime, base, max_lora_rank, new_name, out, tags, dry_run, as_json):
     """Derive an adapter that a serving runtime loads, with each change's cost.
@@ -127,11 +135,7 @@ def fix(state, name, runtime, base, max_lora_rank, new_name, out, tags, dry_run,
                                                   "||logits(base+LoRA) - logits(tuned)|| / ||logits(tuned) - "
                                                   "logits(base)|| on a fixed batch.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the randomized SVD and the batch.")
-@click.option("--name", "new_name", help="Name of the new adapter (default TUNED-lora-rK).")
-@click.option("--out", type=click.Path(file_okay=False), help="Also write the new adapter as a PEFT folder here.")
-@click.option("--tag", "tags", multiple=True, help="Tag to attach (repeatable).")
-@click.option("--dry-run", is_flag=True, help="Compute and report, register nothing.")
-@json_option
+@result_options("TUNED-lora-rK")
 @pass_state
 def extract(state, base, tuned, rank, energy, targets, max_error, save_modules, leave_out, eval_logits, seed,
             new_name, out, tags, dry_run, as_json):
