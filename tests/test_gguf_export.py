@@ -179,3 +179,16 @@ def test_check_never_says_yes_where_export_says_no(artifacts, tmp_path):
             assert exported == out.exists()
             seen.add(exported)
     assert seen == {True, False}
+
+
+def test_the_command_a_refusal_names_makes_the_adapter_exportable(artifacts, tmp_path):
+    """DoRA is refused with `hub fix NAME --runtime llama.cpp --base BASE`; its result exports."""
+    base = artifacts.base("llama")
+    assert run_cli("add", artifacts["dora"][1], "--name", "d").exit_code == 0
+    refused = run_cli("export", "d", tmp_path / "d.gguf", "--format", "gguf", "--base", base)
+    assert refused.exit_code != 0 and "hub fix d --runtime llama.cpp --base BASE" in refused.stderr
+    fixed = run_cli("fix", "d", "--runtime", "llama.cpp", "--base", base, "--name", "d-plain")
+    assert fixed.exit_code == 0, fixed.stderr
+    done = run_cli("export", "d-plain", tmp_path / "d.gguf", "--format", "gguf", "--base", base)
+    assert done.exit_code == 0, done.stderr
+    assert (tmp_path / "d.gguf").is_file()

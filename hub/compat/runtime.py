@@ -123,16 +123,20 @@ def _llama_cpp(a: AdapterSpec, base: BaseSpec | None = None) -> list[Finding]:
     if a.use_dora:
         out.append(finding("LLAMACPP_DORA", None,
                            "llama.cpp has no DoRA magnitudes (its GGUF adapter holds only lora_a/lora_b pairs): "
-                           "merge the adapter into the base with `hub merge`, then convert the merged model"))
+                           f"`hub fix {_ref(a)} --runtime llama.cpp --base BASE` makes the closest plain LoRA "
+                           "(error reported), which exports; or merge it exactly with `hub merge` and convert "
+                           "the merged model"))
     saved = _saved_modules(a)
     if saved:
         out.append(finding("LLAMACPP_MODULES_TO_SAVE", ", ".join(saved),
-                           "a GGUF adapter cannot hold full tensors (modules_to_save): merge the adapter into "
-                           "the base with `hub merge`, then convert the merged model"))
+                           "a GGUF adapter cannot hold full tensors (modules_to_save): "
+                           f"`hub fix {_ref(a)} --runtime llama.cpp --base BASE` turns them into LoRA on that base, "
+                           "which exports; or merge it with `hub merge` and convert the merged model"))
     if a.lora_bias:
         out.append(finding("LLAMACPP_LORA_BIAS", None,
-                           "a GGUF adapter cannot hold lora_B biases: merge the adapter into the base "
-                           "with `hub merge`, then convert the merged model"))
+                           "a GGUF adapter cannot hold lora_B biases: "
+                           f"`hub fix {_ref(a)} --runtime llama.cpp` drops them (their size reported), which "
+                           "exports; or merge it with `hub merge` and convert the merged model"))
     return out + _llama_cpp_layout(a, base)
 
 
