@@ -13,17 +13,20 @@ import os
 
 from hub.merge.execute import DEFAULT_PREFETCH_BYTES, MergeResult, Progress, execute, fold, resolve_device
 from hub.merge.plan import DEFAULT_SHARD_SIZE, MergeInput, MergePlan, build_plan, parse_size
+from hub.merge.quantized import QuantOptions
 
 __all__ = [
-    "MergeInput", "MergePlan", "MergeResult", "build_plan", "execute", "fold", "merge", "parse_size",
+    "MergeInput", "MergePlan", "MergeResult", "QuantOptions", "build_plan", "execute", "fold", "merge", "parse_size",
     "resolve_device", "DEFAULT_SHARD_SIZE",
 ]
 
 
 def merge(base, adapters, out_dir: str | os.PathLike, *, device: str = "auto", dtype: str = "keep",
           shard_size: int | str = DEFAULT_SHARD_SIZE, progress: Progress | None = None, overwrite: bool = False,
-          prefetch_bytes: int = DEFAULT_PREFETCH_BYTES, lineage_extra: dict | None = None) -> MergeResult:
-    """Merge ``adapters`` ([(folder | AdapterInfo, weight), ...]) into ``base`` and write ``out_dir``."""
-    plan = build_plan(base, adapters, dtype=dtype, shard_size=shard_size)
+          prefetch_bytes: int = DEFAULT_PREFETCH_BYTES, lineage_extra: dict | None = None,
+          quant: QuantOptions | None = None) -> MergeResult:
+    """Merge ``adapters`` ([(folder | AdapterInfo, weight), ...]) into ``base`` and write ``out_dir``.
+    ``quant``: --as-quantized / --requantize (a bitsandbytes base is dequantized without it)."""
+    plan = build_plan(base, adapters, dtype=dtype, shard_size=shard_size, quant=quant)
     return execute(plan, out_dir, device=device, progress=progress, overwrite=overwrite,
                    prefetch_bytes=prefetch_bytes, lineage_extra=lineage_extra)

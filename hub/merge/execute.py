@@ -28,9 +28,12 @@ import torch
 from hub.errors import HubError, UsageError
 from hub.merge import maths
 from hub.merge.plan import BiasOp, LoraOp, MergePlan, TensorTask
+from hub.merge.quantized import Drift, measure_task
 from hub.merge.writer import AtomicFolder, ShardStream, write_index
 
 TORCH_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64}
+# packed weights of quantized bases are read too (hub.merge.quantized)
+READ_DTYPES = {**TORCH_DTYPES, "U8": torch.uint8, "I8": torch.int8}
 CONFIG_DTYPES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}
 # files of the base folder that are weights in another format or describe only the base
 SKIP_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".gguf", ".onnx", ".safetensors")
@@ -54,6 +57,7 @@ class MergeResult:
     shards: list[str]
     untied_embeddings: bool
     lineage: dict = field(default_factory=dict)
+    drift: dict | None = None      # quantized merges: hub.merge.quantized.Drift.to_dict()
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -123,6 +127,7 @@ class _Loaded:
     op_tensors: list[dict[str, torch.Tensor]]
     cost: int
     owned: bool = False     # weight lives in a buffer of our own (safe to add into)
+    original: torch.Tensor | None = None   # the weight before a quantization round trip (drift report)
 
 
 def read_range(fd: int, offset: int, nbytes: int, dtype: str, shape: tuple[int, ...]) -> torch.Tensor:
@@ -132,7 +137,7 @@ def read_range(fd: int, offset: int, nbytes: int, dtype: str, shape: tuple[int, 
     resident set until the mapping goes, so a merge through mmap grows by every byte it
     touches; a private buffer is freed as soon as the tensor is written."""
     if nbytes == 0:
-        return torch.empty(shape, dtype=TORCH_DTYPES[dtype])
+        return torch.empty(shape, dtype=READ_DTYPES[dtype])
     buf = bytearray(nbytes)
     view = memoryview(buf)
     done = 0
@@ -142,7 +147,7 @@ def read_range(fd: int, offset: int, nbytes: int, dtype: str, shape: tuple[int, 
             raise HubError("base model file ended early", f"fd {fd} at byte {offset + done}",
                            "the file changed or is truncated; re-download the base")
         done += got
-    return torch.frombuffer(buf, dtype=TORCH_DTYPES[dtype]).reshape(shape)
+    return torch.frombuffer(buf, dtype=READ_DTYPES[dtype]).reshape(shape)
 
 
 def _reader(plan: MergePlan, out: queue.Queue, budget: _Budget, stop: threading.Event, errors: list) -> None:
@@ -172,12 +177,22 @@ def _reader(plan: MergePlan, out: queue.Queue, budget: _Budget, stop: threading.
             if not budget.acquire(cost):
                 return
             owned = task.replace is None
+            original = None
+
+            def read(file, begin, nbytes, dtype, shape):
+                if file not in fds:
+                    fds[file] = os.open(base_dir / file, os.O_RDONLY)
+                return read_range(fds[file], begin, nbytes, dtype, shape)
+
             if task.replace is not None:
                 weight = adapter(task.replace.adapter).get_tensor(task.replace.key)
+            elif task.packed is not None:     # a packed weight: dequantized here
+                weight = task.packed.load(lambda p: read(p.file, p.begin, p.end - p.begin, p.dtype, p.shape))
             else:
-                if task.source_file not in fds:
-                    fds[task.source_file] = os.open(base_dir / task.source_file, os.O_RDONLY)
-                weight = read_range(fds[task.source_file], task.begin, task.in_bytes, task.in_dtype, task.shape)
+                weight = read(task.source_file, task.begin, task.in_bytes, task.in_dtype, task.shape)
+            if task.transform is not None:    # QLoRA round trip of a full-precision weight
+                original = weight if task.original else None
+                weight = task.transform(weight)
             op_tensors = []
             for op in task.ops:
                 f = adapter(op.adapter)
@@ -188,7 +203,7 @@ def _reader(plan: MergePlan, out: queue.Queue, budget: _Budget, stop: threading.
                     if op.magnitude_key:
                         t["magnitude"] = f.get_tensor(op.magnitude_key)
                     op_tensors.append(t)
-            if not _put(out, _Loaded(task, weight, op_tensors, cost, owned), stop):
+            if not _put(out, _Loaded(task, weight, op_tensors, cost, owned, original), stop):
                 return
         _put(out, _DONE, stop)
     except BaseException as exc:  # surfaced in the caller's thread
@@ -219,6 +234,9 @@ def fold(task: TensorTask, weight: torch.Tensor, op_tensors: list[dict[str, torc
             acc += maths.bias_delta(t["bias"].to(**f32), op.scaling)
             continue
         a, b = t["A"].to(**f32), t["B"].to(**f32)
+        if not op.magnitude_key and task.quantized:   # unfused, as PEFT's bitsandbytes layers add it
+            acc = acc + maths.lora_delta(a, b, op.scaling, op.fan_in_fan_out)
+            continue
         if not op.magnitude_key:
             maths.add_lora_delta_(acc, a, b, op.scaling, transposed=op.embedding or op.fan_in_fan_out)
             continue
@@ -260,19 +278,20 @@ def _writer(plan: MergePlan, folder: Path, inbox: queue.Queue, budget: _Budget, 
             item = _get(inbox, stop)
             if item is _DONE:
                 break
-            task, tensor, cost = item if isinstance(item, tuple) else (item, None, 0)
+            task, pieces, cost = item if isinstance(item, tuple) else (item, None, 0)
             if stream is None or stream.path.name != task.out_file:
                 if stream is not None:
                     stream.close()
-                entries = [(t.name, t.out_dtype, t.shape) for t in tasks_by_file[task.out_file]]
+                entries = [e for t in tasks_by_file[task.out_file] for e in t.entries]
                 stream = ShardStream(folder / task.out_file, entries, {"format": "pt"})
-            if tensor is None:
+            if pieces is None:
                 if task.source_file not in fds:
                     fds[task.source_file] = os.open(base_dir / task.source_file, os.O_RDONLY)
                 stream.copy_range(task.name, fds[task.source_file], task.begin, task.in_bytes)
             else:
-                stream.write(task.name, tensor.contiguous().reshape(-1).view(torch.uint8).numpy())
-                del tensor
+                for name, tensor in pieces:
+                    stream.write(name, tensor.contiguous().reshape(-1).view(torch.uint8).numpy())
+                del pieces, tensor
                 budget.release(cost)
             done += task.out_bytes
             if progress:
@@ -308,6 +327,7 @@ def execute(plan: MergePlan, out_dir: str | os.PathLike, *, device: str = "auto"
     budget = _Budget(prefetch_bytes, stop)
     loaded: queue.Queue = queue.Queue(maxsize=4)
     finished: queue.Queue = queue.Queue(maxsize=4)
+    drift = Drift() if plan.quant else None
     with _terminate_as_interrupt(), _compute_threads(device), folder as tmp:
         reader = threading.Thread(target=_reader, args=(plan, loaded, budget, stop, errors),
                                   name="hub-merge-reader", daemon=True)
@@ -321,9 +341,7 @@ def execute(plan: MergePlan, out_dir: str | os.PathLike, *, device: str = "auto"
                 if item is _DONE:
                     break
                 if isinstance(item, _Loaded):
-                    merged = fold(item.task, item.weight, item.op_tensors, device, item.owned)
-                    item = (item.task, merged, item.cost)
-                    del merged
+                    item = (item.task, _compute(item, device, drift), item.cost)
                 if not _put(finished, item, stop):
                     break
             _put(finished, _DONE, stop)
@@ -341,6 +359,8 @@ def execute(plan: MergePlan, out_dir: str | os.PathLike, *, device: str = "auto"
         if len(plan.shards) > 1:
             write_index(tmp, {t.name: t.out_file for t in plan.tasks}, plan.bytes_written)
         lineage = _lineage(plan, device, lineage_extra)
+        if drift is not None:
+            lineage["quantization"] = plan.quant
         _copy_side_files(plan, tmp)
         (tmp / LINEAGE_NAME).write_text(json.dumps(lineage, indent=2) + "\n")
         folder.commit()
@@ -349,7 +369,19 @@ def execute(plan: MergePlan, out_dir: str | os.PathLike, *, device: str = "auto"
         tensors_total=len(plan.tasks), tensors_touched=len(plan.touched), bytes_read=plan.bytes_read,
         bytes_written=plan.bytes_written, seconds=time.perf_counter() - started, shards=list(plan.shards),
         untied_embeddings=plan.untie_embeddings, lineage=lineage,
+        drift=drift.to_dict() if drift is not None else None,
     )
+
+
+def _compute(item: _Loaded, device: str, drift: Drift | None) -> list[tuple[str, torch.Tensor]]:
+    """The tensors one task writes: the folded value, or its packed pieces when requantized."""
+    task = item.task
+    base = item.weight if drift is not None and task.ops else None
+    merged = fold(task, item.weight, item.op_tensors, device, item.owned and base is None)
+    pieces, packed = task.sink.encode(task.name, merged) if task.sink is not None else ([(task.name, merged)], None)
+    if base is not None:
+        measure_task(drift, task, item.original, base, merged, packed)
+    return pieces
 
 
 @contextlib.contextmanager
@@ -413,6 +445,11 @@ def _copy_side_files(plan: MergePlan, folder: Path) -> None:
                 cfg["dtype"] = CONFIG_DTYPES[plan.out_dtype]
                 if "torch_dtype" in cfg:
                     cfg["torch_dtype"] = CONFIG_DTYPES[plan.out_dtype]
+    for key, value in plan.config_updates.items():
+        if value is None:
+            config.pop(key, None)
+        else:
+            config[key] = value
     if plan.untie_embeddings:
         config["tie_word_embeddings"] = False
         if isinstance(config.get("text_config"), dict):

@@ -93,6 +93,20 @@ class TensorTask:
     replace: Replacement | None = None
     ops: list = field(default_factory=list)
     out_file: str = ""
+    # quantized merges (hub.merge.quantized): how the base value is read (a packed weight) or
+    # transformed (QLoRA round trip), and how the result is written (requantized); add deltas
+    # unfused there, as PEFT does, so results match it bit for bit
+    packed: object | None = None
+    transform: object | None = None
+    sink: object | None = None
+    original: bool = False     # keep the untransformed weight (for the drift report)
+
+    @property
+    def entries(self) -> list[tuple[str, str, tuple[int, ...]]]:
+        """(name, dtype, shape) of each tensor this task writes."""
+        if self.sink is not None:
+            return self.sink.entries(self)
+        return [(self.name, self.out_dtype, self.shape)]
 
     @property
     def numel(self) -> int:
@@ -104,7 +118,11 @@ class TensorTask:
 
     @property
     def out_bytes(self) -> int:
-        return self.numel * DTYPE_SIZES[self.out_dtype]
+        return sum(math.prod(shape) * DTYPE_SIZES[dtype] for _, dtype, shape in self.entries)
+
+    @property
+    def quantized(self) -> bool:
+        return self.packed is not None or self.transform is not None or self.sink is not None
 
     @property
     def touched(self) -> bool:
@@ -113,7 +131,7 @@ class TensorTask:
     @property
     def raw_copy(self) -> bool:
         """Bytes can go from the base file to the output untouched."""
-        return not self.touched and self.in_dtype == self.out_dtype
+        return not self.touched and not self.quantized and self.in_dtype == self.out_dtype
 
 
 @dataclass
@@ -126,6 +144,8 @@ class MergePlan:
     untie_embeddings: bool
     shard_size: int
     findings: list[Finding] = field(default_factory=list)
+    quant: dict | None = None          # quantized merges: mode, schemes, backend (hub.merge.quantized)
+    config_updates: dict = field(default_factory=dict)   # config.json keys to set (None: remove)
 
     @property
     def touched(self) -> list[TensorTask]:
@@ -174,6 +194,7 @@ class MergePlan:
             "shards": self.shards,
             "untie_embeddings": self.untie_embeddings,
             "findings": [f.to_dict() for f in self.findings],
+            **({"quantization": self.quant} if self.quant else {}),
         }
 
 
@@ -262,15 +283,21 @@ class _Resolver:
 
 
 def build_plan(base: str | os.PathLike | BaseModelInfo, adapters, *, dtype: str | None = "keep",
-               shard_size: int | str = DEFAULT_SHARD_SIZE) -> MergePlan:
-    """``adapters``: a list of (folder | AdapterInfo | MergeInput, weight) pairs or MergeInputs."""
+               shard_size: int | str = DEFAULT_SHARD_SIZE, quant=None) -> MergePlan:
+    """``adapters``: a list of (folder | AdapterInfo | MergeInput, weight) pairs or MergeInputs.
+    ``quant``: hub.merge.quantized.QuantOptions (--as-quantized, --requantize); a bitsandbytes
+    base is merged through hub.merge.quantized with or without it."""
+    if not isinstance(base, BaseModelInfo):
+        from hub.formats.bnb import refuse_gguf
+
+        refuse_gguf(Path(base))
     base_info = base if isinstance(base, BaseModelInfo) else read_base_model(base)
+    if base_info.quantization or quant is not None:
+        from hub.merge.quantized import build_quantized_plan
+
+        return build_quantized_plan(base_info, adapters, dtype=dtype, shard_size=shard_size, options=quant)
     out_dtype = resolve_dtype(dtype)
     shard_bytes = parse_size(shard_size)
-    if base_info.quantization:
-        method = base_info.quantization.get("quant_method", "quantized") if isinstance(base_info.quantization, dict) else "quantized"
-        raise Unsupported(f"the base model is {method}-quantized; merging into quantized weights is not exact",
-                          base_info.path, "merge into the unquantized base, then quantize the result")
     inputs = [_as_input(item) for item in adapters]
     if not inputs:
         raise UsageError("no adapters to merge", None, "name at least one adapter")
@@ -402,7 +429,7 @@ def build_plan(base: str | os.PathLike | BaseModelInfo, adapters, *, dtype: str 
                 shape=tuple(bt.shape), in_dtype=bt.dtype, out_dtype=out_dtype if casts else bt.dtype,
                 replace=replace, ops=list(ops.get(name, ())),
             ))
-    shards = _assign_shards(tasks, shard_bytes)
+    shards = assign_shards(tasks, shard_bytes)
     return MergePlan(base=base_info, adapters=inputs, tasks=tasks, shards=shards, out_dtype=out_dtype,
                      untie_embeddings=untie, shard_size=shard_bytes, findings=findings)
 
@@ -441,7 +468,7 @@ def refuse_other_peft_types(folder: Path) -> None:
                           "hub merges LoRA adapters only; merge it with PEFT's merge_and_unload")
 
 
-def _assign_shards(tasks: list[TensorTask], shard_bytes: int) -> list[str]:
+def assign_shards(tasks: list[TensorTask], shard_bytes: int) -> list[str]:
     groups: list[list[TensorTask]] = [[]]
     size = 0
     for task in tasks:
