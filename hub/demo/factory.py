@@ -142,3 +142,20 @@ def make_tuned(base_dir: str | Path, out: str | Path, rank: int = 4, noise: floa
         embed.weight[rows] += 0.5 * torch.randn(len(rows), embed.weight.shape[1], generator=g)
     model.save_pretrained(out)
     return out
+
+
+def make_bnb_base(base_dir: str | Path, out: str | Path, method: str = "nf4", double_quant: bool = False,
+                  dtype: torch.dtype = torch.float32) -> Path:
+    """Load ``base_dir`` in transformers with a BitsAndBytesConfig (nf4 | fp4 | int8) and save the
+    bitsandbytes checkpoint, as users get them. Needs bitsandbytes (runs on CPU)."""
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    if method == "int8":
+        config = BitsAndBytesConfig(load_in_8bit=True)
+    else:
+        config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=method, bnb_4bit_compute_dtype=dtype,
+                                    bnb_4bit_use_double_quant=double_quant)
+    model = AutoModelForCausalLM.from_pretrained(base_dir, quantization_config=config, dtype=dtype,
+                                                 device_map="cpu")
+    model.save_pretrained(out)
+    return Path(out)
