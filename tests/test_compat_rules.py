@@ -243,7 +243,12 @@ def test_quantized_base_layouts_and_policy(artifacts, tmp_path, layout):
     findings = check_adapter_base(spec(artifacts["plain"][1]), q_spec)
     assert fits(findings), findings
     policy = [f for f in findings if f.code == "QUANTIZED_BASE"]
-    assert policy and "refuses to merge" in policy[0].message and "float16" in policy[0].message
+    assert policy
+    if layout == "bnb":   # hub merges into bitsandbytes checkpoints and says with which scheme
+        assert "bitsandbytes 4-bit checkpoint (nf4" in policy[0].message and "--requantize" in policy[0].message
+    else:
+        assert "merges only into full-precision or bitsandbytes" in policy[0].message
+        assert "float16" in policy[0].message
     assert read_base_model(q).param_count == read_base_model(plain_base).param_count
     wrong = artifacts.adapter("llama", "h96-q", base_overrides={"hidden_size": 96}, r=4, lora_alpha=8,
                               target_modules=["q_proj"])

@@ -13,6 +13,12 @@ def _quant(rec) -> str:
     q = rec.quantization or {}
     if not q:
         return "-"
+    if rec.quant_scheme:   # bitsandbytes: what hub reads from the checkpoint itself
+        s = rec.quant_scheme
+        detail = [f"block size {s['blocksize']}", "double quant" if s.get("double_quant") else ""] \
+            if s["bits"] == 4 else []
+        detail += [f"from {s['dtype']}", f"compute {s['compute_dtype']}" if s.get("compute_dtype") else ""]
+        return f"bitsandbytes-{s['bits']}bit {s['method']} ({', '.join(d for d in detail if d)})"
     method = q.get("quant_method") or ("bitsandbytes" if q.get("load_in_4bit") or q.get("load_in_8bit") else "?")
     bits = q.get("bits") or (4 if q.get("load_in_4bit") else 8 if q.get("load_in_8bit") else None)
     return f"{method}{'-' + str(bits) + 'bit' if bits else ''}"

@@ -31,7 +31,23 @@ def parse_adapter_spec(spec: str) -> tuple[str, float]:
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="Where the fp32 maths runs (auto: CUDA when available).")
 @click.option("--dtype", type=click.Choice(["keep", "bf16", "fp16", "fp32"]), default="keep", show_default=True,
-              help="dtype of the written weights (keep: each tensor's base dtype).")
+              help="dtype of the written weights (keep: each tensor's base dtype; a bitsandbytes base: the "
+                   "dtype its checkpoint records).")
+@click.option("--as-quantized", "as_quantized", type=click.Choice(["nf4", "fp4", "int8"]),
+              help="QLoRA-faithful merge into a full-precision base: each linear weight becomes "
+                   "dequant(quant(W)) as bitsandbytes computes it, the weight the adapter was trained against.")
+@click.option("--blocksize", type=int, default=64, show_default=True, help="4-bit block size (--as-quantized).")
+@click.option("--double-quant", is_flag=True, help="Double quantization of the 4-bit absmax (--as-quantized).")
+@click.option("--load-dtype", type=click.Choice(["bf16", "fp16", "fp32"]),
+              help="dtype the base was loaded in for training (--as-quantized; default: the base's own).")
+@click.option("--keep-unadapted", is_flag=True,
+              help="--as-quantized: copy weights no adapter touches as they are, not round-tripped.")
+@click.option("--requantize", is_flag=True,
+              help="Write a bitsandbytes checkpoint (4-bit or 8-bit, as the base or --as-quantized says) that "
+                   "transformers loads with BitsAndBytesConfig; equal to PEFT's merge of the quantized model.")
+@click.option("--check-logits", is_flag=True,
+              help="With --requantize: also merge in full precision (hidden scratch folder, both models in "
+                   "memory) and report the logits' relative change on a fixed batch.")
 @click.option("--shard-size", default="5GB", show_default=True, metavar="SIZE",
               help="Largest output shard, e.g. 5GB, 500MB, 2GiB.")
 @click.option("--name", help="Name to record the merged model under (default: the output folder's name).")
@@ -40,7 +56,8 @@ def parse_adapter_spec(spec: str) -> tuple[str, float]:
                                               "write nothing.")
 @json_option
 @pass_state
-def merge(state, adapters, base, out, device, dtype, shard_size, name, overwrite, dry_run, as_json):
+def merge(state, adapters, base, out, device, dtype, as_quantized, blocksize, double_quant, load_dtype,
+          keep_unadapted, requantize, check_logits, shard_size, name, overwrite, dry_run, as_json):
     """Merge adapters, with weights, into a base model's weights.
 
     \b
@@ -58,14 +75,39 @@ def merge(state, adapters, base, out, device, dtype, shard_size, name, overwrite
     hub merge --base ./Llama-3.2-1B style --out ./llama-style
     hub merge --base llama-1b style:0.7 domain:1.0 tone:-0.3 --out ./mix --dtype bf16
     hub merge --base llama-1b style --out ./x --dry-run
+
+    \b
+    Quantized bases (bitsandbytes 4-bit NF4/FP4 or 8-bit checkpoints saved by
+    transformers) are dequantized exactly as bitsandbytes does, tensor by tensor;
+    --requantize writes the result packed again. --as-quantized merges a QLoRA
+    adapter into the full-precision base as the quantized model it was trained on.
+    Every quantized merge prints and records a drift report (`hub models NAME --json`).
+    GPTQ, AWQ and GGUF bases are refused.
+
+    \b
+    hub merge --base ./llama-1b-nf4 qlora --out ./merged                 # dequantized + delta
+    hub merge --base ./llama-1b-nf4 qlora --out ./merged-nf4 --requantize
+    hub merge --base ./llama-1b qlora --out ./m --as-quantized nf4 --double-quant --load-dtype bf16
     """
-    from hub.merge import parse_size
+    from hub.merge import QuantOptions, parse_size
 
     parse_size(shard_size)   # a usage error before any work
     pairs = [parse_adapter_spec(s) for s in adapters]
+    quant = None
+    if as_quantized or requantize or keep_unadapted:
+        from hub.quant.scheme import QuantScheme
+
+        scheme = None
+        if as_quantized:
+            dtypes = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+            scheme = QuantScheme(as_quantized, blocksize, double_quant, dtypes.get(load_dtype))
+        elif keep_unadapted or double_quant or load_dtype:
+            raise click.UsageError("--keep-unadapted, --double-quant and --load-dtype go with --as-quantized")
+        quant = QuantOptions(as_quantized=scheme, requantize=requantize, keep_unadapted=keep_unadapted)
     with byte_progress("merging") as update:
         outcome = state.hub.merge(base, pairs, out, name=name, device=device, dtype=dtype, shard_size=shard_size,
-                                  overwrite=overwrite, dry_run=dry_run, progress=None if dry_run else update)
+                                  overwrite=overwrite, dry_run=dry_run, progress=None if dry_run else update,
+                                  quant=quant, check_logits=check_logits)
     if as_json:
         emit_json(outcome.to_dict())
         return
@@ -82,7 +124,26 @@ def merge(state, adapters, base, out, device, dtype, shard_size, name, overwrite
     if result["untied_embeddings"]:
         stderr("hub: the adapters change one side of the tied embeddings; both were written and "
                "tie_word_embeddings set to false")
+    if result.get("drift"):
+        _print_drift(result["drift"])
     click.echo(f"recorded as {outcome.record.name} (`hub models {outcome.record.name}`)")
+
+
+def _print_drift(drift: dict) -> None:
+    """The drift report's summary: medians (and the worst module) of each measure."""
+    s = drift["summary"]
+    labels = [("adapter_change", "adapter's relative change ‖ΔW‖/‖W‖"),
+              ("base_quant_error", "base quantization error ‖Q(W)−W‖/‖W‖"),
+              ("requant_error", "requantization error ‖Q(W')−W'‖/‖ΔW‖"),
+              ("delta_kept", "adapter effect kept after requantizing")]
+    click.echo(f"drift over {s['modules']} adapted weight(s) (median, worst):")
+    for key, label in labels:
+        if s.get(key):
+            worst = s[key]["min"] if key == "delta_kept" else s[key]["max"]
+            click.echo(f"  {label}: {s[key]['median']:.4g} ({worst:.4g})")
+    if drift.get("logits"):
+        click.echo(f"  logits' relative change, requantized vs full precision: "
+                   f"{drift['logits']['logits_relative_change']:.4g}")
 
 
 def _print_plan(plan: dict) -> None:
@@ -97,6 +158,10 @@ def _print_plan(plan: dict) -> None:
     ]
     if plan["untie_embeddings"]:
         rows.append(("embeddings", "tied in the base; both sides written, config untied"))
+    if plan.get("quantization"):
+        q = plan["quantization"]
+        rows.append(("quantization", f"{q['mode']} {q['scheme']['method']}"
+                                     f"{', requantized' if q['requantize'] else ''} ({q['backend']})"))
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         click.echo(f"{key.ljust(width)}  {value}")
@@ -128,6 +193,8 @@ def models(state, name, as_json):
         width = max(len(k) for k, _ in rows)
         for key, value in rows:
             click.echo(f"{key.ljust(width)}  {value}")
+        if rec.drift:
+            _print_drift(rec.drift)
         click.echo("adapters:")
         for p in rec.adapters:
             click.echo(f"  {p['name']}:{fmt_num(p['weight'])}  sha256 {p['sha256'][:12]}"

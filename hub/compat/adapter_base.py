@@ -282,12 +282,23 @@ def _quantized(base: BaseSpec) -> Finding:
         4 if (base.quantization or {}).get("load_in_4bit") else 8 if (base.quantization or {}).get("load_in_8bit") else None)
     label = f"{method} {bits}-bit" if bits else method
     params = logical_param_count(base.shapes, base.quantization)
-    dequant = params * 2
+    scheme = base.quant_scheme
+    if method == "bitsandbytes" and scheme:
+        detail = (f"{scheme['method']}" + (f", block size {scheme['blocksize']}"
+                                           f"{', double quantization' if scheme.get('double_quant') else ''}"
+                                           if scheme["bits"] == 4 else "")
+                  + f", stored from {scheme['dtype']}"
+                  + (f", compute {scheme['compute_dtype']}" if scheme.get("compute_dtype") else ""))
+        dequant = params * {"float32": 4}.get(scheme["dtype"], 2)
+        return finding("QUANTIZED_BASE", None,
+                       f"the base is a bitsandbytes {bits}-bit checkpoint ({detail}): `hub merge` dequantizes each "
+                       f"weight exactly as bitsandbytes does and adds the deltas ({params / 1e9:.2f}B parameters, "
+                       f"{_gb(dequant)} written in {scheme['dtype']}), or writes it requantized with --requantize")
     return finding("QUANTIZED_BASE", None,
-                   f"the base is {label}-quantized: PEFT loads this adapter on it for inference or training, but "
-                   f"hub refuses to merge into packed weights (re-quantizing would change every weight). To merge, "
-                   f"merge into the unquantized base, or dequantize first: {params / 1e9:.2f}B parameters in float16 "
-                   f"take {_gb(dequant)} on disk and in memory against {_gb(base.size_bytes)} now")
+                   f"the base is {label}-quantized: PEFT loads this adapter on it, but hub merges only into "
+                   f"full-precision or bitsandbytes checkpoints; merge into the unquantized base "
+                   f"({params / 1e9:.2f}B parameters, {_gb(params * 2)} in float16 against {_gb(base.size_bytes)} now), "
+                   f"with --as-quantized nf4|fp4|int8 for a QLoRA-faithful merge")
 
 
 def _gb(n: int) -> str:

@@ -54,8 +54,8 @@ CODES: dict[str, Code] = {
     "TIED_EMBEDDINGS": Code("warning", "adapter-base",
         "The base ties lm_head to the input embedding and the adapter adapts or saves one of them."),
     "QUANTIZED_BASE": Code("warning", "adapter-base",
-        "The base is quantized: PEFT loads the adapter on it, hub refuses to merge into packed weights and "
-        "states what a dequantized merge would cost."),
+        "The base is quantized: bitsandbytes checkpoints are merged by dequantizing exactly (or requantized); "
+        "other formats (GPTQ, AWQ, ...) are refused, and the finding says what a full-precision merge costs."),
     "DTYPE_DIFFERS": Code("info", "adapter-base",
         "Adapter and base are stored in different dtypes; says how PEFT and a merge cast them."),
     "DORA_BASE_SPECIFIC": Code("info", "adapter-base",
@@ -191,8 +191,9 @@ def render_docs() -> str:
         "  `hub check NAME --all-bases` and `hub check --base B` answer from the registry; `--refresh`",
         "  re-checks. The adapter's `base_model_name_or_path` never decides a verdict (it is often null,",
         "  `../` or a Kaggle path); the registry resolves each adapter's base by shapes.",
-        "- **Quantized bases** fit when their logical shapes fit. hub does not merge into packed",
-        "  weights; the `QUANTIZED_BASE` finding gives the size of a dequantized float16 merge.",
+        "- **Quantized bases** fit when their logical shapes fit. hub merges into bitsandbytes 4-bit/8-bit",
+        "  checkpoints (dequantized exactly, or `--requantize`d); the `QUANTIZED_BASE` finding gives the",
+        "  scheme (type, block size, double quantization, dtypes) and the size of the merge.",
         "- **Adapter ↔ adapter** rules follow the method: hub's own methods (`cat`, `linear`, `svd`,",
         "  `ties`, `dare_linear`, `dare_ties`, `magnitude_prune`) or PEFT's `add_weighted_adapter` types",
         "  as `peft:<type>`. They say what rank the result has and which methods need equal ranks. Scaling",

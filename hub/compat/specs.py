@@ -163,12 +163,13 @@ class BaseSpec:
     path: str | None = None
     shape_signature: str | None = None
     size_bytes: int = 0
+    quant_scheme: Mapping | None = None          # bitsandbytes: hub.formats.bnb.describe()
 
     @classmethod
     def from_info(cls, info: bm.BaseModelInfo, name: str | None = None) -> "BaseSpec":
         return cls(name or info.path, info.shape_table(), info.config, info.model_type, info.architecture,
                    info.dtype, info.vocab_size, info.hidden_size, info.num_layers, info.tie_word_embeddings,
-                   info.quantization, info.path, info.shape_signature, info.size_bytes)
+                   info.quantization, info.path, info.shape_signature, info.size_bytes, info.quant_scheme)
 
     @classmethod
     def from_row(cls, row) -> "BaseSpec":
@@ -176,10 +177,11 @@ class BaseSpec:
         get = row.get if isinstance(row, Mapping) else lambda k, d=None: getattr(row, k, d)
         shapes = {k: (tuple(v[0]), v[1]) for k, v in json.loads(get("shapes_json")).items()}
         quant = get("quantization_json")
+        scheme = get("quant_scheme_json")
         return cls(get("name"), shapes, json.loads(get("config_json") or "{}"), get("model_type"),
                    get("architecture"), get("dtype"), get("vocab_size"), get("hidden_size"), get("num_layers"),
                    bool(get("tie_word_embeddings")), json.loads(quant) if quant else None, get("path"),
-                   get("shape_signature"), get("size_bytes") or 0)
+                   get("shape_signature"), get("size_bytes") or 0, json.loads(scheme) if scheme else None)
 
     @staticmethod
     def shapes_json(info: bm.BaseModelInfo) -> str:

@@ -51,6 +51,14 @@ class BaseModelInfo:
     tie_word_embeddings: bool
     quantization: dict | None = None
     extra_files: tuple[str, ...] = field(default_factory=tuple)
+    quant_state: dict | None = None    # bitsandbytes 4-bit: the first packed weight's quant_state JSON
+
+    @property
+    def quant_scheme(self) -> dict | None:
+        """bitsandbytes: method, bits, block size, double quantization, stored and compute dtypes."""
+        from hub.formats.bnb import describe
+
+        return describe(self.quantization, self.quant_state, self.config)
 
     @property
     def shape_signature(self) -> str:
@@ -261,8 +269,9 @@ def read_base_model(folder: str | Path) -> BaseModelInfo:
         size += header.file_size
         for name, entry in header.tensors.items():
             tensors[name] = BaseTensor(name, entry.shape, entry.dtype, shard)
+    state = None
     if quant_method(config.get("quantization_config")) == "bitsandbytes":
-        tensors = _unpack_bnb_shapes(folder, tensors)
+        tensors, state = _unpack_bnb_shapes(folder, tensors)
     # a quantized checkpoint's dtype is its compute dtype (GPTQ scales), not the packed ints
     floats = {t.dtype for t in tensors.values() if t.dtype in FLOAT_DTYPES}
     dtypes = floats or {t.dtype for t in tensors.values()}
@@ -279,15 +288,18 @@ def read_base_model(folder: str | Path) -> BaseModelInfo:
         quantization=config.get("quantization_config"),
         extra_files=tuple(sorted(p.name for p in folder.iterdir()
                                  if p.is_file() and not p.name.endswith(".safetensors") and p.name != INDEX_NAME)),
+        quant_state=state,
     )
 
 
-def _unpack_bnb_shapes(folder: Path, tensors: dict[str, BaseTensor]) -> dict[str, BaseTensor]:
+def _unpack_bnb_shapes(folder: Path, tensors: dict[str, BaseTensor]) -> tuple[dict[str, BaseTensor], dict | None]:
     """bitsandbytes 4-bit stores ``W.weight`` flattened (numel/2, 1) and the real shape
-    in ``W.weight.quant_state.bitsandbytes__nf4|fp4``: a few hundred bytes of JSON."""
+    in ``W.weight.quant_state.bitsandbytes__nf4|fp4``: a few hundred bytes of JSON.
+    Returns the tensors with their logical shapes, and the first quant_state read."""
     from hub.formats.safetensors_header import read_header
 
     out = dict(tensors)
+    first = None
     headers: dict = {}
     for name, t in tensors.items():
         if ".quant_state.bitsandbytes__" not in name:
@@ -304,9 +316,11 @@ def _unpack_bnb_shapes(folder: Path, tensors: dict[str, BaseTensor]) -> dict[str
             fh.seek(headers[t.file].data_start + entry.begin)
             raw = fh.read(entry.nbytes)
         try:
-            shape = tuple(int(d) for d in json.loads(raw.decode("utf-8"))["shape"])
+            state = json.loads(raw.decode("utf-8"))
+            shape = tuple(int(d) for d in state["shape"])
         except (ValueError, KeyError, TypeError, UnicodeDecodeError):
             continue
+        first = first or state
         w = tensors[weight]
         out[weight] = BaseTensor(w.name, w.shape, w.dtype, w.file, logical_shape=shape)
-    return out
+    return out, first

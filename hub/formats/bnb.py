@@ -17,10 +17,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from hub.errors import Unsupported
-from hub.quant.scheme import Nested, Packed4bit, PackedInt8, QuantScheme
+from hub.quant.scheme import QuantScheme
 
 STATE_PREFIX = "quant_state.bitsandbytes__"
 AUX_4BIT = ("absmax", "quant_map", "nested_absmax", "nested_quant_map")
@@ -49,6 +47,15 @@ def refuse_gguf(folder: Path) -> None:
         raise Unsupported(f"the base is a GGUF file (llama.cpp quantization); hub merges into "
                           f"{' or '.join(WORKING_FORMATS)}", str(folder),
                           "merge into the original Hugging Face model folder")
+
+
+def describe(quantization, state: dict | None, config: dict) -> dict | None:
+    """What `hub base add` records and `hub check` says of a bitsandbytes base (None for others)."""
+    from hub.formats.base_model import quant_method
+
+    if quant_method(quantization) != "bitsandbytes":
+        return None
+    return scheme_of(quantization, state, config.get("dtype") or config.get("torch_dtype")).to_dict()
 
 
 def scheme_of(quantization: dict, state: dict | None, config_dtype: str | None) -> QuantScheme:
@@ -85,7 +92,7 @@ def parse_state(raw: bytes) -> dict:
     return json.loads(raw.decode("utf-8"))
 
 
-def state_json(packed: Packed4bit, padded: bool) -> bytes:
+def state_json(packed, padded: bool) -> bytes:
     doc = {"quant_type": packed.quant_type, "blocksize": packed.blocksize, "dtype": packed.dtype,
            "shape": list(packed.shape)}
     if packed.nested is not None:
@@ -136,8 +143,11 @@ def entries_int8(weight_key: str, shape: tuple[int, ...]) -> list[Entry]:
             Entry(f"{module}.weight_format", "U8", ())]
 
 
-def tensors_of(weight_key: str, packed) -> list[tuple[str, torch.Tensor]]:
+def tensors_of(weight_key: str, packed) -> list:
     """The checkpoint tensors of one packed weight, in the order of ``entries_*``."""
+    import torch
+
+    from hub.quant.packing import PackedInt8
     if isinstance(packed, PackedInt8):
         module = weight_key[: -len(".weight")]
         return [(weight_key, packed.data), (f"{module}.SCB", packed.scb),
@@ -160,8 +170,10 @@ def group_keys(weight_key: str, names) -> list[str]:
     return [weight_key] + sorted(aux)
 
 
-def packed_from(weight_key: str, tensors: dict[str, torch.Tensor]):
+def packed_from(weight_key: str, tensors: dict):
     """Rebuild a packed weight from its checkpoint tensors (as read by ``group_keys``)."""
+    from hub.quant.packing import Nested, Packed4bit, PackedInt8
+
     module = weight_key[: -len(".weight")]
     if f"{module}.SCB" in tensors:
         return PackedInt8(tensors[weight_key], tensors[f"{module}.SCB"])

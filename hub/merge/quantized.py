@@ -29,7 +29,8 @@ from hub.formats import bnb
 from hub.formats.base_model import OUTPUT_HEADS, BaseModelInfo, BaseTensor, is_embedding_name
 from hub.formats.safetensors_header import read_header
 from hub.quant import backend
-from hub.quant.scheme import DTYPE_NAMES, QuantScheme, dequantize, quantize, roundtrip
+from hub.quant.packing import DTYPE_NAMES, dequantize, quantize, roundtrip
+from hub.quant.scheme import QuantScheme
 
 SAFETENSORS_DTYPES = {"float32": "F32", "float16": "F16", "bfloat16": "BF16"}
 DTYPE_FLAGS = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}
@@ -112,6 +113,9 @@ def build_quantized_plan(base: BaseModelInfo, adapters, *, dtype, shard_size, op
         if scheme is None:
             raise UsageError("--requantize needs a quantized base or --as-quantized", base.path,
                              "add --as-quantized nf4|fp4|int8, or merge into a bitsandbytes checkpoint")
+        if scheme.dtype is None:   # the load dtype defaults to the base's own
+            own = {v: k for k, v in SAFETENSORS_DTYPES.items()}.get(base.dtype, "float32")
+            scheme = replace(scheme, dtype=own)
         if any(m.kind == "conv1d" for m in base.modules.values()):
             raise Unsupported("hub quantizes nn.Linear weights; this base's layers are Conv1D (GPT-2 style)",
                               base.path, "merge without --as-quantized")
@@ -173,12 +177,10 @@ def _logical_view(base: BaseModelInfo) -> tuple[BaseModelInfo, dict[str, PackedS
 
     headers = {shard: read_header(Path(base.path) / shard) for shard in base.shards}
     names = set(base.tensors)
-    config_dtype = base.config.get("dtype") or base.config.get("torch_dtype")
-    first_state = None
     packed: dict[str, PackedSource] = {}
     for key, t in sorted(base.tensors.items()):
         four = any(f"{key}.{bnb.STATE_PREFIX}{kind}" in names for kind in ("nf4", "fp4"))
-        eight = key.endswith(".weight") and t.dtype == "I8" and f"{key[:-7]}.SCB" in names
+        eight = key.endswith(".weight") and t.dtype == "I8" and f"{key.removesuffix('.weight')}.SCB" in names
         if not (four or eight):
             continue
         parts = []
@@ -188,15 +190,10 @@ def _logical_view(base: BaseModelInfo) -> tuple[BaseModelInfo, dict[str, PackedS
             e = h.tensors[k]
             parts.append(Part(k, bt.file, h.data_start + e.begin, h.data_start + e.end, e.dtype, tuple(e.shape)))
         packed[key] = PackedSource(key, tuple(parts))
-        if four and first_state is None:
-            state_part = next(p for p in parts if bnb.STATE_PREFIX in p.key)
-            with open(Path(base.path) / state_part.file, "rb") as fh:
-                fh.seek(state_part.begin)
-                first_state = bnb.parse_state(fh.read(state_part.end - state_part.begin))
     if not packed:
         raise Unsupported("the config says bitsandbytes but no packed weight was found", base.path,
                           "re-save the model with transformers' save_pretrained")
-    scheme = bnb.scheme_of(base.quantization, first_state, config_dtype)
+    scheme = QuantScheme(**{k: v for k, v in base.quant_scheme.items() if k != "bits"})
     hidden = {p.key for src in packed.values() for p in src.parts if p.key != src.key}
     logical = SAFETENSORS_DTYPES.get(scheme.dtype, "F16")
     tensors = {}

@@ -31,7 +31,6 @@ NF4_CODE = (
 )
 # FP4 (1 sign, 2 exponent, 1 mantissa bit) in bit-pattern order, normalised by its largest value
 FP4_RAW = (0, 0.0625, 8.0, 12.0, 4.0, 6.0, 2.0, 3.0, -0.0, -0.0625, -8.0, -12.0, -4.0, -6.0, -2.0, -3.0)
-BLOCKSIZES_4BIT = (32, 64, 128, 256, 512, 1024, 2048, 4096)
 NESTED_BLOCKSIZE = 256            # bitsandbytes double-quantizes the absmax in blocks of 256
 INT8_SCALE = 7.874015718698502e-3  # 1/127 as bitsandbytes writes it
 

@@ -1,24 +1,17 @@
-"""A quantization scheme (what `BitsAndBytesConfig` says) and one weight packed by it.
+"""A quantization scheme: what `BitsAndBytesConfig` and a checkpoint's quant_state say.
 
-``quantize(weight, scheme)`` and ``dequantize(packed)`` compose the backend's kernels
-the way bitsandbytes' ``Params4bit`` / ``Int8Params`` do: 4-bit blocks with the absmax
-optionally double-quantized (offset = mean, 8-bit dynamic code in blocks of 256), or
-LLM.int8 rows. The result is the same, byte for byte, whichever backend ran.
+No torch import here: `hub base add` and `hub check` describe schemes on their fast path.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
 from hub.errors import UsageError
-from hub.quant import backend
-from hub.quant.kernels import BLOCKSIZES_4BIT, NESTED_BLOCKSIZE, code_4bit, dynamic_code
 
 METHODS = ("nf4", "fp4", "int8")
-TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-DTYPE_NAMES = {v: k for k, v in TORCH_DTYPES.items()}
+DTYPES = ("float32", "float16", "bfloat16")
+BLOCKSIZES_4BIT = (32, 64, 128, 256, 512, 1024, 2048, 4096)
 
 
 @dataclass(frozen=True)
@@ -26,7 +19,7 @@ class QuantScheme:
     method: str                   # nf4 | fp4 | int8
     blocksize: int | None = 64    # 4-bit only
     double_quant: bool = False    # 4-bit only: quantize the absmax too
-    dtype: str = "float32"        # the dtype weights are quantized from and dequantized to
+    dtype: str | None = "float32"  # quantized from / dequantized to (None: the base's own, set when planning)
     compute_dtype: str | None = None
 
     def __post_init__(self):
@@ -35,7 +28,7 @@ class QuantScheme:
         if self.bits == 4 and self.blocksize not in BLOCKSIZES_4BIT:
             raise UsageError(f"block size {self.blocksize} is not one bitsandbytes supports", "--blocksize",
                              f"use one of {', '.join(map(str, BLOCKSIZES_4BIT))}")
-        if self.dtype not in TORCH_DTYPES:
+        if self.dtype is not None and self.dtype not in DTYPES:
             raise UsageError(f"cannot quantize from {self.dtype}", "--load-dtype", "use bf16, fp16 or fp32")
 
     @property
@@ -43,77 +36,13 @@ class QuantScheme:
         return 8 if self.method == "int8" else 4
 
     @property
-    def torch_dtype(self) -> torch.dtype:
-        return TORCH_DTYPES[self.dtype]
+    def torch_dtype(self):
+        import torch
+
+        return getattr(torch, self.dtype)
 
     def to_dict(self) -> dict:
         d = {"method": self.method, "bits": self.bits, "dtype": self.dtype, "compute_dtype": self.compute_dtype}
         if self.bits == 4:
             d.update(blocksize=self.blocksize, double_quant=self.double_quant)
         return d
-
-
-@dataclass
-class Nested:
-    """The double-quantized absmax: 8-bit codes (in Packed4bit.absmax), their own absmax, code and offset."""
-    absmax: torch.Tensor          # fp32, one per 256 absmax values
-    code: torch.Tensor            # fp32 (256,)
-    offset: float
-    blocksize: int = NESTED_BLOCKSIZE
-
-
-@dataclass
-class Packed4bit:
-    data: torch.Tensor            # uint8 (ceil(n/2), 1), two codes per byte
-    absmax: torch.Tensor          # fp32 per block, or uint8 codes when nested
-    quant_type: str
-    blocksize: int
-    dtype: str                    # dequantized dtype
-    shape: tuple[int, ...]
-    code: torch.Tensor            # fp32 (16,)
-    nested: Nested | None = None
-
-
-@dataclass
-class PackedInt8:
-    data: torch.Tensor            # int8 (out, in)
-    scb: torch.Tensor             # fp32 row absmax (out,)
-
-
-def quantize(weight: torch.Tensor, scheme: QuantScheme, dtype: str | None = None):
-    """Pack ``weight`` (quantized from its own dtype for 4-bit; bitsandbytes rounds to fp16 for int8).
-    ``dtype`` is what the state records (default: the weight's dtype)."""
-    if scheme.method == "int8":
-        return PackedInt8(*backend.int8_quantize(weight))
-    data, absmax = backend.quantize_4bit(weight, scheme.method, scheme.blocksize)
-    recorded = dtype or DTYPE_NAMES[weight.dtype]
-    packed = Packed4bit(data, absmax, scheme.method, scheme.blocksize, recorded, tuple(weight.shape),
-                        code_4bit(scheme.method).clone())
-    if scheme.double_quant:
-        offset = absmax.mean()
-        codes, nested_absmax = backend.quantize_blockwise(absmax - offset, dynamic_code(), NESTED_BLOCKSIZE)
-        packed.absmax = codes
-        packed.nested = Nested(nested_absmax, dynamic_code().clone(), offset.item())
-    return packed
-
-
-def absmax_of(packed: Packed4bit) -> torch.Tensor:
-    """The fp32 per-block absmax, undoing double quantization as bitsandbytes does."""
-    if packed.nested is None:
-        return packed.absmax.float()
-    n = packed.nested
-    absmax = backend.dequantize_blockwise(packed.absmax, n.absmax, n.code, n.blocksize)
-    return absmax + torch.tensor(n.offset, dtype=torch.float32)
-
-
-def dequantize(packed) -> torch.Tensor:
-    """4-bit: in the recorded dtype; int8: fp32 (CB · SCB / 127), as PEFT's dequantize_bnb_weight."""
-    if isinstance(packed, PackedInt8):
-        return backend.int8_dequantize(packed.data, packed.scb)
-    return backend.dequantize_4bit(packed.data, absmax_of(packed), packed.quant_type, packed.blocksize,
-                                   packed.shape, TORCH_DTYPES[packed.dtype])
-
-
-def roundtrip(weight: torch.Tensor, scheme: QuantScheme) -> torch.Tensor:
-    """dequant(quant(W)) in W's dtype: the weight a QLoRA adapter was trained against."""
-    return dequantize(quantize(weight, scheme)).to(weight.dtype)

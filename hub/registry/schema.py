@@ -9,7 +9,7 @@ from sqlalchemy import (
 )
 
 # The Alembic head this code expects; opening a registry at another revision runs the migrations.
-HEAD_REVISION = "versions_aliases"
+HEAD_REVISION = "quantized_merges"
 
 metadata = MetaData()
 
@@ -26,6 +26,7 @@ base_models = Table(
     Column("num_layers", Integer),
     Column("tie_word_embeddings", Boolean, nullable=False, default=False),
     Column("quantization_json", Text),
+    Column("quant_scheme_json", Text),                 # bitsandbytes: method, block size, double quant, dtypes
     Column("shape_signature", String(64), nullable=False, index=True),
     Column("shapes_json", Text, nullable=False),       # {param name: [shape, dtype]}
     Column("config_json", Text, nullable=False),
@@ -149,6 +150,7 @@ merged_models = Table(
     Column("size_bytes", BigInteger, nullable=False, default=0),
     Column("num_shards", Integer, nullable=False, default=1),
     Column("recipe_json", Text),
+    Column("drift_json", Text),                         # quantized merges: hub.merge.quantized.Drift
     Column("hub_version", String(32)),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )

@@ -50,6 +50,7 @@ class BaseRecord:
     num_layers: int | None
     tie_word_embeddings: bool
     quantization: dict | None
+    quant_scheme: dict | None            # bitsandbytes: method, bits, block size, double quant, dtypes
     shape_signature: str
     size_bytes: int
     num_tensors: int
@@ -128,6 +129,7 @@ def _base_record(row, fits_count: int = 0) -> BaseRecord:
         dtype=row.dtype, vocab_size=row.vocab_size, hidden_size=row.hidden_size, num_layers=row.num_layers,
         tie_word_embeddings=bool(row.tie_word_embeddings),
         quantization=json.loads(row.quantization_json) if row.quantization_json else None,
+        quant_scheme=json.loads(row.quant_scheme_json) if row.quant_scheme_json else None,
         shape_signature=row.shape_signature, size_bytes=row.size_bytes or 0,
         num_tensors=len(json.loads(row.shapes_json)),
         source={k: v for k, v in (("kind", row.source_kind), ("repo", row.source_repo),
@@ -164,6 +166,7 @@ class CheckingMixin:
                 dtype=info.dtype, vocab_size=info.vocab_size, hidden_size=info.hidden_size,
                 num_layers=info.num_layers, tie_word_embeddings=info.tie_word_embeddings,
                 quantization_json=json.dumps(info.quantization) if info.quantization else None,
+                quant_scheme_json=json.dumps(info.quant_scheme) if info.quant_scheme else None,
                 shape_signature=info.shape_signature, shapes_json=BaseSpec.shapes_json(info),
                 config_json=json.dumps(info.config, sort_keys=True), size_bytes=info.size_bytes,
                 source_kind=source.get("kind", "local"), source_repo=source.get("repo"),

@@ -41,6 +41,7 @@ class MergedModelRecord:
     created_at: str
     recipe: dict = field(default_factory=dict)
     lineage: list[dict] = field(default_factory=list)
+    drift: dict | None = None       # quantized merges: per-module drift report (hub.merge.quantized.Drift)
 
     @property
     def exists(self) -> bool:
@@ -82,10 +83,13 @@ class MergingMixin:
 
     def merge(self, base: str, adapters: Sequence[tuple[str, float]], out: str | os.PathLike, *,
               name: str | None = None, device: str = "auto", dtype: str = "keep", shard_size: str | int = "5GB",
-              overwrite: bool = False, dry_run: bool = False, progress: Progress | None = None) -> MergeOutcome:
+              overwrite: bool = False, dry_run: bool = False, progress: Progress | None = None,
+              quant=None, check_logits: bool = False) -> MergeOutcome:
         """Merge ``adapters`` ([(registered name or folder, weight)]) into ``base`` and write ``out``.
 
-        With ``dry_run`` only the plan is built (all checks run, nothing is written)."""
+        ``quant``: hub.merge.QuantOptions (--as-quantized, --requantize); a bitsandbytes base is
+        dequantized without it. ``check_logits`` (with requantize) adds the logits' relative change
+        to the drift report. With ``dry_run`` only the plan is built (all checks run, nothing is written)."""
         from hub.merge import DEFAULT_PREFETCH_BYTES, MergeInput, build_plan, execute, resolve_device
         from hub.merge.writer import check_target
         from hub.write_guard import check_write_target
@@ -101,7 +105,10 @@ class MergingMixin:
 
         inputs = [MergeInput(info, check_weight(float(w), label), label)
                   for (label, info, _), (_, w) in zip(parents, adapters)]
-        plan = build_plan(base_path, inputs, dtype=dtype, shard_size=shard_size)
+        plan = build_plan(base_path, inputs, dtype=dtype, shard_size=shard_size, quant=quant)
+        if check_logits and not (quant is not None and quant.requantize):
+            raise UsageError("--check-logits measures what requantizing costs", "--check-logits",
+                             "use it with --requantize")
         device = resolve_device(device)
         report = plan.describe(device, DEFAULT_PREFETCH_BYTES)
         report["out"] = str(out)
@@ -115,6 +122,8 @@ class MergingMixin:
         result = execute(plan, out, device=device, progress=update, overwrite=overwrite,
                          lineage_extra={"name": model_name})
         try:
+            if check_logits:
+                result.drift["logits"] = _logits_against_full_precision(base_path, inputs, out, device, quant)
             record = self._record_merge(model_name, out, base_id, base_name, base_path, parents, adapters,
                                         result, replaces)
         except BaseException:
@@ -214,6 +223,7 @@ class MergingMixin:
                 name=name, path=str(out), base_id=base_id, base_name=base_name, base_path=base_path,
                 dtype=result.dtype, size_bytes=size, num_shards=len(result.shards),
                 recipe_json=json.dumps(result.lineage, sort_keys=True), hub_version=__version__, created_at=now(),
+                drift_json=json.dumps(result.drift) if result.drift is not None else None,
             )).inserted_primary_key[0]
             q.add_lineage(conn, "model", model_id, lineage_rows)
         return self.get_model(name)
@@ -224,4 +234,23 @@ def _model_record(row, parents: list[dict]) -> MergedModelRecord:
         id=row.id, name=row.name, path=row.path, base_name=row.base_name, base_path=row.base_path, dtype=row.dtype,
         size_bytes=row.size_bytes or 0, num_shards=row.num_shards or 1, hub_version=row.hub_version,
         created_at=row.created_at.isoformat() if row.created_at else "",
-        recipe=json.loads(row.recipe_json) if row.recipe_json else {}, lineage=parents)
+        recipe=json.loads(row.recipe_json) if row.recipe_json else {}, lineage=parents,
+        drift=json.loads(row.drift_json) if row.drift_json else None)
+
+
+def _logits_against_full_precision(base_path: str, inputs, out: Path, device: str, quant) -> dict:
+    """Merge again without requantizing (fp32, into a hidden folder beside ``out``, removed after)
+    and compare both models' logits on a fixed batch."""
+    import tempfile
+    from dataclasses import replace
+
+    from hub.merge import build_plan, execute
+    from hub.quant.logits import logits_change
+
+    scratch = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".full-precision"))
+    try:
+        plan = build_plan(base_path, inputs, dtype="fp32", quant=replace(quant, requantize=False))
+        execute(plan, scratch / "model", device=device)
+        return logits_change(scratch / "model", out)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
