@@ -34,14 +34,20 @@ def copy_adapter(src: Path, dst: Path, **config_changes) -> Path:
     return dst
 
 
-def test_refuses_quantized_base(artifacts, tmp_path):
+@pytest.mark.parametrize("config,message", [
+    ({"quant_method": "gptq", "bits": 4}, "GPTQ-quantized; hub merges into full-precision"),
+    ({"quant_method": "awq", "bits": 4}, "AWQ-quantized; hub merges into full-precision"),
+    # a bitsandbytes config over unpacked weights is not a checkpoint transformers wrote
+    ({"quant_method": "bitsandbytes", "load_in_4bit": True}, "no packed weight"),
+])
+def test_refuses_quantized_bases_it_cannot_dequantize(artifacts, tmp_path, config, message):
     base, adapter = artifacts["plain"]
     qbase = tmp_path / "qbase"
     shutil.copytree(base, qbase)
     cfg = json.loads((qbase / "config.json").read_text())
-    cfg["quantization_config"] = {"quant_method": "bitsandbytes", "load_in_4bit": True}
+    cfg["quantization_config"] = config
     (qbase / "config.json").write_text(json.dumps(cfg))
-    with pytest.raises(Unsupported, match="bitsandbytes-quantized"):
+    with pytest.raises(Unsupported, match=message):
         merge(qbase, [(adapter, 1.0)], tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
