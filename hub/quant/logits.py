@@ -1,8 +1,9 @@
 """What requantizing costs the model's outputs: ``‖logits_requantized − logits_merged‖ / ‖logits_merged‖``
 on a fixed batch of token ids (seeded), the full-precision merge against the requantized one.
 
-The requantized checkpoint is dequantized with hub's own kernels (the bytes bitsandbytes
-would produce), so this runs without bitsandbytes; both models are held in memory, in fp32.
+The requantized checkpoint is dequantized with hub's own kernels (the values bitsandbytes'
+4-bit matmul uses with an fp32 compute dtype), so this runs without bitsandbytes; both models
+are held in memory, in fp32.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ def fixed_batch(vocab_size: int, seed: int = BATCH["seed"], batch: int = BATCH["
 
 
 def dequantized_state(folder: Path) -> dict[str, torch.Tensor]:
-    """Every tensor of a (possibly bitsandbytes) checkpoint folder, packed weights dequantized, in fp32."""
+    """Every tensor of a (possibly bitsandbytes) checkpoint folder in fp32, packed weights dequantized
+    straight to fp32 as bitsandbytes' matmul does with an fp32 compute dtype."""
     from safetensors import safe_open
 
     from hub.formats import bnb
@@ -40,7 +42,7 @@ def dequantized_state(folder: Path) -> dict[str, torch.Tensor]:
                 f"{key}.{bnb.STATE_PREFIX}{t}" in where for t in ("nf4", "fp4"))):
             group = bnb.group_keys(key, where)
             hidden.update(group)
-            state[key] = dequantize(bnb.packed_from(key, {k: where[k].get_tensor(k) for k in group})).float()
+            state[key] = dequantize(bnb.packed_from(key, {k: where[k].get_tensor(k) for k in group}), torch.float32)
         elif not key.endswith((".SCB", ".weight_format")):
             state[key] = where[key].get_tensor(key).float()
     return state

@@ -73,12 +73,13 @@ def absmax_of(packed: Packed4bit) -> torch.Tensor:
     return absmax + torch.tensor(n.offset, dtype=torch.float32)
 
 
-def dequantize(packed) -> torch.Tensor:
-    """4-bit: in the recorded dtype; int8: fp32 (CB · SCB / 127), as PEFT's dequantize_bnb_weight."""
+def dequantize(packed, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """4-bit: in the recorded dtype (or ``dtype``: bitsandbytes' matmul dequantizes straight to the
+    compute dtype); int8: fp32 (CB · SCB / 127), as PEFT's dequantize_bnb_weight."""
     if isinstance(packed, PackedInt8):
         return backend.int8_dequantize(packed.data, packed.scb)
     return backend.dequantize_4bit(packed.data, absmax_of(packed), packed.quant_type, packed.blocksize,
-                                   packed.shape, TORCH_DTYPES[packed.dtype])
+                                   packed.shape, dtype or TORCH_DTYPES[packed.dtype])
 
 
 def roundtrip(weight: torch.Tensor, scheme: QuantScheme) -> torch.Tensor:
