@@ -135,6 +135,31 @@ def test_rm_without_yes_and_without_a_terminal_refuses(stocked):
     assert run_cli("rm", "plain", "--yes").exit_code == 0
 
 
+def test_no_stray_none_in_a_refused_merge(stocked, artifacts):
+    other = artifacts.base("llama", hidden_size=96)
+    err = _refused(stocked, ["merge", "--base", other, "plain", "--out", stocked.parent / "m", "--device", "cpu"],
+                   "hub check", kind="newcomer")
+    assert "None" not in err
+
+
+def test_similar_lists_the_most_similar_first_by_signed_cosine(stocked, artifacts, tmp_path):
+    """An adapter pointing the opposite way (cosine -1) is the least similar, not the most."""
+    from safetensors.torch import load_file, save_file
+
+    opposite = copy_adapter(artifacts["plain"][1], tmp_path / "opposite")
+    weights = opposite / "adapter_model.safetensors"
+    tensors = {k: (-v if "lora_B" in k else v) for k, v in load_file(str(weights)).items()}
+    save_file(tensors, str(weights), metadata={"format": "pt"})
+    assert run_cli("add", opposite, "--name", "opposite").exit_code == 0
+    assert run_cli("add", artifacts["rslora"][1], "--name", "unrelated").exit_code == 0
+    doc = json.loads(run_cli("similar", "plain", "--json").stdout)
+    order = [p["b"] if p["a"] == "plain" else p["a"] for p in doc["pairs"]]
+    cosines = [p["cosine"] for p in doc["pairs"]]
+    assert cosines == sorted(cosines, reverse=True), cosines
+    assert order[-1] == "opposite" and cosines[-1] == pytest.approx(-1.0, abs=1e-3), (order, cosines)
+    TRIED["newcomer"] = TRIED.get("newcomer", 0) + 1
+
+
 # -- a full disk: HUB_HOME on a small tmpfs, in a user+mount namespace (no root needed) ---------
 
 _FULL_DISK = r"""

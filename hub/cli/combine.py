@@ -138,7 +138,7 @@ def similar(state, names, samples, seed, show_modules, as_json):
     modules whose signs disagree (what TIES has to resolve). Near 0 cosine: the
     adapters do different things and sum cleanly; negative: they pull against
     each other. One NAME compares it with every registered adapter that shares
-    modules with it, most similar first.
+    modules with it, most similar first (signed cosine, descending).
 
     \b
     hub similar style domain

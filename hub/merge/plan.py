@@ -198,6 +198,11 @@ class MergePlan:
         }
 
 
+def _where(path, module: str | None) -> str:
+    """"PATH: MODULE", or PATH alone for a finding about the whole adapter (never "PATH: None")."""
+    return f"{path}: {module}" if module else str(path)
+
+
 def parse_size(text: str | int) -> int:
     """'5GB' -> 5e9, '500MiB' -> 500·2²⁰, plain integers are bytes."""
     if isinstance(text, int):
@@ -237,7 +242,7 @@ def _refuse_unmergeable(info: AdapterInfo, name: str) -> None:
                               "merge it with PEFT's merge_and_unload")
     if has_errors(info.findings):
         errors = [f for f in info.findings if f.severity == "error"]
-        raise Incompatible(f"{name} is broken: {errors[0].message}", f"{info.path}: {errors[0].module}",
+        raise Incompatible(f"{name} is broken: {errors[0].message}", _where(info.path, errors[0].module),
                            "fix the adapter; `hub show` lists its findings", findings=errors)
 
 
@@ -399,7 +404,7 @@ def build_plan(base: str | os.PathLike | BaseModelInfo, adapters, *, dtype: str 
     if errors:
         first = errors[0]
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise Incompatible(f"{first.message}{more}", f"{base_info.path}: {first.module}",
+        raise Incompatible(f"{first.message}{more}", _where(base_info.path, first.module),
                            "merge adapters trained on this base; `hub check` lists every finding",
                            findings=findings + errors)
 

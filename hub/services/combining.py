@@ -161,7 +161,8 @@ class CombiningMixin:
         """Cosine similarity and sign conflicts of registered adapters' deltas (hub.combine.similarity).
 
         Two or more names: every pair. One name: that adapter against every registered
-        adapter sharing at least one module of the same shape, most similar first."""
+        adapter sharing at least one module of the same shape, most similar first (signed cosine,
+        descending: an adapter pointing the opposite way comes last)."""
         from hub.combine import load_factors
         from hub.combine.similarity import DEFAULT_SAMPLES, compare, norm, similarity
 
@@ -188,7 +189,9 @@ class CombiningMixin:
             report.adapters.append(rec.name)
             report.norms[rec.name] = norm(other)
             report.pairs.append(compare(mine, other, samples, seed))
-        report.pairs.sort(key=lambda p: -abs(p.cosine or 0.0))
+        # most similar first: by signed cosine (an opposite adapter, cosine -1, comes last);
+        # pairs without a cosine (no shared module) after every number
+        report.pairs.sort(key=lambda p: (p.cosine is None, -(p.cosine or 0.0)))
         return report
 
     def recipe_of(self, name: str) -> dict | None:

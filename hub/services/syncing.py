@@ -348,7 +348,8 @@ class SyncMixin:
             return explicit, []
         candidate = model_card.hub_base_model(declared) or model_card.card_base_model(existing)
         if candidate is None:
-            return None, [f"no Hub base model known (declared: {declared!r}); "
+            said = f"declared: {declared!r}" if declared else "the adapter declares none"
+            return None, [f"no Hub base model known ({said}); "
                           "pass --base-model ORG/NAME so the Hub lists it under its base"]
         if model_exists(remote, candidate) is False:
             return None, [f"declared base {candidate!r} is not on the Hub, so the card names no base_model; "
