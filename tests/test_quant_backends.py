@@ -136,3 +136,20 @@ def test_merge_without_bitsandbytes_installed(pair, tmp_path):
     )
     subprocess.run([sys.executable, "-c", script], check=True)
     assert digest(tmp_path / "without") == digest(tmp_path / "with")
+
+
+def test_double_quant_offset_rounds_as_in_a_default_torch_process():
+    """The offset is a mean over every absmax; torch's parallel mean rounds by thread count, and hub's
+    merge narrows the count. 65536 absmax values (a 2048x2048 weight) are enough to tell them apart."""
+    from hub.quant.packing import DEFAULT_THREADS, quantize
+    from hub.quant.scheme import QuantScheme
+
+    w = torch.randn(2048, 2048, generator=torch.Generator().manual_seed(1)) * 0.02
+    _, state = F.quantize_4bit(w, blocksize=64, quant_type="nf4", compress_statistics=True)
+    torch.set_num_threads(1)
+    try:
+        packed = quantize(w, QuantScheme("nf4", 64, True, "float32"))
+    finally:
+        torch.set_num_threads(DEFAULT_THREADS)
+    assert packed.nested.offset == state.offset.item()
+    assert torch.equal(packed.absmax, state.absmax) and torch.equal(packed.nested.absmax, state.state2.absmax)

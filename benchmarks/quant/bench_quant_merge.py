@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks" / "merge"))
 
-from bench_merge import compare, make_adapter, measure, synth_base, warm  # noqa: E402
+from bench_merge import make_adapter, measure, synth_base, warm  # noqa: E402
 
 PEFT_JOB = """
 import sys, torch
@@ -45,6 +45,27 @@ model = AutoModelForCausalLM.from_pretrained(base, quantization_config=config, d
 PeftModel.from_pretrained(model, adapter).merge_and_unload().save_pretrained(out)
 """
 HUB_JOB = "from hub.cli import main; main()"
+
+
+def compare(ours: Path, ref: Path) -> dict:
+    """Tensor by tensor (quant_state JSON parsed: hub pads it to a fixed length)."""
+    import torch
+    from safetensors import safe_open
+
+    from hub.formats.bnb import STATE_PREFIX, parse_state
+
+    def tensors(folder):
+        out = {}
+        for f in sorted(folder.glob("*.safetensors")):
+            with safe_open(str(f), "pt") as fh:
+                out.update({k: fh.get_tensor(k) for k in fh.keys()})
+        return out
+
+    a, b = tensors(ours), tensors(ref)
+    same = sum(1 for k in set(a) & set(b)
+               if (parse_state(bytes(a[k].numpy())) == parse_state(bytes(b[k].numpy())) if STATE_PREFIX in k
+                   else a[k].dtype == b[k].dtype and torch.equal(a[k], b[k])))
+    return {"tensors": len(set(a) | set(b)), "bit_identical": same}
 
 
 def nf4_checkpoint(base: Path, out: Path) -> Path:
@@ -87,6 +108,7 @@ def main() -> None:
             warm(nf4 if name == "hub" else base)
             results[name].append(measure(cmd(out), env=env))
             outs[name] = out
+            print(name, results[name][-1], flush=True)
     check = {name: compare(outs[name], outs["peft"]) for name in ("hub", "hub-qlora")}
     med = {k: {m: statistics.median(r[m] for r in v) for m in v[0]} for k, v in results.items()}
     print("| contender | wall s | engine s | peak RSS MB | time / PEFT | RSS / PEFT | tensors equal to PEFT's |")

@@ -18,6 +18,9 @@ from hub.quant.scheme import QuantScheme
 
 TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 DTYPE_NAMES = {v: k for k, v in TORCH_DTYPES.items()}
+# torch's thread count before hub.merge narrows it: the rounding of a parallel mean depends on it,
+# and the double-quantization offset (a mean over every block's absmax) must round as in a PEFT process
+DEFAULT_THREADS = torch.get_num_threads()
 
 
 @dataclass
@@ -57,11 +60,22 @@ def quantize(weight: torch.Tensor, scheme: QuantScheme, dtype: str | None = None
     packed = Packed4bit(data, absmax, scheme.method, scheme.blocksize, recorded, tuple(weight.shape),
                         code_4bit(scheme.method).clone())
     if scheme.double_quant:
-        offset = absmax.mean()
+        offset = _mean_as_by_default(absmax)
         codes, nested_absmax = backend.quantize_blockwise(absmax - offset, dynamic_code(), NESTED_BLOCKSIZE)
         packed.absmax = codes
         packed.nested = Nested(nested_absmax, dynamic_code().clone(), offset.item())
     return packed
+
+
+def _mean_as_by_default(values: torch.Tensor) -> torch.Tensor:
+    narrowed = torch.get_num_threads()
+    if narrowed == DEFAULT_THREADS:
+        return values.mean()
+    torch.set_num_threads(DEFAULT_THREADS)
+    try:
+        return values.mean()
+    finally:
+        torch.set_num_threads(narrowed)
 
 
 def absmax_of(packed: Packed4bit) -> torch.Tensor:
