@@ -14,6 +14,9 @@ crash can leave is therefore always one of a few *explainable* leftovers:
 - ``missing_link``   a linked adapter whose folder or files are gone
 - ``missing_model``  a merged model whose recorded folder is gone (reported; the user may have moved it)
 - ``orphan_rows``    child rows (files, tags, ...) whose adapter row is gone
+- ``expired_trash``  a removed adapter kept in the trash past the retention period (HUB_TRASH_DAYS):
+                     --fix empties it, and its store files go as orphans on the next pass. Store files
+                     of entries still within the period are in use, never orphans.
 
 This module only looks at the filesystem and at plain facts the service reads from
 the database; it never opens the database itself, so it stays testable and free of
@@ -63,6 +66,9 @@ class RegistryFacts:
     orphan_rows: dict[str, int] = field(default_factory=dict)   # table -> rows whose adapter is gone
     integrity: tuple[str, ...] = ()                              # database self-check messages, if any
     models: tuple[tuple[str, str], ...] = ()                     # merged models: (name, folder)
+    trashed_blobs: frozenset = frozenset()                       # store files trash entries keep
+    expired_trash: tuple[tuple[int, str, float, int], ...] = ()  # (entry id, name, age in days, size)
+    retention_days: float = 30.0
 
     def referenced_blobs(self) -> dict[str, int]:
         """sha256 -> recorded size, over store-backed adapters."""
@@ -81,7 +87,7 @@ class Problem:
     detail: str
     fix: str | None      # what --fix does; None: doctor reports only
     size: int = 0
-    adapter_id: int | None = None
+    adapter_id: int | None = None   # the adapter's id (the trash entry's for expired_trash)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -220,6 +226,8 @@ class _Planner:
                                      "delete it", _size(path))
                         continue
                     self.checked["blobs"] += 1
+                    if name in self.facts.trashed_blobs and name not in referenced:
+                        continue   # a removed adapter's, kept until its trash entry goes
                     if name in referenced:
                         recorded = referenced[name]
                         actual = path.lstat().st_size
@@ -261,6 +269,10 @@ class _Planner:
                          "delete those rows")
         for message in self.facts.integrity:
             self.add("database", "registry", message, None)
+        for entry_id, name, age, size in self.facts.expired_trash:
+            self.add("expired_trash", name, f"in the trash for {age:.0f} days, past the retention period of "
+                     f"{self.facts.retention_days:g} days (HUB_TRASH_DAYS)",
+                     "empty it from the trash (its store files are freed)", size, adapter_id=entry_id)
 
     def views(self) -> None:
         if not self.layout.views.is_dir():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -34,16 +34,17 @@ Progress = Callable[[int, int, str], None]  # (done, total, current item)
 @dataclass(frozen=True)
 class RemovalPlan:
     name: str                 # NAME (every version) or NAME@N (one)
-    blobs: list[str]          # store files that only these versions used
+    blobs: list[str]          # store files that only these versions use (freed when the trash is emptied)
     bytes_freed: int
     view: str | None
     ids: tuple[int, ...] = ()
     versions: tuple[int, ...] = ()
     views: tuple[str, ...] = ()
+    trash_ids: tuple[int, ...] = ()   # their trash entries, once removed
 
     def to_dict(self) -> dict:
         return {"name": self.name, "blobs": self.blobs, "bytes_freed": self.bytes_freed,
-                "versions": list(self.versions)}
+                "versions": list(self.versions), "trash_ids": list(self.trash_ids)}
 
 
 def _open_bound(db: Database, store_dir: Path) -> None:
@@ -334,25 +335,25 @@ class HubCore:
                            tuple(r.version for r in records), tuple(r.sha256 for r in records))
 
     def remove(self, name: str, dry_run: bool = False, force: bool = False) -> RemovalPlan:
+        """Move ``name`` (every version, or NAME@N) to the trash (hub.services.trash): the rows
+        leave the registry in one transaction, one trash entry per version; the store files
+        stay until the trash is emptied."""
+        from hub.registry import trash as tq
+
         plan = self.remove_plan(name, force=force)
         if dry_run:
             return plan
+        stamp = q.now()
         with self.db.write() as conn:
+            trash_ids = []
             for adapter_id in plan.ids:
-                if not q.delete_adapter(conn, adapter_id):
+                trash_id = tq.move_to_trash(conn, adapter_id, stamp)
+                if trash_id is None:
                     raise NotFound(f"no adapter named {name!r}", None, "see `hub list`")
-        # rows first, then files: a crash in between leaves orphan blobs, never dangling rows.
-        # The files go in a second write transaction under the store lock, re-checked there,
-        # so an `add` reusing a blob either commits first (blob kept) or after (blob re-staged).
-        with self.db.write() as conn:
-            store_lock(conn)
-            still_used = q.referenced_blobs(conn, plan.blobs)
-            for sha in plan.blobs:
-                if sha not in still_used:
-                    self.store.delete(sha)
+                trash_ids.append(trash_id)
         for view in plan.views or (plan.view,):
             self.store.drop_view(view)
-        return plan
+        return replace(plan, trash_ids=tuple(trash_ids))
 
     def tag(self, name: str, add: Iterable[str] = (), remove: Iterable[str] = ()) -> AdapterRecord:
         add = [check_tag(t) for t in add]
@@ -483,11 +484,12 @@ from hub.services.maintenance import MaintenanceMixin  # noqa: E402
 from hub.services.merging import MergingMixin  # noqa: E402
 from hub.services.surgery import SurgeryMixin  # noqa: E402
 from hub.services.syncing import SyncMixin  # noqa: E402
+from hub.services.trash import TrashMixin  # noqa: E402
 from hub.services.versions import VersionsMixin  # noqa: E402
 
 
 class Hub(CheckingMixin, CombiningMixin, ConvertingMixin, SurgeryMixin, MergingMixin, SyncMixin, MaintenanceMixin,
-          BrowsingMixin, VersionsMixin, HubCore):
+          TrashMixin, BrowsingMixin, VersionsMixin, HubCore):
     """The hub API. Area mixins from hub/services/ are listed before HubCore."""
 
 

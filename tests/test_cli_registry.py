@@ -74,6 +74,11 @@ def test_tag_rename_rm(artifacts, hub_home):
     assert cli_json("list")[0]["name"] == "b"
     assert run_cli("rm", "b", "-y").exit_code == 0
     assert cli_json("list") == []
+    # rm moves to the trash: the files stay until it is emptied
+    assert [e["name"] for e in cli_json("trash", "list")] == ["b"]
+    assert len(store_blobs(hub_home)) == 3
+    assert run_cli("trash", "empty", "-y").exit_code == 0
+    assert cli_json("trash", "list") == []
     assert not store_blobs(hub_home)
 
 
@@ -87,6 +92,7 @@ def test_rm_keeps_blobs_shared_with_another_adapter(artifacts, tmp_path):
     run_cli("add", one, "--name", "one")
     run_cli("add", two, "--name", "two")
     assert run_cli("rm", "one", "-y").exit_code == 0
+    assert run_cli("trash", "empty", "-y").exit_code == 0
     assert run_cli("verify", "two").exit_code == 0
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from hub.errors import AlreadyExists, NotFound
 from hub.registry.adapters import ListFilter
+from hub.registry.query import parse_query
 from hub.tui.app import create_app
 from hub.tui.widgets.adapter_table import AdapterTable
 
@@ -41,13 +42,14 @@ async def test_browse_filter_sort_and_details(registry):
         table = screen.table
         assert table.total == registry.count() == 4
         assert names_in_table(table) == [r.name for r in registry.list()]
-        assert rows_in_table(table) == registry.list_rows(ListFilter())   # every column, Source included
+        assert rows_in_table(table) == registry.list_rows(ListFilter(), sources=False)
 
-        # free text, applied as you type
+        # the filter language, applied as you type: plain words match names (and targets)
         await pilot.press("slash")
         await type_text(pilot, "dora")
         await settle(pilot, lambda: table.total == 1)
         assert names_in_table(table) == ["llama-dora"]
+        assert table.highlights["name"] == ("dora",)
         await pilot.press("enter")          # back to the table
         await ready(pilot, "llama-dora")
         rec = registry.get("llama-dora")
@@ -59,32 +61,22 @@ async def test_browse_filter_sort_and_details(registry):
         assert details.query_one("#d-modules").row_count == len(rec.modules)
         files = details.query_one("#d-files")
         assert files.row_count == len(rec.files)
-        assert {files.get_row_at(i)[2] for i in range(files.row_count)} == {f["sha256"] for f in rec.files}
+        assert {str(files.get_row_at(i)[2]) for i in range(files.row_count)} == {f["sha256"] for f in rec.files}
 
-        # rank and target fields combine with each other, as `hub list --rank --target` does
-        screen.query_one("#filter-text").value = ""
-        screen.query_one("#filter-rank").focus()
-        await pilot.press("8")
-        await settle(pilot, lambda: table.total == 2)
-        assert names_in_table(table) == [r.name for r in registry.list(ListFilter(rank=8))]
-        screen.query_one("#filter-target").focus()
-        await type_text(pilot, "k_proj")
-        await settle(pilot, lambda: table.total == 1)
-        assert names_in_table(table) == [r.name for r in registry.list(ListFilter(rank=8, targets=("k_proj",)))]
-        screen.query_one("#filter-rank").value = ""
-        screen.query_one("#filter-target").value = ""
-        screen.query_one("#filter-tag").focus()
-        await type_text(pilot, "attention")
-        await settle(pilot, lambda: table.total == 1)
-        assert names_in_table(table) == ["gpt2-attn"]
-        screen.query_one("#filter-tag").value = ""
-        screen.query_one("#filter-base").focus()
-        await type_text(pilot, "tiny-llama")
-        await settle(pilot, lambda: table.total == 3)
-        assert names_in_table(table) == [r.name for r in registry.list(ListFilter(base="tiny-llama"))]
-        screen.query_one("#filter-base").value = ""
+        # key:value terms combine, as `hub list QUERY` does (the same parser)
+        bar = screen.filter_bar
+        for text in ("r:8", "r:8 target:k_proj", "tag:attention", "base:tiny-llama", "base:llama -flag:dora"):
+            bar.set_text(text)
+            expected = [r.name for r in registry.list(parse_query(text).filter)]
+            await settle(pilot, lambda: table.settled and names_in_table(table) == expected, what=text)
+        # a term that does not parse says why and keeps the last good filter
+        bar.set_text("r:x")
+        await settle(pilot)
+        assert "r:x is not a number" in str(screen.query_one("#filter-problem").render())
+        assert names_in_table(table) == expected
+        # Esc clears the filter (from the table, or in the box)
         await pilot.press("escape")
-        await settle(pilot, lambda: table.total == 4)
+        await settle(pilot, lambda: table.total == 4 and bar.text == "")
 
         # clicking a column header sorts by it; clicking again reverses
         x = next(pos for pos in range(100) if (c := table.column_at(pos)) is not None and c.key == "size")
@@ -95,11 +87,17 @@ async def test_browse_filter_sort_and_details(registry):
         await pilot.click(AdapterTable, offset=(x, 0))
         await settle(pilot, lambda: table.filter.desc)
         assert names_in_table(table) == [r.name for r in sorted(by_size, key=lambda r: -r.size_bytes)]
-        # `s` moves to the next column, keeping the cursor on the same adapter
+        # `s` moves to the next column; after a re-sort the cursor is on the first row
         await pilot.press("end")
-        before = table.current_name
         await pilot.press("s")
-        await settle(pilot, lambda: table.filter.sort == "tags" and table.current_name == before)
+        await settle(pilot, lambda: table.filter.sort == "tags" and table.settled and table.cursor == 0)
+        # then beyond the columns: by date and by parameters
+        await pilot.press("s")
+        await settle(pilot, lambda: table.filter.sort == "created" and table.settled)
+        await pilot.press("s")
+        await settle(pilot, lambda: table.filter.sort == "params" and table.settled)
+        by_params = sorted(registry.list(), key=lambda r: (r.param_count, r.name))
+        assert names_in_table(table) == [r.name for r in by_params]
 
 
 async def test_tag_rename_export_delete_change_the_registry(registry, tmp_path):
@@ -184,26 +182,47 @@ async def test_errors_show_the_cli_line_and_change_nothing(registry):
         assert [r.name for r in registry.list()] == sorted(["gpt2-attn", "llama-dora", "llama-plain", "llama-rslora"])
 
 
-async def test_help_and_palette_list_every_action(registry):
-    from hub.tui.actions import ACTIONS
+async def test_help_lists_every_key_and_scrolls_and_ctrl_c_quits(registry):
+    from hub.tui.actions import ACTIONS, EXTRA_BINDINGS, MOUSE
     from hub.tui.screens.help import HelpScreen, help_content
+    from hub.tui.widgets.adapter_table import AdapterTable
 
     app = create_app(registry)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot)
-        await pilot.press("question_mark")
+        await pilot.press("f1")
         await settle(pilot, lambda: isinstance(app.screen, HelpScreen))
         text = help_content().plain
-        for a in ACTIONS:
-            assert a.help in text
+        for a in ACTIONS:                                    # every action, with its key
+            assert a.help in text and ("space" if a.key == "space" else a.key_display or a.key) in text
+        for b in EXTRA_BINDINGS:                             # every other key of the main screen
+            assert b.key.split(",")[0].replace("question_mark", "?") in text or b.description in text
+        for b in AdapterTable.BINDINGS:
+            assert b.description.lower() in text.lower() or b.key.split(",")[0] in text
+        for what, _ in MOUSE:                                # and the mouse
+            assert what in text
+        assert "base:" in text and "flag:" in text and "saves-mods (mts)" in text
+        # it scrolls with j/k (at 80x24 it does not fit)
+        scroller = app.screen.scroller
+        assert scroller.max_scroll_y > 0
+        await pilot.press("j", "j", "j")
+        await settle(pilot, lambda: scroller.scroll_y == 3)
+        await pilot.press("k")
+        await settle(pilot, lambda: scroller.scroll_y == 2)
+        await pilot.press("G")
+        await settle(pilot, lambda: scroller.scroll_y == scroller.max_scroll_y)
         await pilot.press("escape")
         await settle(pilot, lambda: not isinstance(app.screen, HelpScreen))
+        await pilot.press("question_mark")                   # ? opens it too
+        await settle(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await pilot.press("escape")
+        # the palette shows each command with its key
         titles = {c.title for c in app.get_system_commands(app.screen)}
-        assert {a.label for a in ACTIONS if a.action != "quit"} <= titles
-        footer_keys = {b.action for b in main_screen(app).BINDINGS if b.show}
-        assert {a.action for a in ACTIONS if a.footer} <= footer_keys
-        for action in ("check", "combine", "merge", "pull", "tag", "rename", "delete", "export"):
-            assert action in footer_keys
+        assert {f"{a.label}  ({a.key_display or a.key})" for a in ACTIONS if a.action != "quit"} <= titles
+        footer_keys = [b.action for b in main_screen(app).BINDINGS if b.show]
+        assert footer_keys[:4] == ["help", "focus_filter", "sort", "quit"]   # what narrow footers keep
+        await pilot.press("ctrl+c")
+    assert app.return_code == 0
 
 
 async def test_table_pages_through_sql_until_the_index_is_ready(registry, monkeypatch):
@@ -248,7 +267,7 @@ async def test_the_browse_index_follows_changes_made_in_the_tui(registry):
         await settle(pilot, lambda: screen.table.settled and screen.table.current.tags == ("attention", "fixture",
                                                                                                "indexed"))
         flt = ListFilter(tags=("indexed",))
-        assert index.list_rows(flt) == registry.list_rows(flt) == [screen.table.current]
+        assert index.list_rows(flt, sources=False) == registry.list_rows(flt, sources=False) == [screen.table.current]
 
 
 def test_hub_tui_does_not_import_torch():
@@ -319,11 +338,11 @@ async def test_combine_marked_adapters_previews_then_registers_the_result(regist
 
         for name in ("llama-plain", "llama-rslora"):
             await pilot.press("slash")
-            screen.query_one("#filter-text").value = name
+            screen.filter_bar.set_text(name)
             await pilot.press("enter")
             await ready(pilot, name)
             await pilot.press("space")
-        screen.query_one("#filter-text").value = ""
+        screen.filter_bar.set_text("")
         assert list(table.marked) == ["llama-plain", "llama-rslora"]
 
         await pilot.press("o")
@@ -401,8 +420,11 @@ async def test_pull_from_the_hub_registers_and_shows_the_adapter(registry, artif
         app.screen.query_one("#pull-name").value = "pulled-embedding"
         app.screen.query_one("#pull-repo").focus()
         await pilot.press("enter")
-        await settle(pilot, lambda: app.screen is screen and screen.table.current_name == "pulled-embedding",
-                     what="the pulled adapter")
+        try:
+            await settle(pilot, lambda: app.screen is screen and screen.table.current_name == "pulled-embedding",
+                         what="the pulled adapter")
+        except AssertionError:
+            raise AssertionError([n.message for n in app._notifications], [t.message for t in app.tasks.tasks])
         rec = registry.get("pulled-embedding")
         pull_screen = [n for n in app._notifications if n.message.startswith("pulled pulled-embedding")]
         assert pull_screen, [n.message for n in app._notifications]

@@ -62,9 +62,14 @@ def main_screen(app):
 
 async def settle(pilot, until=None, timeout: float = 30.0, what: str = "the TUI") -> None:
     """Wait for workers and queued messages; with ``until``, also for that condition."""
+    from textual.worker import WorkerCancelled
+
     deadline = time.monotonic() + timeout
     while True:
-        await pilot.app.workers.wait_for_complete()
+        try:
+            await pilot.app.workers.wait_for_complete()
+        except WorkerCancelled:   # superseded by a newer query while we waited: wait again
+            continue
         await pilot.pause()
         if until is None or until():
             return
@@ -76,6 +81,6 @@ async def settle(pilot, until=None, timeout: float = 30.0, what: str = "the TUI"
 async def ready(pilot, name: str | None = None, index: bool = True) -> None:
     """Table loaded, browse index ready, details pane showing the cursor's adapter (or ``name``)."""
     screen = main_screen(pilot.app)
-    await settle(pilot, lambda: screen.table.settled and (screen.source.indexed or not index) and screen.table.sources_filled and (
+    await settle(pilot, lambda: screen.table.settled and (screen.source.indexed or not index) and (
         screen.table.total == 0 or screen.details.current_name == (name or screen.table.current_name)),
         what=f"details of {name or 'the cursor row'}")

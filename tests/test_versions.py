@@ -125,10 +125,12 @@ def test_rm_one_version_all_versions_and_aliases(three):
     # a new version continues after the highest remaining one
     assert run_cli("add", three[0], "--name", "style", "--new-version").exit_code == 0
     assert [v["version"] for v in cli_json("versions", "style")] == [2, 3]
+    assert run_cli("trash", "empty", "-y").exit_code == 0   # the removed versions' files count as used until then
     plan = cli_json("rm", "style", "--dry-run")["plans"][0]
     assert plan["versions"] == [2, 3] and len(plan["blobs"]) == 4
     assert run_cli("rm", "style", "-y").exit_code == 0
     assert cli_json("list") == []
+    assert run_cli("trash", "empty", "-y").exit_code == 0   # rm keeps files in the trash until emptied
     from hub.service import Hub
 
     with Hub() as hub:

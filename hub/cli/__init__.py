@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "hub.cli.serve",
     "hub.cli.surgery",
     "hub.cli.plugins",
+    "hub.cli.trash",
 )
 _loaded = False
 

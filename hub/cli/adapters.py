@@ -9,8 +9,7 @@ import click
 from hub.cli._app import cli, json_option, pass_state, stderr
 from hub.cli._output import emit_json, fmt_num, human_size, table
 from hub.cli._progress import progress_bar
-
-FLAGS = ("rslora", "dora", "embed", "mts", "bias", "fifo")
+from hub.registry.query import FLAG_MEANINGS, FLAGS
 SORTS = ("name", "r", "alpha", "size", "created", "base", "layers", "params")
 
 
@@ -96,15 +95,29 @@ def scan(state, directory, tags, link, as_json):
         sys.exit(1)
 
 
-@cli.command("list")
+LIST_HELP = """List registered adapters, filtered and sorted (the latest version of each name).
+
+QUERY is the filter language the TUI's filter box speaks, e.g.
+`hub list llama base:qwen r:16 target:q_proj tag:prod flag:dora not:rslora fits:BASE alpha:32`
+(`not:F` is `-flag:F`, which needs `--` before it on a command line):
+plain words must each appear in the name, description or a target module; every value
+matches as a case-insensitive substring except r, alpha and flag. The options below are
+the same filter spelled as flags, and combine with QUERY (all must hold).
+
+Flags: """ + "; ".join(f"{k} = {v}" for k, v in FLAG_MEANINGS.items()) + "."
+
+
+@cli.command("list", help=LIST_HELP)
+@click.argument("query", nargs=-1)
 @click.option("--base", help="Base model (declared name, registered base, or substring).")
 @click.option("--rank", "-r", type=int, help="Only adapters with this r.")
 @click.option("--alpha", type=float, help="Only adapters with this lora_alpha.")
-@click.option("--target", "targets", multiple=True, help="Only adapters adapting this module suffix (repeatable: all).")
-@click.option("--tag", "tags", multiple=True, help="Only adapters with this tag (repeatable: all).")
+@click.option("--target", "targets", multiple=True,
+              help="Only adapters adapting a module whose suffix contains this (repeatable: all).")
+@click.option("--tag", "tags", multiple=True, help="Only adapters with a tag containing this (repeatable: all).")
 @click.option("--flag", "flags", multiple=True, type=click.Choice(FLAGS), help="Only adapters with this flag.")
 @click.option("--no-flag", "no_flags", multiple=True, type=click.Choice(FLAGS), help="Only adapters without it.")
-@click.option("--search", "-s", help="Substring of the name or description.")
+@click.option("--search", "-s", help="Words that must each appear in the name, description or a target.")
 @click.option("--fits", help="Only adapters that fit this registered base (see `hub base`).")
 @click.option("--sort", type=click.Choice(SORTS), default="name", show_default=True)
 @click.option("--desc", is_flag=True, help="Sort descending.")
@@ -112,16 +125,16 @@ def scan(state, directory, tags, link, as_json):
 @click.option("--all-versions", is_flag=True, help="One row per version (default: one per name, its latest).")
 @json_option
 @pass_state
-def list_(state, base, rank, alpha, targets, tags, flags, no_flags, search, fits, sort, desc, limit, all_versions,
-          as_json):
-    """List registered adapters, filtered and sorted (the latest version of each name)."""
+def list_(state, query, base, rank, alpha, targets, tags, flags, no_flags, search, fits, sort, desc, limit,
+          all_versions, as_json):
+    """List registered adapters, filtered and sorted (see LIST_HELP)."""
     from hub.registry import fastread
-    from hub.registry.filters import ListFilter
+    from hub.registry.query import merge_filter_options, parse_query
 
-    fits_id = state.hub.base_id(fits) if fits else None
-    flt = ListFilter(base=base, rank=rank, alpha=alpha, targets=targets, tags=tags, flags=flags,
-                     no_flags=no_flags, search=search, fits=fits_id, sort=sort, desc=desc, limit=limit,
-                     all_versions=all_versions)
+    parsed = parse_query(" ".join(query), sort=sort, desc=desc)
+    flt = merge_filter_options(parsed, base=base, rank=rank, alpha=alpha, targets=targets, tags=tags, flags=flags,
+                               no_flags=no_flags, search=search, fits=fits, limit=limit, all_versions=all_versions,
+                               base_id=lambda name: state.hub.base_id(name))
     # stdlib sqlite3 with the SQL an earlier run compiled, so that SQLAlchemy is not imported
     records = fastread.list_records(state.home, state.db_url, flt, full=as_json, raw=as_json)
     if not records:  # None: the fast path cannot answer; []: the ordinary path says why
@@ -223,20 +236,30 @@ def _show_surgery(recipe: dict) -> None:
 @json_option
 @pass_state
 def rm(state, names, dry_run, yes, force, as_json):
-    """Remove adapters from the registry (and their files from the store, unless shared).
+    """Move adapters to the trash (`hub trash restore NAME` brings one back).
 
-    NAME removes every version of NAME; NAME@N (or NAME@ALIAS) one version, refused
-    while an alias points at it unless --force.
+    NAME moves every version of NAME; NAME@N (or NAME@ALIAS) one version, refused
+    while an alias points at it unless --force. Their store files stay until the trash is
+    emptied (`hub trash empty`), or until `hub doctor --fix` finds them past the retention
+    period (HUB_TRASH_DAYS, default 30). Adapters combined from them and models merged
+    with them are named first.
     """
-    plans = [state.hub.remove_plan(n, force=force) for n in names]
+    hub = state.hub
+    plans = [hub.remove_plan(n, force=force) for n in names]
+    dependents = hub.dependents_of(names)
     if not as_json:
         for p in plans:
             versions = f" ({len(p.versions)} versions)" if len(p.versions) > 1 else ""
-            click.echo(f"{'would remove' if dry_run else 'remove'} {p.name}{versions}: {len(p.blobs)} store file(s), "
-                       f"{human_size(p.bytes_freed)} freed")
+            click.echo(f"{'would move' if dry_run else 'move'} {p.name}{versions} to the trash: {len(p.blobs)} "
+                       f"store file(s), {human_size(p.bytes_freed)} freed when the trash is emptied")
+            deps = dependents.get(names[plans.index(p)])
+            if deps:
+                click.echo(f"  made from it: {', '.join(f'{k} {n}' for k, n in deps)} "
+                           "(their lineage will show it as removed)")
     if dry_run:
         if as_json:
-            emit_json({"dry_run": True, "plans": [p.to_dict() for p in plans]})
+            emit_json({"dry_run": True, "plans": [{**p.to_dict(), "dependents": dependents.get(n, [])}
+                                                  for n, p in zip(names, plans)]})
         return
     if not yes:
         if not sys.stdin.isatty():   # a script or pipe cannot answer: refuse, as gh does
@@ -244,11 +267,13 @@ def rm(state, names, dry_run, yes, force, as_json):
 
             raise UsageError("refusing to remove without confirmation: stdin is not a terminal", "hub rm",
                              "pass --yes (-y) to remove without asking")
-        if not click.confirm(f"Remove {len(plans)} adapter(s)?", err=True):
+        if not click.confirm(f"Move {len(plans)} adapter(s) to the trash?", err=True):
             raise click.exceptions.Exit(1)
-    done = [state.hub.remove(n, force=force).to_dict() for n in names]
+    done = [hub.remove(n, force=force).to_dict() for n in names]
     if as_json:
         emit_json({"dry_run": False, "removed": done})
+    else:
+        stderr(f"moved {len(done)} adapter(s) to the trash; `hub trash restore NAME` brings one back")
 
 
 @cli.command()

@@ -12,9 +12,10 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import Alias
 
 from hub.registry import versions
-from hub.registry.filters import ListFilter, list_params
+from hub.registry.filters import ListFilter, list_params, search_words
 from hub.registry.schema import (
     adapter_base_fits, adapter_files, adapter_tags, adapter_targets, adapters, base_models, lineage, remotes,
+    trash_blobs,
 )
 
 FLAG_COLUMNS = {
@@ -80,16 +81,19 @@ def _conditions(f: ListFilter, t=adapters) -> list:
         conds.append(t.c.lora_alpha == p["alpha"])
     for i in range(len(f.targets)):
         conds.append(exists().where(and_(adapter_targets.c.adapter_id == t.c.id,
-                                         adapter_targets.c.target == p[f"target_{i}"])))
+                                         adapter_targets.c.target.ilike(p[f"target_{i}"], escape="\\"))))
     for i in range(len(f.tags)):
-        conds.append(exists().where(and_(adapter_tags.c.adapter_id == t.c.id, adapter_tags.c.tag == p[f"tag_{i}"])))
+        conds.append(exists().where(and_(adapter_tags.c.adapter_id == t.c.id,
+                                         adapter_tags.c.tag.ilike(p[f"tag_{i}"], escape="\\"))))
     for flag in f.flags:
         conds.append(t.c[FLAG_COLUMNS[flag].name].is_(True))
     for flag in f.no_flags:
         conds.append(t.c[FLAG_COLUMNS[flag].name].is_(False))
-    if f.search:
-        conds.append(or_(t.c.name.ilike(p["search_like"], escape="\\"),
-                         t.c.description.ilike(p["search_like"], escape="\\")))
+    for i in range(len(search_words(f.search))):
+        word = p[f"search_{i}"]
+        conds.append(or_(t.c.name.ilike(word, escape="\\"), t.c.description.ilike(word, escape="\\"),
+                         exists().where(and_(adapter_targets.c.adapter_id == t.c.id,
+                                             adapter_targets.c.target.ilike(word, escape="\\")))))
     if f.fits is not None:
         conds.append(exists().where(and_(adapter_base_fits.c.adapter_id == t.c.id,
                                          adapter_base_fits.c.base_id == p["fits"],
@@ -242,8 +246,8 @@ def delete_adapter(conn: Connection, adapter_id: int) -> bool:
 
 
 def referenced_blobs(conn: Connection, shas, except_adapter=None) -> set[str]:
-    """Which of ``shas`` some adapter's files use (other than those of ``except_adapter``:
-    an id or a collection of ids)."""
+    """Which of ``shas`` some adapter's files (other than those of ``except_adapter``: an id
+    or a collection of ids) or a trash entry use."""
     if isinstance(except_adapter, int):
         except_adapter = [except_adapter]
     shas = list(shas)
@@ -254,12 +258,15 @@ def referenced_blobs(conn: Connection, shas, except_adapter=None) -> set[str]:
         if except_adapter is not None:
             query = query.where(adapter_files.c.adapter_id.not_in(list(except_adapter)))
         out.update(conn.execute(query).scalars())
+        out.update(conn.execute(select(trash_blobs.c.sha256).where(trash_blobs.c.sha256.in_(chunk))).scalars())
     return out
 
 
 def all_referenced_blobs(conn: Connection) -> set[str]:
-    return set(conn.execute(select(adapter_files.c.sha256).where(
+    """Every store file a store-backed adapter or a trash entry uses."""
+    used = set(conn.execute(select(adapter_files.c.sha256).where(
         adapter_files.c.adapter_id.in_(select(adapters.c.id).where(adapters.c.storage == "store")))).scalars())
+    return used | set(conn.execute(select(trash_blobs.c.sha256)).scalars())
 
 
 def set_tags(conn: Connection, adapter_id: int, add=(), remove=()) -> bool:

@@ -25,6 +25,11 @@ class ListFilter:
     all_versions: bool = False       # else one row per name (its latest version)
 
 
+def search_words(search: str | None) -> tuple[str, ...]:
+    """The words of a search: each must appear in the name, the description or a target."""
+    return tuple((search or "").split())
+
+
 def like_pattern(text: str) -> str:
     """A LIKE pattern matching ``text`` anywhere (escape character: backslash)."""
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -40,10 +45,10 @@ def list_params(f: ListFilter) -> dict[str, object]:
         p["rank"] = f.rank
     if f.alpha is not None:
         p["alpha"] = f.alpha
-    p.update({f"target_{i}": t for i, t in enumerate(f.targets)})
-    p.update({f"tag_{i}": t for i, t in enumerate(f.tags)})
-    if f.search:
-        p["search_like"] = like_pattern(f.search)
+    # targets, tags and search words match as substrings (the filter language's rule)
+    p.update({f"target_{i}": like_pattern(t) for i, t in enumerate(f.targets)})
+    p.update({f"tag_{i}": like_pattern(t) for i, t in enumerate(f.tags)})
+    p.update({f"search_{i}": like_pattern(w) for i, w in enumerate(search_words(f.search))})
     if f.fits is not None:
         p["fits"] = f.fits
     if f.limit is not None:
@@ -61,4 +66,4 @@ def list_shape(f: ListFilter) -> str:
             f"{int(f.all_versions)}")
 
 
-__all__ = ["ListFilter", "like_pattern", "list_params", "list_shape"]
+__all__ = ["ListFilter", "like_pattern", "search_words", "list_params", "list_shape"]

@@ -9,7 +9,7 @@ from sqlalchemy import (
 )
 
 # The Alembic head this code expects; opening a registry at another revision runs the migrations.
-HEAD_REVISION = "quantized_merges"
+HEAD_REVISION = "trash"
 
 metadata = MetaData()
 
@@ -202,4 +202,26 @@ registry_info = Table(
     "registry_info", metadata,
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+# Removed adapters wait here (`hub rm` moves them; `hub trash restore|empty`; `hub doctor`
+# empties entries past the retention period). The row and its child rows are kept as one
+# JSON snapshot; trash_blobs names the store files they need, so nothing deletes those
+# while the entry exists.
+trash = Table(
+    "trash", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("size_bytes", BigInteger, nullable=False, default=0),
+    Column("trashed_at", DateTime(timezone=True), nullable=False),
+    Column("snapshot_json", Text, nullable=False),
+    Index("ix_trash_name", "name"),
+)
+
+trash_blobs = Table(
+    "trash_blobs", metadata,
+    Column("trash_id", Integer, ForeignKey("trash.id", ondelete="CASCADE"), primary_key=True),
+    Column("sha256", String(64), primary_key=True),
+    Index("ix_trash_blobs_sha256", "sha256"),
 )

@@ -38,6 +38,9 @@ class CombineOutcome:
     recipe: dict
     message: str = ""
     notes: list[str] = field(default_factory=list)
+    # a dry run's computed result and what it was computed from, so that running the same
+    # combination next (`reuse=`) does not compute it again
+    computed: object = field(default=None, repr=False, compare=False)
 
     def to_dict(self, modules: bool = True) -> dict:
         out = {"name": self.record.name if self.record else self.recipe.get("name"),
@@ -53,11 +56,15 @@ class CombiningMixin:
     def combine(self, parents: list[tuple[str, float]], method: str, name: str, params: dict | None = None,
                 layer_weights=(), drop_dora: bool = False, drop_modules_to_save: bool = False,
                 dtype: str = "float32", tags=(), description: str | None = None, dry_run: bool = False,
-                pinned: dict[str, str] | None = None, progress: Progress | None = None) -> CombineOutcome:
+                pinned: dict[str, str] | None = None, progress: Progress | None = None,
+                reuse: CombineOutcome | None = None) -> CombineOutcome:
         """Combine registered adapters ``parents`` ([(name, weight)]) into a new adapter ``name``.
 
         ``layer_weights``: rules (hub.combine.LayerWeightRule) or their text form.
-        ``pinned``: {parent name: sha256} that the parents must still have (recipes)."""
+        ``pinned``: {parent name: sha256} that the parents must still have (recipes).
+        ``reuse``: an earlier dry run; if it was computed from the same inputs (parents'
+        content, weights, method, parameters, options), its result is written instead of
+        being computed again."""
         from hub.combine import Parent, Recipe, combine, load_factors, parse_layer_weights
         from hub.combine.recipe import ParentSpec
         from hub.inspect import inspect_adapter
@@ -85,11 +92,16 @@ class CombiningMixin:
         infos = [inspect_adapter(self.adapter_dir(label)) for label in labels]
         findings = self._combine_findings(records, infos, method, params or {}, drop_dora, drop_modules_to_save)
 
-        factors = [load_factors(info.path, name=label, info=info) for label, info in zip(labels, infos)]
-        with patterns.budget():   # layer_weights regexes, all modules together
-            result = combine([Parent(f, w) for f, (_, w) in zip(factors, parents)], method, params,
-                             layer_weights=rules, drop_dora=drop_dora, drop_modules_to_save=drop_modules_to_save,
-                             dtype=dtype, progress=(lambda done, n: progress(done, n, "")) if progress else None)
+        inputs = (tuple((rec.sha256, float(w)) for rec, (_, w) in zip(records, parents)), method,
+                  tuple(sorted((params or {}).items())), repr(rules), drop_dora, drop_modules_to_save, dtype)
+        if reuse is not None and reuse.computed is not None and reuse.computed[0] == inputs:
+            result = reuse.computed[1]
+        else:
+            factors = [load_factors(info.path, name=label, info=info) for label, info in zip(labels, infos)]
+            with patterns.budget():   # layer_weights regexes, all modules together
+                result = combine([Parent(f, w) for f, (_, w) in zip(factors, parents)], method, params,
+                                 layer_weights=rules, drop_dora=drop_dora, drop_modules_to_save=drop_modules_to_save,
+                                 dtype=dtype, progress=(lambda done, n: progress(done, n, "")) if progress else None)
         recipe = Recipe(method=result.method, parents=[ParentSpec(label, w, rec.sha256)
                                                        for label, rec, (_, w) in zip(labels, records, parents)],
                         params=result.params, name=name, layer_weights=rules, drop_dora=drop_dora,
@@ -98,7 +110,7 @@ class CombiningMixin:
         summary = result.summary()
         if dry_run:
             return CombineOutcome(None, summary, result.modules, findings, doc, "dry run: nothing written",
-                                  result.notes)
+                                  result.notes, computed=(inputs, result))
 
         folder = self.store.temp_path("combine")
         try:

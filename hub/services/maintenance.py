@@ -53,7 +53,23 @@ def registry_facts(conn) -> dr.RegistryFacts:
         orphans["lineage"] = n
     models = tuple((r.name, r.path) for r in conn.execute(
         select(merged_models.c.name, merged_models.c.path).order_by(merged_models.c.name)))
-    return dr.RegistryFacts(facts, orphans, tuple(_integrity(conn)), models)
+    return dr.RegistryFacts(facts, orphans, tuple(_integrity(conn)), models, **_trash_facts(conn))
+
+
+def _trash_facts(conn) -> dict:
+    from datetime import datetime, timedelta, timezone
+
+    from hub.registry import trash as tq
+    from hub.services.trash import retention_days
+
+    days = retention_days()
+    now = datetime.now(timezone.utc)
+    expired = []
+    for r in tq.expired(conn, now - timedelta(days=days)):
+        at = r.trashed_at if r.trashed_at.tzinfo else r.trashed_at.replace(tzinfo=timezone.utc)
+        expired.append((r.id, r.name, (now - at).total_seconds() / 86400, r.size_bytes))
+    return {"trashed_blobs": frozenset(tq.all_trashed_blobs(conn)), "expired_trash": tuple(expired),
+            "retention_days": days}
 
 
 def _orphan_lineage():
@@ -99,7 +115,7 @@ class MaintenanceMixin:
                            output_dirs=getattr(self, "_doctor_dirs", ()))
 
     def _doctor_execute(self, report: dr.DoctorReport, todo: list[dr.Problem], grace_s: float) -> None:
-        rows = [p for p in todo if p.kind in ("missing_file", "orphan_rows")]
+        rows = [p for p in todo if p.kind in ("missing_file", "orphan_rows", "expired_trash")]
         files = [p for p in todo if p not in rows]
         if rows:
             with self.db.write() as conn:
@@ -107,6 +123,11 @@ class MaintenanceMixin:
                 for p in rows:
                     if p.kind == "orphan_rows":
                         _delete_orphan_rows(conn, p.target)
+                        report.fixed.append(p)
+                    elif p.kind == "expired_trash":
+                        from hub.registry import trash as tq
+
+                        tq.forget(conn, [p.adapter_id])   # its blobs are orphans for the next pass
                         report.fixed.append(p)
                     elif self._still_missing(conn, p):
                         q.delete_adapter(conn, p.adapter_id)

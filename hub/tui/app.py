@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Iterable
 
 from textual.app import App, SystemCommand
+from textual.binding import Binding
 from textual.screen import Screen
 
+from hub.tui import settings as saved
 from hub.tui.actions import ACTIONS
 from hub.tui.jobs import error_line
+from hub.tui.tasks import TaskManager
 
 
 class HubApp(App[None]):
@@ -16,18 +19,51 @@ class HubApp(App[None]):
     SUB_TITLE = "LoRA adapter registry"
     CSS_PATH = ["app.tcss"]
     NOTIFICATION_TIMEOUT = 6
+    BINDINGS = [
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+    ]
 
     def __init__(self, hub, theme: str | None = None) -> None:
         super().__init__()
         self.hub = hub
-        self._initial_theme = theme
+        self.settings = saved.load(hub.home)
+        self._initial_theme = theme or self.settings.theme
+        self.tasks = TaskManager(self)
+        self.undo = None          # hub.tui.edits.Undo: the last tag, rename or delete
 
     def on_mount(self) -> None:
         from hub.tui.screens.main import MainScreen
 
-        if self._initial_theme:
+        if self._initial_theme in self.available_themes:
             self.theme = self._initial_theme
-        self.push_screen(MainScreen(self.hub))
+        s = self.settings
+        self.push_screen(MainScreen(self.hub, sort=s.sort, desc=s.desc, filter_text=s.filter))
+        self.theme_changed_signal.subscribe(self, lambda _theme: self.remember())
+
+    def remember(self) -> None:
+        """Write theme, sort and filter to HUB_HOME/tui.json."""
+        from hub.tui.screens.main import MainScreen
+
+        main = next((s for s in self.screen_stack if isinstance(s, MainScreen)), None)
+        if main is not None and main.is_mounted:
+            self.settings.sort, self.settings.desc = main.table.filter.sort, main.table.filter.desc
+            self.settings.filter = main.filter_bar.text
+        self.settings.theme = self.theme
+        saved.save(self.hub.home, self.settings)
+
+    async def action_quit(self) -> None:
+        """Quit: running jobs are cancelled (child processes terminated), settings kept."""
+        self.tasks.cancel_all()
+        self.remember()
+        self.exit()
+
+    def on_unmount(self) -> None:
+        self.tasks.cancel_all()
+
+    def on_task_manager_changed(self, event: TaskManager.Changed) -> None:
+        for screen in self.screen_stack:
+            screen.post_message(TaskManager.Changed(event.task))
 
     def report_error(self, exc: BaseException) -> None:
         """Errors become notifications carrying the CLI's one-line message."""
@@ -40,7 +76,8 @@ class HubApp(App[None]):
             for a in ACTIONS:
                 if a.action == "quit":
                     continue
-                yield SystemCommand(a.label, a.help, lambda action=a.action: screen.run_action(action))
+                yield SystemCommand(f"{a.label}  ({a.key_display or a.key})", a.help,
+                                    lambda action=a.binding_action: screen.run_action(action))
         yield from super().get_system_commands(screen)
 
 

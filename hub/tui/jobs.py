@@ -20,11 +20,26 @@ class Cancelled(Exception):
     """Raised inside a worker's progress callback once the user cancelled it."""
 
 
-def error_line(exc: BaseException) -> str:
-    """The same one line the CLI prints for this error."""
-    from hub.cli._errors import render_error
+class ChildFailed(Exception):
+    """A job in a child process failed; ``line`` is the CLI's one line for it."""
 
-    return render_error(exc)[0]
+    def __init__(self, line: str) -> None:
+        super().__init__(line)
+        self.line = line
+
+
+def error_line(exc: BaseException, fields: dict[str, str] | None = None) -> str:
+    """The same one line the CLI prints for this error. ``fields`` maps the CLI options that
+    its advice may name to what the form calls them (the form has no `--overwrite`)."""
+    if isinstance(exc, ChildFailed):
+        line = exc.line
+    else:
+        from hub.cli._errors import render_error
+
+        line = render_error(exc)[0]
+    for option, label in (fields or {}).items():
+        line = line.replace(option, label)
+    return line
 
 
 def run_in_thread(node: DOMNode, fn: Callable[[], Any], on_success: Callable[[Any], None] | None = None,

@@ -4,16 +4,15 @@ The first paint needs one count and one page, which SQL answers in milliseconds.
 a filter needs more: on a large registry an unindexed SQL filter reads the whole table,
 so the index (Hub.browse_index) is loaded in the background and answers from then on.
 Changes made from the TUI are applied to it at once (Hub.refresh_browse_index); changes
-made elsewhere show after f5, which reloads it.
+made elsewhere show after f5, which reloads it. The table shows no Source column, so rows
+are read without their source labels (which sit after each row's JSON).
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
 
 from hub.registry.adapters import ListFilter
-from hub.services.browsing import PENDING_SOURCE
 
 
 class RegistrySource:
@@ -33,17 +32,8 @@ class RegistrySource:
     def list_rows(self, flt: ListFilter):
         index = self.index
         if index is not None and index.supports(flt):
-            return index.list_rows(flt, sources=False)   # the table fills Source in afterwards
+            return index.list_rows(flt, sources=False)
         return self.hub.list_rows(flt, sources=False)
-
-    def fill_sources(self, rows):
-        """``rows`` with their PENDING_SOURCE labels read (in a worker: it reads row tails)."""
-        index = self.index
-        pending = [r.name for r in rows if r.source == PENDING_SOURCE]
-        if not pending:
-            return rows
-        labels = index.fill_sources(pending) if index is not None else self.hub.source_labels(pending)
-        return [replace(r, source=labels.get(r.name, r.source)) if r.source == PENDING_SOURCE else r for r in rows]
 
     def count_matching(self, flt: ListFilter) -> int:
         return self._pick(flt).count_matching(flt)

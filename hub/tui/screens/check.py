@@ -12,6 +12,7 @@ from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Label, Static
 
+from hub.tui.format import inert
 from hub.tui.jobs import run_in_thread
 from hub.tui.widgets.details import findings_content
 
@@ -21,8 +22,8 @@ def verdict_content(report) -> Content:
     warnings = sum(f.severity == "warning" for f in report.findings)
     counts = f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}"
     if report.compatible:
-        return Content.assemble(("✔ compatible", "bold $text-success"), f" with {report.against}  ({counts})")
-    return Content.assemble(("✘ not compatible", "bold $text-error"), f" with {report.against}  ({counts})")
+        return Content.assemble(("✔ compatible", "bold $text-success"), inert(f" with {report.against}  ({counts})"))
+    return Content.assemble(("✘ not compatible", "bold $text-error"), inert(f" with {report.against}  ({counts})"))
 
 
 class CheckScreen(ModalScreen[None]):
@@ -36,7 +37,7 @@ class CheckScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog check-dialog"):
-            yield Label(f"Check {self.adapter} against a base model", classes="dialog-title", markup=False)
+            yield Label(inert(f"Check {self.adapter} against a base model"), classes="dialog-title", markup=False)
             with Horizontal(classes="form-row"):
                 yield Label("Base", classes="form-label")
                 yield Input(placeholder="registered base name, or a model folder", id="check-base", compact=True)
@@ -67,7 +68,7 @@ class CheckScreen(ModalScreen[None]):
         if guess and not field.value:
             field.value = guess
             field.select_all()
-        hint = f"registered bases: {', '.join(bases)}" if bases else \
+        hint = inert(f"registered bases: {', '.join(bases)}") if bases else \
             "no registered bases yet (`hub base add PATH`); a model folder works too"
         self.query_one("#check-bases", Static).update(hint)
 
@@ -89,7 +90,9 @@ class CheckScreen(ModalScreen[None]):
         if not base:
             self.query_one("#check-verdict", Static).update("give a base: a registered name or a model folder")
             return
+        self.report = None
         self.query_one("#check-verdict", Static).update(f"checking against {base} …")
+        self.query_one("#check-findings", Static).update("")     # never the last check's findings
         hub, name = self.hub, self.adapter
         run_in_thread(self, lambda: hub.check(name, base), self._show, self._failed, group="check", exclusive=True)
 
@@ -103,4 +106,6 @@ class CheckScreen(ModalScreen[None]):
         from hub.tui.jobs import error_line
 
         self.query_one("#check-verdict", Static).update(Content.assemble((error_line(exc), "$text-error")))
+        self.query_one("#check-findings", Static).update(
+            findings_content([f.to_dict() for f in getattr(exc, "findings", None) or []], empty=""))
         self.app.report_error(exc)

@@ -1,10 +1,15 @@
 """`o`: combine the marked adapters. A form (weights, method and its parameters, name),
 a live preview (resulting rank, exactness, compatibility findings) computed as a dry run,
-then the real run with a progress bar."""
+then the real run as a task with a progress bar.
+
+The preview runs PREVIEW_DELAY after the last edit of a field that changes it (weights,
+method, parameters, the drop options; not the name); an edit cancels a preview still
+running. Combine reuses the preview's result when the form has not changed since."""
 
 from __future__ import annotations
 
 import threading
+import uuid
 from dataclasses import dataclass
 
 from textual import on
@@ -16,13 +21,15 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Button, Checkbox, Footer, Input, Label, ProgressBar, Select, Static
 
-from hub.errors import Incompatible, UsageError
 from hub.tui.format import fmt_num
-from hub.tui.jobs import Cancelled, error_line, progress_reporter, run_in_thread
+from hub.tui.jobs import Cancelled, error_line, run_in_thread
 from hub.tui.widgets.details import findings_content
 
 PREVIEW_DELAY = 0.3
 DEFAULT_METHOD = "cat"
+# CLI options that the service's advice names, as this form calls them
+FORM_FIELDS = {"--drop-modules-to-save": "\"drop modules_to_save\"", "--drop-dora": "\"drop DoRA\"",
+               "--name": "the Name field", "--rank": "the rank field"}
 
 
 @dataclass(frozen=True)
@@ -34,7 +41,14 @@ class CombineForm:
     params: dict
     name: str
     drop_dora: bool
+    drop_mts: bool = False
     problem: str | None = None
+
+    @property
+    def preview_key(self) -> tuple:
+        """What the preview depends on (the name is not part of it)."""
+        return (tuple(self.parents), self.method, tuple(sorted(self.params.items())), self.drop_dora,
+                self.drop_mts)
 
 
 def default_name(names: list[str]) -> str:
@@ -76,9 +90,12 @@ class CombineScreen(Screen[str | None]):
         self.preview = None                # last dry-run outcome
         self.findings: list = []
         self.busy = False
+        self.job = None                   # the running combine (hub.tui.tasks.Task)
         self._preview_timer: Timer | None = None
         self._ticket = 0
-        self._stop = threading.Event()
+        self._preview_stop = threading.Event()
+        self._preview_key: tuple | None = None   # the inputs the shown (or running) preview is for
+        self.previews_started = 0
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="combine-form"):
@@ -101,6 +118,7 @@ class CombineScreen(Screen[str | None]):
                 yield Label("Name", classes="form-label")
                 yield Input(default_name(self.names), id="new-name", compact=True)
             yield Checkbox("drop DoRA magnitudes (combine only the LoRA part)", id="drop-dora", compact=True)
+            yield Checkbox("drop modules_to_save (keep only the LoRA weights)", id="drop-mts", compact=True)
             yield Label("Preview", classes="section-title")
             yield Static("…", id="preview")
             yield Static("", id="preview-findings")
@@ -113,6 +131,7 @@ class CombineScreen(Screen[str | None]):
     def on_mount(self) -> None:
         self.query_one("#combine-progress").display = False
         self.query_one("#drop-dora").display = False
+        self.query_one("#drop-mts").display = False
         self.query_one("#weight-0", Input).focus()
         hub, names = self.hub, self.names
 
@@ -134,6 +153,7 @@ class CombineScreen(Screen[str | None]):
             self.query_one(f"#parent-info-{i}", Static).update(
                 f"r={rec.r} alpha={fmt_num(rec.lora_alpha)} {','.join(rec.target_modules)}{flags}")
         self.query_one("#drop-dora").display = any(r.use_dora for r in records)
+        self.query_one("#drop-mts").display = any(r.modules_to_save for r in records)
         self._show_method()
         self.schedule_preview()
 
@@ -188,13 +208,16 @@ class CombineScreen(Screen[str | None]):
         if not name:
             problem = problem or "give the new adapter a name"
         drop_dora = self.query_one("#drop-dora", Checkbox).value
-        return CombineForm(parents, str(method_name), params, name, drop_dora, problem)
+        drop_mts = self.query_one("#drop-mts", Checkbox).value
+        return CombineForm(parents, str(method_name), params, name, drop_dora, drop_mts, problem)
 
     @on(Input.Changed)
     @on(Checkbox.Changed)
     def _form_changed(self, event) -> None:
-        if self.methods:
-            self.schedule_preview()
+        field = getattr(event, "input", None)
+        if field is not None and field.id == "new-name":
+            return    # the name does not change the preview
+        self.schedule_preview()
 
     @on(Select.Changed)
     def _select_changed(self, event: Select.Changed) -> None:
@@ -206,48 +229,76 @@ class CombineScreen(Screen[str | None]):
     # -- preview (a dry run in a worker) --------------------------------------------------
 
     def schedule_preview(self) -> None:
+        """An edit: the shown preview and findings are out of date at once; a new preview runs
+        once typing pauses, if the inputs it depends on really changed."""
+        if not self.methods or self.busy:
+            return
+        try:
+            key = self.read_form().preview_key
+        except Exception:  # noqa: BLE001 - param fields still mounting after a method switch
+            key = None
+        if key is not None and key == self._preview_key:
+            return
         if self._preview_timer is not None:
             self._preview_timer.stop()
+        self._preview_stop.set()          # a preview of the old inputs stops at its next module
+        self.preview = None
+        self.findings = []
+        self.query_one("#preview", Static).update(Content.assemble(("preview out of date …", "$text-muted")))
+        self.query_one("#preview-findings", Static).update("")
         self._preview_timer = self.set_timer(PREVIEW_DELAY, self.run_preview)
 
     def run_preview(self) -> None:
         form = self.read_form()
         self._ticket += 1
         ticket = self._ticket
-        if form.problem:
+        if form.problem and "name" not in form.problem:
+            self._preview_key = None
             self.preview = None
             self.query_one("#preview", Static).update(Content.assemble((form.problem, "$text-warning")))
             return
+        self._preview_key = form.preview_key
         self.query_one("#preview", Static).update(Content.assemble(("computing preview …", "$text-muted")))
         hub = self.hub
+        stop = self._preview_stop = threading.Event()
+        self.previews_started += 1
+        # a name nobody has: the preview does not depend on the Name field
+        probe = f"tui-preview-{uuid.uuid4().hex[:12]}"
+
+        def check_stop(*_args):
+            if stop.is_set():
+                raise Cancelled()
 
         def dry_run():
             rank = form.params.get("rank")
             report = hub.check_combination([n for n, _ in form.parents], form.method, rank=rank)
             try:
-                outcome = hub.combine(form.parents, form.method, form.name, form.params,
-                                      drop_dora=form.drop_dora, dry_run=True)
-            except (Incompatible, UsageError) as exc:
-                return ticket, report, None, exc
+                outcome = hub.combine(form.parents, form.method, probe, form.params, drop_dora=form.drop_dora,
+                                      drop_modules_to_save=form.drop_mts, dry_run=True, progress=check_stop)
+            except Cancelled:
+                raise
             except Exception as exc:  # noqa: BLE001 - shown in the preview, like the CLI would print it
                 return ticket, report, None, exc
             return ticket, report, outcome, None
 
-        run_in_thread(self, dry_run, self._show_preview, group="combine-preview", exclusive=True)
+        run_in_thread(self, dry_run, self._show_preview, lambda exc: None, group="combine-preview")
 
     def _show_preview(self, result) -> None:
         ticket, report, outcome, exc = result
         if ticket != self._ticket:
             return
         self.preview = outcome
-        findings = [f.to_dict() for f in (outcome.findings if outcome else report.findings)]
-        if outcome is None and getattr(exc, "findings", None):
-            findings = [f.to_dict() for f in exc.findings]
+        if outcome is not None:
+            findings = [f.to_dict() for f in outcome.findings]
+        else:
+            findings = [f.to_dict() for f in (getattr(exc, "findings", None) or report.findings)]
         self.findings = findings
         if outcome is not None:
             self.query_one("#preview", Static).update(preview_content(outcome))
         else:
-            self.query_one("#preview", Static).update(Content.assemble((error_line(exc), "$text-error")))
+            self._preview_key = None    # a failed preview is tried again on the next edit
+            self.query_one("#preview", Static).update(
+                Content.assemble((error_line(exc, FORM_FIELDS), "$text-error")))
         self.query_one("#preview-findings", Static).update(
             findings_content(findings, empty="compatible: no findings"))
 
@@ -260,9 +311,10 @@ class CombineScreen(Screen[str | None]):
             self.action_cancel()
 
     def action_cancel(self) -> None:
-        if self.busy:
-            self._stop.set()   # stops at the next progress report; nothing is registered before the end
+        if self.busy and self.job is not None:
+            self.job.cancel()   # stops at the next progress report; nothing is registered before the end
             return
+        self._preview_stop.set()
         self.dismiss(None)
 
     def action_combine(self) -> None:
@@ -278,32 +330,35 @@ class CombineScreen(Screen[str | None]):
         bar.update(total=100, progress=0)
         self.query_one("#combine-go", Button).disabled = True
         hub = self.hub
-        self._stop.clear()
-        stop = self._stop
+        reuse = self.preview if form.preview_key == self._preview_key else None
 
-        def update(done, total, _item):
-            bar.update(total=max(total, 1), progress=done)
+        def update(task):
+            if self.is_attached:
+                bar.update(total=max(task.total, 1), progress=task.done)
 
-        def run():
-            progress = progress_reporter(self, update, stop)
+        def run(progress):
             return hub.combine(form.parents, form.method, form.name, form.params, drop_dora=form.drop_dora,
-                               progress=progress)
+                               drop_modules_to_save=form.drop_mts, progress=progress, reuse=reuse)
 
-        run_in_thread(self, run, self._combined, self._failed, group="combine-run", exclusive=True)
+        self.job = self.app.tasks.start(f"combine {form.name}", run, self._combined, self._failed, update,
+                                         notify=False)
 
     def _finish(self) -> None:
         self.busy = False
-        self.query_one("#combine-progress").display = False
-        self.query_one("#combine-go", Button).disabled = False
+        self.job = None
+        if self.is_attached:
+            self.query_one("#combine-progress").display = False
+            self.query_one("#combine-go", Button).disabled = False
 
     def _combined(self, outcome) -> None:
         self._finish()
-        self.notify(outcome.message)
-        self.dismiss(outcome.record.name)
+        self.notify(outcome.message, markup=False)
+        if self.is_attached:
+            self.dismiss(outcome.record.name)
 
     def _failed(self, exc: BaseException) -> None:
         self._finish()
         if isinstance(exc, Cancelled):
             self.notify("combine cancelled; nothing was registered", severity="warning")
             return
-        self.app.report_error(exc)
+        self.notify(error_line(exc, FORM_FIELDS), severity="error", timeout=10, markup=False)

@@ -1,4 +1,4 @@
-"""Small modal dialogs: confirm, and one-line prompts (tag, rename, export)."""
+"""Small modal dialogs: confirm, one-line prompts (tag, rename, export), and a choice."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Checkbox, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
 
 from hub.errors import HubError
 from hub.tui.jobs import error_line
@@ -44,22 +45,25 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(value)
 
 
-class PromptScreen(ModalScreen[str | None]):
-    """One text field; ``validate`` raising HubError keeps the dialog open with its message."""
+class PromptScreen(ModalScreen):
+    """One text field; ``validate`` raising HubError keeps the dialog open with its message.
+    Dismisses with the text, or with (text, ticked) when it has a ``checkbox``; None if cancelled."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, title: str, label: str, value: str = "", placeholder: str = "",
-                 validate: Callable[[str], object] | None = None, ok: str = "OK") -> None:
+                 validate: Callable[[str], object] | None = None, ok: str = "OK", checkbox: str | None = None) -> None:
         super().__init__(classes="dialog-screen")
         self.title_text, self.label, self.value = title, label, value
-        self.placeholder, self.validate, self.ok = placeholder, validate, ok
+        self.placeholder, self.validate, self.ok, self.checkbox = placeholder, validate, ok, checkbox
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(self.title_text, classes="dialog-title", markup=False)
             yield Label(self.label, classes="dialog-body", markup=False)
             yield Input(self.value, placeholder=self.placeholder, id="prompt-input")
+            if self.checkbox:
+                yield Checkbox(self.checkbox, id="prompt-check", compact=True)
             yield Static("", id="prompt-error", classes="dialog-error", markup=False)
             with Horizontal(classes="dialog-buttons"):
                 yield Button(self.ok, id="ok", variant="primary")
@@ -78,7 +82,10 @@ class PromptScreen(ModalScreen[str | None]):
             except HubError as exc:
                 self.query_one("#prompt-error", Static).update(error_line(exc))
                 return
-        self.dismiss(value)
+        if self.checkbox:
+            self.dismiss((value, self.query_one("#prompt-check", Checkbox).value))
+        else:
+            self.dismiss(value)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -89,6 +96,39 @@ class PromptScreen(ModalScreen[str | None]):
             self._submit()
         else:
             self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ChoiceScreen(ModalScreen[str | None]):
+    """Pick one of a few options, by its key or with the arrows and Enter."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, choices: list[tuple[str, str, str]]) -> None:
+        """``choices``: (value, key, label)."""
+        super().__init__(classes="dialog-screen")
+        self.title_text, self.choices = title, choices
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="dialog-title", markup=False)
+            yield OptionList(*(Option(f"{key}  {label}", id=value) for value, key, label in self.choices),
+                             id="choices", markup=False)
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).focus()
+
+    def on_key(self, event) -> None:
+        for value, key, _label in self.choices:
+            if event.character == key:
+                event.stop()
+                self.dismiss(value)
+                return
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

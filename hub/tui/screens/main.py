@@ -1,8 +1,9 @@
-"""The main screen: filter bar, adapter table, details pane, and every action."""
+"""The main screen: filter box, adapter table, details pane; it dispatches every action of
+hub.tui.actions (registry changes live in hub.tui.screens.edits, jobs in their screens)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import replace
 
 from textual.app import ComposeResult
 from textual.containers import Container
@@ -11,32 +12,24 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
 from hub.registry.adapters import ListFilter
-from hub.tui.actions import bindings
-from hub.tui.format import human_size
+from hub.tui import edits
+from hub.tui.actions import BY_NAME, bindings
 from hub.tui.jobs import run_in_thread
-from hub.tui.screens.dialogs import ConfirmScreen, PromptScreen
 from hub.tui.source import RegistrySource
-from hub.tui.widgets.adapter_table import COLUMNS, AdapterTable
+from hub.tui.tasks import TaskManager
+from hub.tui.widgets.adapter_table import SORT_LABELS, AdapterTable
 from hub.tui.widgets.details import DetailsPane, DetailsView, load_details
 from hub.tui.widgets.filter_bar import FilterBar
 
 DETAILS_DELAY = 0.12   # let typing and key repeat settle before loading a record
-NEEDS_ROW = {"check", "tag", "rename", "delete", "export", "toggle_mark", "check_remote"}
-
-
-def parse_tag_edit(text: str) -> tuple[list[str], list[str]]:
-    """'a b -c' -> add [a, b], remove [c]."""
-    add, remove = [], []
-    for word in text.replace(",", " ").split():
-        (remove if word.startswith("-") else add).append(word.lstrip("-+"))
-    return [w for w in add if w], [w for w in remove if w]
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
 
 class MainScreen(Screen):
     BINDINGS = bindings()
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (130, "-wide")]
 
-    def __init__(self, hub) -> None:
+    def __init__(self, hub, sort: str = "name", desc: bool = False, filter_text: str = "") -> None:
         super().__init__(id="main")
         self.hub = hub
         self.source = RegistrySource(hub)
@@ -44,6 +37,8 @@ class MainScreen(Screen):
         self._quitting = False
         self._has_row = False
         self._index_started = False
+        self._initial = (sort, desc, filter_text)
+        self._spin = 0
 
     def compose(self) -> ComposeResult:
         yield Static("hub", id="status", markup=False)
@@ -61,9 +56,25 @@ class MainScreen(Screen):
     def details(self) -> DetailsPane:
         return self.query_one(DetailsPane)
 
+    @property
+    def filter_bar(self) -> FilterBar:
+        return self.query_one(FilterBar)
+
     def on_mount(self) -> None:
-        self.table.query_rows(reset=True)
+        sort, desc, text = self._initial
+        bar = self.filter_bar
+        if text:
+            with bar.prevent(Input.Changed):
+                bar.set_text(text)
+            try:
+                from hub.registry.query import parse_query
+
+                bar.query = parse_query(text)
+            except Exception:  # noqa: BLE001 - a remembered filter that no longer parses starts empty
+                bar.clear()
+        self._apply_query(bar.query, sort=sort, desc=desc)
         self.table.focus()
+        self.set_interval(0.12, self._tick)
 
     def load_index(self) -> None:
         """Fast filters on large registries: the browse index loads behind the first paint."""
@@ -75,10 +86,27 @@ class MainScreen(Screen):
     # -- keeping the panes in step -----------------------------------------------------
 
     def on_filter_bar_changed(self, event: FilterBar.Changed) -> None:
+        self._apply_query(event.query)
+
+    def _apply_query(self, query, sort: str | None = None, desc: bool | None = None) -> None:
         flt = self.table.filter
-        new = event.spec.to_filter(sort=flt.sort, desc=flt.desc)
-        if new != flt:
+        sort = flt.sort if sort is None else sort
+        desc = flt.desc if desc is None else desc
+        self.table.highlights = query.highlights
+        if query.fits:
+            hub = self.hub
+
+            def resolve():
+                return query.to_filter(hub.base_id)
+
+            run_in_thread(self, resolve, lambda f: self.table.query_rows(replace(f, sort=sort, desc=desc),
+                                                                         reset=True), group="fits", exclusive=True)
+            return
+        new = replace(query.filter, sort=sort, desc=desc)
+        if new != flt or not self.table.loaded:
             self.table.query_rows(new, reset=True)
+        else:
+            self.table.refresh()
 
     def on_filter_bar_done(self, _event: FilterBar.Done) -> None:
         self.table.focus()
@@ -90,6 +118,14 @@ class MainScreen(Screen):
             self.load_index()
         self._update_status()
         self._bindings_follow_row()
+
+    def on_task_manager_changed(self, _event: TaskManager.Changed) -> None:
+        self._update_status()
+
+    def _tick(self) -> None:
+        if self.app.tasks.running:
+            self._spin += 1
+            self._update_status()
 
     def _bindings_follow_row(self) -> None:
         # the footer dims row actions when no row is selected; re-rendering it costs a layout,
@@ -129,23 +165,23 @@ class MainScreen(Screen):
 
     def _update_status(self) -> None:
         t = self.table
-        label = next((c.label for c in COLUMNS if c.key == t.filter.sort), t.filter.sort)
-        filtered = not self.query_one(FilterBar).spec.empty
-        parts = [f"hub · {t.total:,} adapter{'s' if t.total != 1 else ''}{' match' if filtered else ''}",
-                 f"sorted by {label.lower()} {'▼' if t.filter.desc else '▲'}"]
+        label = SORT_LABELS.get(t.filter.sort, t.filter.sort)
+        filtered = not self.filter_bar.query.empty
+        head = f"hub · {t.total:,} adapter{'s' if t.total != 1 else ''}{' match' if filtered else ''}"
+        parts = [head, f"by {label.lower()} {'▼' if t.filter.desc else '▲'}"]
         if not self.source.indexed:
             parts.append("indexing…")
-        tail = "? help"
+        running = self.app.tasks.running
+        if running:
+            parts.append(f"{SPINNER[self._spin % len(SPINNER)]} {len(running)} task{'s' if len(running) > 1 else ''}")
         if t.marked:
-            # the marked names get what room is left, so "? help" always shows
-            head = "  ·  ".join(parts) + f"  ·  {len(t.marked)} marked: "
-            room = self.size.width - 2 - len(head) - len("  ·  " + tail)
-            names = ", ".join(t.marked)
-            if len(names) > room:
-                names = names[: max(room - 1, 0)] + "…" if room > 1 else ""
-            parts.append(f"{len(t.marked)} marked: {names}".rstrip(": "))
-        parts.append(tail)
-        self.query_one("#status", Static).update("  ·  ".join(parts), layout=False)
+            parts.append(f"{len(t.marked)} marked: {', '.join(t.marked)}")
+        tail = "  ·  F1 help"
+        room = max(self.size.width - 2 - len(tail), 0)
+        text = "  ·  ".join(parts)
+        if len(text) > room:   # the help hint always shows; the rest is cut
+            text = text[: max(room - 1, 0)] + "…"
+        self.query_one("#status", Static).update(text + tail, layout=False)
 
     def on_resize(self) -> None:
         self._update_status()
@@ -161,7 +197,7 @@ class MainScreen(Screen):
         run_in_thread(self, lambda: source.changed(*changed), done, group="index-refresh")
 
     def show_adapter(self, name: str) -> None:
-        """Put the cursor on a new adapter ``name``, clearing the filter if it hides it."""
+        """Put the cursor on adapter ``name``, clearing the filter if it hides it."""
         flt = self.table.filter
         source = self.source
 
@@ -172,8 +208,13 @@ class MainScreen(Screen):
         def placed(pos):
             self.table._announced = None
             if pos is None:
+                with self.filter_bar.prevent(Input.Changed):
+                    self.filter_bar.clear()
+                from hub.registry.query import parse_query
+
+                self.filter_bar.query = parse_query("")
+                self.table.highlights = {}
                 self.table.query_rows(ListFilter(sort=flt.sort, desc=flt.desc), keep=name)
-                self.query_one(FilterBar).clear()   # its Changed events now repeat the table's filter
             else:
                 self.table.query_rows(keep=name)
 
@@ -182,14 +223,34 @@ class MainScreen(Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if self._quitting:
             return False  # keys typed after q must not open dialogs on a closing app
-        if action in NEEDS_ROW and self.table.current_name is None:
+        name = parameters[0] if action == "run" and parameters else action
+        spec = BY_NAME.get(name)
+        if spec is not None and spec.targets and self.table.current_name is None and not (
+                spec.targets == "marked" and self.table.marked):
             return None   # shown dimmed in the footer
         return True
+
+    def targets_of(self, action: str) -> list[str]:
+        """The adapters an action applies to: the marked ones (if it takes several), else the cursor's."""
+        spec = BY_NAME[action]
+        if spec.targets == "marked" and self.table.marked:
+            return list(self.table.marked)
+        name = self.table.current_name
+        return [name] if name else []
+
+    def action_run(self, action: str) -> None:
+        """Actions declared with a handler (hub.tui.actions)."""
+        spec = BY_NAME[action]
+        names = self.targets_of(action) if spec.targets else []
+        if spec.targets and not names:
+            self.notify("no adapter under the cursor", severity="warning")
+            return
+        spec.call(self, names)
 
     # -- navigation actions --------------------------------------------------------------
 
     def action_focus_filter(self) -> None:
-        self.query_one(FilterBar).focus_field("text")
+        self.filter_bar.focus_field()
 
     def action_escape(self) -> None:
         if isinstance(self.focused, Input):
@@ -199,6 +260,8 @@ class MainScreen(Screen):
             self.table.focus()
         elif self.focused is not self.table:
             self.table.focus()
+        elif self.filter_bar.text:
+            self.filter_bar.clear()       # Esc on the table clears the filter
 
     def action_toggle_mark(self) -> None:
         if self.table.toggle_mark() is not None:
@@ -224,134 +287,80 @@ class MainScreen(Screen):
 
         self.app.push_screen(HelpScreen())
 
+    def action_tasks(self) -> None:
+        from hub.tui.screens.tasks import TasksScreen
+
+        self.app.push_screen(TasksScreen())
+
+    def action_command_mode(self) -> None:
+        from hub.tui.screens.command import CommandScreen
+
+        self.app.push_screen(CommandScreen(), self.run_command)
+
+    def run_command(self, line: str | None) -> None:
+        from hub.tui.screens.command import run_command
+
+        if line:
+            run_command(self, line)
+
     def action_quit(self) -> None:
         self._quitting = True
-        self.app.exit()
+        self.app.action_quit()
 
-    # -- registry actions ---------------------------------------------------------------
+    def action_lineage_parent(self) -> None:
+        view = self.details.view
+        if view is None or view.record.name != self.table.current_name:
+            self.notify("the details are still loading", severity="warning")
+            return
+        parents = [p["name"] for p in view.record.lineage if p["type"] == "adapter" and p["present"]]
+        if not parents:
+            self.notify(f"{view.record.name} has no registered parent", severity="warning")
+            return
+        self.show_adapter(parents[0])
 
-    def _current(self) -> str | None:
-        name = self.table.current_name
-        if name is None:
-            self.notify("no adapter under the cursor", severity="warning")
-        return name
+    # -- registry actions (hub.tui.edits) -----------------------------------------------
 
     def action_tag(self) -> None:
-        name = self._current()
-        if name is None:
-            return
-        row = self.table.current
-        now = ", ".join(row.tags) if row and row.tags else "none"
-        hub = self.hub
-
-        def validate(text: str) -> None:
-            from hub.names import check_tag
-
-            add, remove = parse_tag_edit(text)
-            for t in add:
-                check_tag(t)
-
-        def done(text: str | None) -> None:
-            if not text:
-                return
-            add, remove = parse_tag_edit(text)
-            run_in_thread(self, lambda: hub.tag(name, add=add, remove=remove),
-                          lambda rec: (self.notify(f"{rec.name}: {', '.join(rec.tags) or '(no tags)'}"),
-                                       self.refresh_after(keep=rec.name, changed=(rec.name,))))
-
-        self.app.push_screen(PromptScreen(f"Tag {name}", f"Tags to add, -tag to remove (now: {now})",
-                                          placeholder="e.g. prod -draft", validate=validate, ok="Apply"), done)
+        edits.tag(self, self.targets_of("tag"))
 
     def action_rename(self) -> None:
-        name = self._current()
-        if name is None:
-            return
-        hub = self.hub
-
-        def validate(text: str) -> None:
-            from hub.names import check_name
-
-            check_name(text)
-
-        def renamed(rec) -> None:
-            self.table.forget(name, rec.name)
-            self.notify(f"renamed {name} -> {rec.name}")
-            self.refresh_after(keep=rec.name, changed=(name, rec.name))
-
-        def done(new: str | None) -> None:
-            if new and new != name:
-                run_in_thread(self, lambda: hub.rename(name, new), renamed)
-
-        self.app.push_screen(PromptScreen(f"Rename {name}", "New name", value=name, validate=validate,
-                                          ok="Rename"), done)
+        edits.rename(self, self.targets_of("rename"))
 
     def action_delete(self) -> None:
-        name = self._current()
-        if name is None:
-            return
-        hub = self.hub
-
-        def removed(plan) -> None:
-            self.table.forget(name)
-            self.notify(f"removed {name} ({human_size(plan.bytes_freed)} freed)")
-            self.refresh_after(changed=(name,))
-
-        def confirmed(yes: bool | None) -> None:
-            if yes:
-                run_in_thread(self, lambda: hub.remove(name), removed)
-
-        def ask(plan) -> None:
-            body = (f"Remove {name} from the registry?\n{len(plan.blobs)} store file(s), "
-                    f"{human_size(plan.bytes_freed)} freed. This cannot be undone.")
-            self.app.push_screen(ConfirmScreen(f"Delete {name}", body), confirmed)
-
-        run_in_thread(self, lambda: hub.remove_plan(name), ask)
+        edits.delete(self, self.targets_of("delete"))
 
     def action_export(self) -> None:
-        name = self._current()
-        if name is None:
-            return
-        hub = self.hub
-        default = str(Path.cwd() / name.replace("/", "-"))
+        edits.export(self, self.targets_of("export"))
 
-        def done(folder: str | None) -> None:
-            if folder:
-                run_in_thread(self, lambda: hub.export(name, folder),
-                              lambda out: self.notify(f"exported {name} to {out}"))
+    def action_copy(self) -> None:
+        edits.copy(self, self.targets_of("copy"))
 
-        self.app.push_screen(PromptScreen(f"Export {name}", "Folder to write the PEFT adapter to",
-                                          value=default, ok="Export"), done)
+    def action_undo(self) -> None:
+        edits.undo(self)
+
+    def action_add(self) -> None:
+        edits.add(self)
+
+    def action_push(self) -> None:
+        edits.push(self, self.targets_of("push"))
 
     def on_details_pane_check_remote(self, _event: DetailsPane.CheckRemote) -> None:
         self.action_check_remote()
 
     def action_check_remote(self) -> None:
-        name = self._current()
-        if name is None:
-            return
-        hub = self.hub
-
-        def checked(states) -> None:
-            if not states:
-                self.notify(f"{name} has no remote: push it with `hub push {name} REPO_ID`", severity="warning")
-                return
-            summary = ", ".join(f"{s.repo_id}@{s.revision}: {s.state}" for s in states)
-            self.notify(f"{name}: {summary}")
-            self.details.show_tab(6)
-            self.load_details(name)
-
-        self.notify(f"asking the Hub about {name} …")
-        run_in_thread(self, lambda: hub.remote_status(name, check=True), checked, group="remote")
+        names = self.targets_of("check_remote")
+        if names:
+            edits.check_remote(self, names[0])
 
     # -- work that lives on its own screen ----------------------------------------------
 
     def action_check(self) -> None:
-        name = self._current()
-        if name is None:
+        names = self.targets_of("check")
+        if not names:
             return
         from hub.tui.screens.check import CheckScreen
 
-        self.app.push_screen(CheckScreen(self.hub, name))
+        self.app.push_screen(CheckScreen(self.hub, names[0]))
 
     def action_combine(self) -> None:
         names = list(self.table.marked)
@@ -368,7 +377,7 @@ class MainScreen(Screen):
         self.app.push_screen(CombineScreen(self.hub, names), done)
 
     def action_merge(self) -> None:
-        names = list(self.table.marked) or ([self.table.current_name] if self.table.current_name else [])
+        names = self.targets_of("merge")
         if not names:
             self.notify("no adapter to merge: mark some with space, or move onto one", severity="warning")
             return

@@ -1,10 +1,10 @@
 """`m`: merge adapters into a base model. The plan is shown first (tensors touched, bytes,
-peak memory, findings); then the merge runs with a progress bar and can be cancelled
-(the output folder is written atomically, so a cancelled merge leaves nothing behind)."""
+peak memory, findings); then the merge runs as a task with a progress bar and can be
+cancelled (the output folder is written atomically, so a cancelled merge leaves nothing
+behind). A plan is for the inputs it was made from: any edit, and the merge itself, use it up."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 from textual.app import ComposeResult
@@ -13,14 +13,17 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
 from textual.suggester import SuggestFromList
-from textual.widgets import Button, Footer, Input, Label, ProgressBar, Select, Static
+from textual.widgets import Button, Checkbox, Footer, Input, Label, ProgressBar, Select, Static
 
 from hub.tui.format import human_size
-from hub.tui.jobs import Cancelled, error_line, progress_reporter, run_in_thread
+from hub.tui.jobs import Cancelled, error_line, run_in_thread
 from hub.tui.widgets.details import findings_content
 
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("keep", "bf16", "fp16", "fp32")
+# CLI options that the service's advice names, as this form calls them
+FORM_FIELDS = {"--overwrite": "\"overwrite\"", "--name": "the Name field", "--out": "the Output field",
+               "--base": "the Base field", "--device": "the Device field", "--dtype": "the dtype field"}
 
 
 def plan_content(plan: dict) -> Content:
@@ -52,7 +55,7 @@ class MergeScreen(Screen[None]):
         self.plan: dict | None = None
         self.busy = False
         self.result = None
-        self._stop = threading.Event()
+        self.job = None
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="merge-form"):
@@ -67,6 +70,12 @@ class MergeScreen(Screen[None]):
             with Horizontal(classes="form-row"):
                 yield Label("Output", classes="form-label")
                 yield Input(placeholder="folder to write the merged model to", id="merge-out", compact=True)
+            with Horizontal(classes="form-row"):
+                yield Label("Name", classes="form-label")
+                yield Input(placeholder="model name in the registry (default: the output folder's name)",
+                            id="merge-name", compact=True)
+            yield Checkbox("overwrite the output folder if it exists (replaced atomically)", id="merge-overwrite",
+                           compact=True)
             with Horizontal(classes="form-row"):
                 yield Label("Device", classes="form-label")
                 yield Select([(d, d) for d in DEVICES], value="auto", allow_blank=False, id="merge-device",
@@ -123,15 +132,22 @@ class MergeScreen(Screen[None]):
             return None
         return {"base": base, "adapters": adapters, "out": out,
                 "device": self.query_one("#merge-device", Select).value,
-                "dtype": self.query_one("#merge-dtype", Select).value}
+                "dtype": self.query_one("#merge-dtype", Select).value,
+                "name": self.query_one("#merge-name", Input).value.strip() or None,
+                "overwrite": self.query_one("#merge-overwrite", Checkbox).value}
 
-    def on_input_changed(self, _event: Input.Changed) -> None:
-        # a plan is for the inputs it was made from
+    def _use_up_plan(self) -> None:
         self.plan = None
         self.query_one("#merge-go", Button).disabled = True
 
+    def on_input_changed(self, _event: Input.Changed) -> None:
+        self._use_up_plan()     # a plan is for the inputs it was made from
+
     def on_select_changed(self, _event: Select.Changed) -> None:
-        self.on_input_changed(None)
+        self._use_up_plan()
+
+    def on_checkbox_changed(self, _event: Checkbox.Changed) -> None:
+        self._use_up_plan()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         {"merge-plan-go": self.action_plan, "merge-go": self.action_merge,
@@ -142,9 +158,11 @@ class MergeScreen(Screen[None]):
         if args is None:
             return
         self.query_one("#merge-plan", Static).update(Content.assemble(("planning …", "$text-muted")))
+        self.query_one("#merge-findings", Static).update("")
         hub = self.hub
         run_in_thread(self, lambda: hub.merge(args["base"], args["adapters"], args["out"], device=args["device"],
-                                              dtype=args["dtype"], dry_run=True),
+                                              dtype=args["dtype"], name=args["name"], overwrite=args["overwrite"],
+                                              dry_run=True),
                       self._planned, self._plan_failed, group="merge-plan", exclusive=True)
 
     def _planned(self, outcome) -> None:
@@ -156,10 +174,11 @@ class MergeScreen(Screen[None]):
         self.query_one("#merge-go", Button).focus()
 
     def _plan_failed(self, exc: BaseException) -> None:
-        self.query_one("#merge-plan", Static).update(Content.assemble((error_line(exc), "$text-error")))
+        line = error_line(exc, FORM_FIELDS)
+        self.query_one("#merge-plan", Static).update(Content.assemble((line, "$text-error")))
         self.query_one("#merge-findings", Static).update(
             findings_content([f.to_dict() for f in getattr(exc, "findings", [])], empty=""))
-        self.app.report_error(exc)
+        self.notify(line, severity="error", timeout=10, markup=False)
 
     def action_merge(self) -> None:
         if self.busy:
@@ -180,23 +199,27 @@ class MergeScreen(Screen[None]):
         self.query_one("#merge-close", Button).label = "Cancel"
         self.query_one("#merge-status", Static).update("merging …")
         hub = self.hub
-        self._stop.clear()
-        stop = self._stop
+        self._use_up_plan()        # the next ctrl+s plans again; it never re-runs this merge
 
-        def update(done, total, item):
-            bar.update(total=max(total, 1), progress=done)
+        def update(task):
+            if not self.is_attached:
+                return
+            bar.update(total=max(task.total, 1), progress=task.done)
             self.query_one("#merge-status", Static).update(
-                f"merging … {human_size(done)} of {human_size(total)}" + (f"  {item}" if item else ""))
+                f"merging … {human_size(task.done)} of {human_size(task.total)}" + (f"  {task.item}" if task.item else ""))
 
-        def run():
-            progress = progress_reporter(self, update, stop)
-            return hub.merge(args["base"], args["adapters"], args["out"], device=args["device"],
-                             dtype=args["dtype"], progress=progress)
+        def run(progress):
+            return hub.merge(args["base"], args["adapters"], args["out"], device=args["device"], dtype=args["dtype"],
+                             name=args["name"], overwrite=args["overwrite"], progress=progress)
 
-        run_in_thread(self, run, self._merged, self._failed, group="merge-run", exclusive=True)
+        self.job = self.app.tasks.start(f"merge into {Path(args['out']).name}", run, self._merged, self._failed,
+                                         update, notify=False)
 
     def _finish(self) -> None:
         self.busy = False
+        self.job = None
+        if not self.is_attached:
+            return
         self.query_one("#merge-progress").display = False
         self.query_one("#merge-plan-go", Button).disabled = False
         self.query_one("#merge-go", Button).disabled = self.plan is None
@@ -206,23 +229,27 @@ class MergeScreen(Screen[None]):
         self._finish()
         self.result = outcome
         name = f" (recorded as model {outcome.record.name})" if outcome.record else ""
-        self.query_one("#merge-status", Static).update(f"merged into {outcome.out_dir}{name}")
-        self.notify(f"merged {len(self.names)} adapter(s) into {outcome.out_dir}")
+        self.notify(f"merged {len(self.names)} adapter(s) into {outcome.out_dir}", markup=False)
+        if self.is_attached:
+            self.query_one("#merge-status", Static).update(f"merged into {outcome.out_dir}{name}")
 
     def _failed(self, exc: BaseException) -> None:
         self._finish()
         if isinstance(exc, Cancelled):
-            self.query_one("#merge-status", Static).update("cancelled: the output folder was not written")
             self.notify("merge cancelled; nothing was written", severity="warning")
+            if self.is_attached:
+                self.query_one("#merge-status", Static).update("cancelled: the output folder was not written")
             return
-        self.query_one("#merge-status", Static).update(error_line(exc))
-        self.app.report_error(exc)
+        line = error_line(exc, FORM_FIELDS)
+        self.notify(line, severity="error", timeout=10, markup=False)
+        if self.is_attached:
+            self.query_one("#merge-status", Static).update(line)
 
     def action_cancel(self) -> None:
-        if self.busy:
+        if self.busy and self.job is not None:
             # the merge stops at its next progress report and removes its partial output;
             # _failed (Cancelled) or _merged says which happened
-            self._stop.set()
+            self.job.cancel()
             self.query_one("#merge-status", Static).update("cancelling …")
             return
         self.dismiss(None)

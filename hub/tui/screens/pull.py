@@ -1,4 +1,7 @@
-"""`p`: pull an adapter from the Hugging Face Hub (repo id + revision), with a byte progress bar."""
+"""`p`: pull an adapter from the Hugging Face Hub (repo id + revision), with a byte progress bar.
+
+The pull runs in a child process (hub.tui.child_jobs): a server that accepts and never
+answers cannot hold it, because Cancel (or Esc, or quitting) terminates the child."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, ProgressBar, Static
 
 from hub.tui.format import human_size
-from hub.tui.jobs import error_line, progress_reporter, run_in_thread
+from hub.tui.jobs import Cancelled, error_line
 
 
 def pull_spec(repo_id: str, revision: str) -> str:
@@ -28,8 +31,8 @@ class PullScreen(ModalScreen[str | None]):
         super().__init__(classes="dialog-screen")
         self.hub = hub
         self.busy = False
+        self.job = None
         self._started = 0.0
-        self._bytes = (0, 0, "")
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="pull-dialog"):
@@ -67,9 +70,9 @@ class PullScreen(ModalScreen[str | None]):
             self.action_close()
 
     def action_close(self) -> None:
-        if self.busy:
-            self.notify("a pull is running; wait for it (a pull leaves nothing behind if it fails)",
-                        severity="warning")
+        if self.busy and self.job is not None:
+            self.job.cancel()      # terminates the pull's process; nothing is registered
+            self.query_one("#pull-status", Static).update("cancelling …")
             return
         self.dismiss(None)
 
@@ -91,42 +94,45 @@ class PullScreen(ModalScreen[str | None]):
         self.busy = True
         self._started = time.monotonic()
         self.query_one("#pull-go", Button).disabled = True
+        self.query_one("#pull-close", Button).label = "Cancel"
         self.query_one("#pull-progress").display = True
         status.update(f"pulling {spec} …")
         self._ticker = self.set_interval(0.5, self._tick)
-        hub = self.hub
-        self._bytes = (0, 0, "")
 
-        def update(done, total, item):
-            self._bytes = (done, total, item)
-            if total:
-                self.query_one("#pull-progress", ProgressBar).update(total=total, progress=done)
+        def update(task):
+            if task.total and self.is_attached:
+                self.query_one("#pull-progress", ProgressBar).update(total=task.total, progress=task.done)
 
-        def run():
-            return hub.pull(spec, subfolder=subfolder, name=name, progress=progress_reporter(self, update))
-
-        run_in_thread(self, run, self._done, self._failed, group="pull", exclusive=True)
+        self.job = self.app.tasks.start_child(f"pull {spec}", "pull",
+                                               {"spec": spec, "subfolder": subfolder, "name": name},
+                                               self._done, self._failed, update, notify=False)
 
     def _tick(self) -> None:
-        done, total, item = self._bytes
-        got = f"{human_size(done)} of {human_size(total)} {item}" if total else "asking the Hub"
+        task = self.job
+        if task is None:
+            return
+        got = f"{human_size(task.done)} of {human_size(task.total)} {task.item}" if task.total else "asking the Hub"
         self.query_one("#pull-status", Static).update(
             f"pulling … {time.monotonic() - self._started:.0f} s · {got}")
 
     def _finish(self) -> None:
         self.busy = False
+        self.job = None
         self._ticker.stop()
-        self.query_one("#pull-go", Button).disabled = False
-        self.query_one("#pull-progress").display = False
+        if self.is_attached:
+            self.query_one("#pull-go", Button).disabled = False
+            self.query_one("#pull-close", Button).label = "Close"
+            self.query_one("#pull-progress").display = False
 
-    def _done(self, results) -> None:
+    def _done(self, result) -> None:
         self._finish()
-        result = results[0]
-        self.notify(result.message)
-        self.dismiss(result.name)
+        self.notify(result["message"], markup=False)
+        if self.is_attached:
+            self.dismiss(result["name"])
 
     def _failed(self, exc: BaseException) -> None:
         self._finish()
-        line = error_line(exc)
-        self.query_one("#pull-status", Static).update(line)
-        self.app.report_error(exc)
+        line = "pull cancelled; nothing was registered" if isinstance(exc, Cancelled) else error_line(exc)
+        if self.is_attached:
+            self.query_one("#pull-status", Static).update(line)
+        self.notify(line, severity="warning" if isinstance(exc, Cancelled) else "error", timeout=10, markup=False)

@@ -21,8 +21,8 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from hub.registry.adapters import ListFilter
-from hub.services.browsing import PENDING_SOURCE, AdapterRow
-from hub.tui.format import fit, fmt_num, human_size, short_base, tags_text
+from hub.services.browsing import AdapterRow
+from hub.tui.format import fit, flags_text, fmt_num, human_size, inert, middle, short_base, tags_text
 from hub.tui.jobs import run_in_thread
 
 PAGE_SIZE = 200
@@ -47,16 +47,18 @@ class Column:
 
 
 COLUMNS = (
-    Column("name", "Name", 20, 4),
-    Column("base", "Base", 12, 2, drop_order=2),
+    Column("name", "Name", 16, 5),
+    Column("base", "Base", 10, 2, drop_order=2),
     Column("r", "R", 3, 0, "right"),
-    Column("alpha", "Alpha", 5, 0, "right", drop_order=3),
+    Column("alpha", "Alpha", 7, 0, "right", drop_order=3),     # room for "Alpha ▼"
     Column("targets", "Targets", 12, 3, drop_order=1),
     Column("flags", "Flags", 6, 1, drop_order=4),
     Column("size", "Size", 8, 0, "right", drop_order=3),
     Column("tags", "Tags", 6, 1, drop_order=5),
-    Column("source", "Source", 8, 1, drop_order=6),
 )
+# sorts beyond the columns (`s` cycles through the visible columns, then these)
+EXTRA_SORTS = (("created", "Date"), ("params", "Parameters"))
+SORT_LABELS = {**{c.key: c.label for c in COLUMNS}, **dict(EXTRA_SORTS)}
 
 
 def layout_columns(width: int) -> list[tuple[Column, int]]:
@@ -79,26 +81,50 @@ def layout_columns(width: int) -> list[tuple[Column, int]]:
     return list(zip(cols, widths))
 
 
-def cell_text(row: AdapterRow, key: str) -> str:
+def cell_text(row: AdapterRow, key: str, width: int) -> str:
+    """The cell, exactly ``width`` cells wide, inert."""
     if key == "name":
-        return row.name
+        return middle(row.name, width)
     if key == "base":
-        return short_base(row.base)
+        return fit(inert(short_base(row.base, width)), width)
     if key == "r":
-        return str(row.r)
+        return fit(str(row.r), width, "right")
     if key == "alpha":
-        return fmt_num(row.alpha)
+        return fit(fmt_num(row.alpha), width, "right")
     if key == "targets":
-        return ",".join(row.targets)
+        return fit(inert(",".join(row.targets)), width)
     if key == "flags":
-        return ",".join(row.flags)
+        return fit(flags_text(row.flags), width)
     if key == "size":
-        return human_size(row.size_bytes)
+        return fit(human_size(row.size_bytes), width, "right")
     if key == "tags":
-        return tags_text(row.tags)
-    if key == "source":
-        return row.source
+        return fit(tags_text(row.tags), width)
     raise KeyError(key)
+
+
+def highlighted(text: str, needles, style: Style, hit: Style) -> list[Segment]:
+    """``text`` as segments with every case-insensitive occurrence of ``needles`` in ``hit``."""
+    if not needles:
+        return [Segment(text, style)]
+    low = text.lower()
+    marks = [False] * len(text)
+    for needle in needles:
+        n = needle.lower()
+        if not n:
+            continue
+        start = low.find(n)
+        while start != -1:
+            for i in range(start, min(start + len(n), len(text))):
+                marks[i] = True
+            start = low.find(n, start + 1)
+    if not any(marks):
+        return [Segment(text, style)]
+    out, run_start = [], 0
+    for i in range(1, len(text) + 1):
+        if i == len(text) or marks[i] != marks[run_start]:
+            out.append(Segment(text[run_start:i], hit if marks[run_start] else style))
+            run_start = i
+    return out
 
 
 class AdapterTable(ScrollView, can_focus=True):
@@ -121,6 +147,7 @@ class AdapterTable(ScrollView, can_focus=True):
         "adapter-table--mark",
         "adapter-table--loading",
         "adapter-table--empty",
+        "adapter-table--match",
     }
 
     DEFAULT_CSS = """
@@ -167,6 +194,7 @@ class AdapterTable(ScrollView, can_focus=True):
         self._applied_generation = 0
         self._announced: str | None = None
         self._columns_cache: tuple[int, list[tuple[Column, int]]] | None = None
+        self.highlights: dict[str, tuple[str, ...]] = {}   # column key -> substrings the filter matched
 
     # -- querying ------------------------------------------------------------------------
 
@@ -208,7 +236,6 @@ class AdapterTable(ScrollView, can_focus=True):
         self._set_cursor(cursor, center=True)
         self.refresh()
         self.post_message(self.Changed(self))
-        self._fill_sources(page)
 
     def _request_page(self, page: int) -> None:
         if page in self._pages or page in self._pending:
@@ -232,33 +259,12 @@ class AdapterTable(ScrollView, can_focus=True):
                 del self._pages[far]
         self.refresh()
         self._announce()
-        self._fill_sources(page)
-
-    def _fill_sources(self, page: int) -> None:
-        """Rows can arrive before their Source label (see RegistrySource): fetch it, then redraw."""
-        rows = self._pages.get(page)
-        fill = getattr(self.source, "fill_sources", None)
-        if not rows or fill is None or not any(r.source == PENDING_SOURCE for r in rows):
-            return
-        generation = self._generation
-
-        def filled(new_rows):
-            if generation == self._generation and self._pages.get(page) is rows:
-                self._pages[page] = new_rows
-                self.refresh()
-
-        run_in_thread(self, lambda: fill(rows), filled, group="table-sources", description=f"sources {page}")
 
     @property
     def settled(self) -> bool:
         """The latest query is applied and the cursor's page is loaded (tests and benchmarks wait on it)."""
         return self.loaded and self._applied_generation == self._generation and (
             self.total == 0 or self.row_at(self.cursor) is not None)
-
-    @property
-    def sources_filled(self) -> bool:
-        """Every loaded row has its Source label (they can arrive a moment after the rows)."""
-        return all(r.source != PENDING_SOURCE for rows in self._pages.values() for r in rows)
 
     def row_at(self, index: int) -> AdapterRow | None:
         """The row at ``index`` if its page is loaded (None while loading)."""
@@ -354,13 +360,14 @@ class AdapterTable(ScrollView, can_focus=True):
         self.marked = renamed
 
     def sort_by(self, key: str, desc: bool | None = None) -> None:
+        """Re-sort; the cursor goes to the top (the new first row is what a re-sort is for)."""
         if desc is None:
             desc = not self.filter.desc if self.filter.sort == key else False
-        self.query_rows(replace(self.filter, sort=key, desc=desc), keep=self.current_name)
+        self.query_rows(replace(self.filter, sort=key, desc=desc), reset=True)
         self.post_message(self.Changed(self))
 
     def next_sort(self) -> None:
-        keys = [c.key for c, _ in self._layout()]
+        keys = [c.key for c, _ in self._layout()] + [k for k, _ in EXTRA_SORTS]
         current = self.filter.sort
         key = keys[(keys.index(current) + 1) % len(keys)] if current in keys else keys[0]
         self.sort_by(key, desc=False)
@@ -403,11 +410,12 @@ class AdapterTable(ScrollView, can_focus=True):
             return Strip([Segment(fit("  …", width), loading)], width)
         marked = row.name in self.marked
         mark_style = style + self.get_component_rich_style("adapter-table--mark") if marked else style
+        hit = style + self.get_component_rich_style("adapter-table--match")
         segments = [Segment("● " if marked else "  ", mark_style)]
         for i, (col, w) in enumerate(self._layout()):
             if i:
                 segments.append(Segment(" ", style))
-            segments.append(Segment(fit(cell_text(row, col.key), w, col.align), style))
+            segments += highlighted(cell_text(row, col.key, w), self.highlights.get(col.key), style, hit)
         return Strip(segments).adjust_cell_length(width, style)
 
     def _header(self, width: int, base: Style) -> Strip:

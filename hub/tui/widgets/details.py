@@ -14,7 +14,7 @@ from textual.message import Message
 from textual.widgets import Button, DataTable, Static, TabbedContent, TabPane, Tree
 
 from hub.records import AdapterRecord
-from hub.tui.format import fmt_num, human_size
+from hub.tui.format import FLAG_LABELS, flags_text, fmt_num, human_size, inert
 
 SEVERITY_STYLE = {"error": "bold $error", "warning": "bold $warning", "info": "$text-muted"}
 LINEAGE_DEPTH = 4
@@ -53,7 +53,7 @@ def _lines(pairs: Iterable[tuple[str, str]]) -> Content:
     width = max((len(k) for k, _ in pairs), default=0)
     parts: list = []
     for key, value in pairs:
-        parts += [(key.ljust(width), "bold $text-secondary"), "  ", value, "\n"]
+        parts += [(key.ljust(width), "bold $text-secondary"), "  ", inert(value), "\n"]
     return Content.assemble(*parts[:-1]) if parts else Content("")
 
 
@@ -73,7 +73,7 @@ def overview(rec: AdapterRecord) -> Content:
         ("registered base", rec.base or "-"),
         ("r / alpha", f"{rec.r} / {fmt_num(rec.lora_alpha)}  ({scaling})"),
         ("targets", ", ".join(rec.target_modules) or "-"),
-        ("flags", ", ".join(rec.flags) or "-"),
+        ("flags", ", ".join(f"{FLAG_LABELS.get(f, f)} ({f})" for f in rec.flags) or "-"),
         ("modules_to_save", ", ".join(rec.modules_to_save) or "-"),
         ("layers / modules", f"{rec.num_layers} / {rec.num_modules}"),
         ("parameters", f"{rec.param_count:,}"),
@@ -93,10 +93,10 @@ def findings_content(findings: list[dict], empty: str = "no findings") -> Conten
     parts: list = []
     for f in findings:
         sev = f["severity"]
-        parts += [(f"{sev:<7}", SEVERITY_STYLE.get(sev, "")), " ", (f["code"], "bold")]
+        parts += [(f"{inert(sev):<7}", SEVERITY_STYLE.get(sev, "")), " ", (inert(f["code"]), "bold")]
         if f.get("module"):
-            parts += ["  ", (f["module"], "$text-muted")]
-        parts += ["\n        ", f["message"], "\n"]
+            parts += ["  ", (inert(f["module"]), "$text-muted")]
+        parts += ["\n        ", inert(f["message"]), "\n"]
     return Content.assemble(*parts[:-1])
 
 
@@ -104,7 +104,7 @@ def remote_content(rec: AdapterRecord) -> Content:
     parts: list = []
     src = rec.source
     if src.get("repo"):
-        parts += [("pulled from ", "bold"), source_text(rec), "\n"]
+        parts += [("pulled from ", "bold"), inert(source_text(rec)), "\n"]
     if not rec.remotes:
         parts += [("no remote linked", "$text-muted"),
                   "\npush with `hub push NAME REPO_ID`" if not src.get("repo") else ""]
@@ -119,8 +119,8 @@ def remote_content(rec: AdapterRecord) -> Content:
             state, style = "up to date", "$text-success"
         else:
             state, style = f"remote moved to {theirs[:12]}", "$text-warning"
-        parts += [(f"{r['direction']:<5}", "bold"), f" {r['repo_id']}@{r['revision']}  ",
-                  (ours or "")[:12], "  ", (state, style)]
+        parts += [(f"{r['direction']:<5}", "bold"), inert(f" {r['repo_id']}@{r['revision']}  "),
+                  inert((ours or "")[:12]), "  ", (inert(state), style)]
         if r.get("checked_at"):
             parts += [("  checked " + r["checked_at"][:19].replace("T", " "), "$text-muted")]
         parts.append("\n")
@@ -189,9 +189,9 @@ class DetailsPane(Vertical):
     def show(self, view: DetailsView) -> None:
         self.view = view
         rec = view.record
-        flags = f" · {','.join(rec.flags)}" if rec.flags else ""
+        flags = f" · {flags_text(rec.flags)}" if rec.flags else ""
         self.query_one("#details-title", Static).update(
-            f"{rec.name}  r={rec.r} alpha={fmt_num(rec.lora_alpha)} · {len(rec.modules)} modules{flags}",
+            inert(f"{rec.name}  r={rec.r} alpha={fmt_num(rec.lora_alpha)} · {len(rec.modules)} modules{flags}"),
             layout=False)
         self.query_one("#d-overview", Static).update(overview(rec))
         self.query_one("#d-config", Static).update(json.dumps(rec.config, indent=2, sort_keys=True))
@@ -209,26 +209,26 @@ class DetailsPane(Vertical):
         modules = self.query_one("#d-modules", DataTable)
         modules.clear()
         modules.add_rows(
-            (path, m["r"], fmt_num(m["alpha"]), m["in_features"], m["out_features"],
-             m.get("kind", "linear") + (" +dora" if m.get("dora") else ""))
+            (Text(inert(path)), m["r"], fmt_num(m["alpha"]), m["in_features"], m["out_features"],
+             Text(inert(m.get("kind", "linear")) + (" +dora" if m.get("dora") else "")))
             for path, m in rec.modules.items())
         files = self.query_one("#d-files", DataTable)
         files.clear()
-        files.add_rows((f["name"], human_size(f["size"]), f["sha256"]) for f in rec.files)
+        files.add_rows((Text(inert(f["name"])), human_size(f["size"]), f["sha256"]) for f in rec.files)
         self._fill_lineage(view)
 
     def _fill_lineage(self, view: DetailsView) -> None:
         tree = self.query_one("#d-lineage", Tree)
         tree.clear()
         rec = view.record
-        tree.root.set_label(Text.assemble((rec.name, "bold")))
+        tree.root.set_label(Text.assemble((inert(rec.name), "bold")))
         made = tree.root.add("made from", expand=True)
         if not rec.lineage:
             made.add_leaf(Text.assemble(("registered directly (no parents)", "dim")))
 
         def add_parents(node, parents, depth, seen):
             for p in parents:
-                label = [(p["name"], "bold" if p["type"] == "adapter" else "")]
+                label = [(inert(p["name"]), "bold" if p["type"] == "adapter" else "")]
                 if p["type"] != "adapter":
                     label.insert(0, (f"{p['type']} ", "dim"))
                 if p.get("weight") is not None:
@@ -248,5 +248,5 @@ class DetailsPane(Vertical):
             used.add_leaf(Text.assemble(("no adapter made from this one", "dim")))
         for c in view.children:
             weight = f"  ×{fmt_num(c['weight'])}" if c.get("weight") is not None else ""
-            used.add_leaf(Text.assemble((c["name"], "bold"), (weight, "italic")))
+            used.add_leaf(Text.assemble((inert(c["name"]), "bold"), (weight, "italic")))
         tree.root.expand()

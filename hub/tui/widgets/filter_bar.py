@@ -1,81 +1,94 @@
-"""One row of filter fields (free text, base, rank, target, tag), applied as you type."""
+"""The filter box: one line of the filter language (hub.registry.query), applied as you type.
+
+`/` focuses it; Enter or ↓ goes back to the table keeping the filter; Esc clears it (and a
+second Esc leaves). A term that does not parse leaves the last good filter in place and
+says what is wrong on the right of the box.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.widgets import Input, Label
+from textual.widgets import Input, Label, Static
 
-from hub.registry.adapters import ListFilter
+from hub.errors import HubError
+from hub.registry.query import Query, parse_query
 
-
-def _words(text: str) -> tuple[str, ...]:
-    return tuple(w for w in text.replace(",", " ").split() if w)
-
-
-@dataclass(frozen=True)
-class FilterSpec:
-    text: str = ""
-    base: str = ""
-    rank: str = ""
-    target: str = ""
-    tag: str = ""
-
-    def to_filter(self, sort: str = "name", desc: bool = False) -> ListFilter:
-        rank = int(self.rank) if self.rank.strip().lstrip("-").isdigit() else None
-        return ListFilter(search=self.text.strip() or None, base=self.base.strip() or None, rank=rank,
-                          targets=_words(self.target), tags=_words(self.tag), sort=sort, desc=desc)
-
-    @property
-    def empty(self) -> bool:
-        return not any(v.strip() for v in (self.text, self.base, self.rank, self.target, self.tag))
+PLACEHOLDER = "/ to filter: words  base:  r:  alpha:  target:  tag:  flag:  fits:"
 
 
-FIELDS = (
-    # id, label, placeholder, input type
-    ("text", "Find", "press / to search names", "text"),
-    ("base", "Base", "model", "text"),
-    ("rank", "R", "", "integer"),
-    ("target", "Target", "q_proj,…", "text"),
-    ("tag", "Tag", "", "text"),
-)
+class FilterInput(Input):
+    BINDINGS = [
+        Binding("escape", "clear_or_leave", "Clear", show=True),
+        Binding("down", "leave", "To the list", show=True),
+        Binding("enter", "leave", "Apply", show=True),
+    ]
+
+    def action_clear_or_leave(self) -> None:
+        if self.value:
+            self.value = ""
+        else:
+            self.post_message(FilterBar.Done())
+
+    def action_leave(self) -> None:
+        self.post_message(FilterBar.Done())
 
 
 class FilterBar(Horizontal):
     class Changed(Message):
-        def __init__(self, spec: FilterSpec) -> None:
+        def __init__(self, query: Query) -> None:
             super().__init__()
-            self.spec = spec
+            self.query = query
 
     class Done(Message):
-        """Enter or escape in a field: go back to the table."""
+        """Enter, ↓ or Esc on an empty box: go back to the table."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.query: Query = parse_query("")
+        self.problem: str | None = None
 
     def compose(self) -> ComposeResult:
-        for key, label, placeholder, kind in FIELDS:
-            yield Label(label, classes="filter-label")
-            yield Input(placeholder=placeholder, id=f"filter-{key}", type=kind, compact=True,
-                        classes="filter-input", select_on_focus=False)
+        yield Label("Filter", classes="filter-label")
+        yield FilterInput(placeholder=PLACEHOLDER, id="filter", compact=True, classes="filter-input",
+                          select_on_focus=False)
+        yield Static("", id="filter-problem", markup=False)
 
     @property
-    def spec(self) -> FilterSpec:
-        return FilterSpec(**{key: self.query_one(f"#filter-{key}", Input).value for key, *_ in FIELDS})
+    def input(self) -> Input:
+        return self.query_one("#filter", Input)
+
+    @property
+    def text(self) -> str:
+        return self.input.value
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
-        self.post_message(self.Changed(self.spec))
+        problem = self.query_one("#filter-problem", Static)
+        try:
+            query = parse_query(event.value)
+        except HubError as exc:
+            self.problem = exc.line()
+            problem.update(self.problem)
+            problem.display = True
+            return
+        self.problem = None
+        problem.display = False
+        self.query = query
+        self.post_message(self.Changed(query))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         self.post_message(self.Done())
 
-    def clear(self) -> None:
-        for key, *_ in FIELDS:
-            self.query_one(f"#filter-{key}", Input).value = ""
+    def set_text(self, text: str) -> None:
+        self.input.value = text
 
-    def focus_field(self, key: str = "text") -> None:
-        field = self.query_one(f"#filter-{key}", Input)
-        field.focus()
-        field.select_all()   # typing starts a new search; arrows keep the old one
+    def clear(self) -> None:
+        self.input.value = ""
+
+    def focus_field(self) -> None:
+        self.input.focus()
+        self.input.cursor_position = len(self.input.value)
