@@ -48,8 +48,7 @@ def test_upgrade_from_first_revision_and_no_drift(tmp_path):
         diff = compare_metadata(MigrationContext.configure(conn, opts={
             "compare_type": False, "include_object": include_object_for(conn.dialect.name)}), metadata)
     assert diff == [], f"schema.py and migrations disagree: {diff}"
-    with db.write() as conn:
-        command.downgrade(alembic_config(conn), "base")
+    db.downgrade("base")
     assert db.current_revision() is None
 
 
@@ -61,3 +60,49 @@ def test_sqlite_runs_in_wal_mode(tmp_path):
     with db.read() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar().lower() == "wal"
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+
+
+def test_rows_of_child_tables_survive_every_migration(tmp_path):
+    """SQLite batch mode rebuilds tables by DROP + RENAME; with foreign keys on, that DROP
+    would run ON DELETE CASCADE and empty adapter_files, tags and targets (it did once).
+    An adapter registered at the first revision keeps every child row up to head and back."""
+    from datetime import datetime, timezone
+
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import MetaData, Table, func, insert, select
+
+    db = Database(_url(tmp_path, "children.db"))
+    first = list(ScriptDirectory.from_config(alembic_config()).walk_revisions())[-1].revision
+    db.upgrade(first)
+    stamp = datetime.now(timezone.utc)
+    row = dict(name="alpha", sha256="1" * 64, peft_type="LORA", r=4, lora_alpha=8.0, scaling=2.0,
+               use_rslora=False, use_dora=False, fan_in_fan_out=False, lora_bias=False,
+               has_embedding_lora=False, has_modules_to_save=False, target_modules="q_proj,v_proj",
+               num_layers=2, num_modules=4, param_count=1, size_bytes=10, config_json="{}", modules_json="{}",
+               saved_tensors_json="{}", findings_json="[]", storage="store", source_kind="local",
+               created_at=stamp, updated_at=stamp)
+    children = {"adapter_files": [dict(name="adapter_model.safetensors", size=10, sha256="2" * 64),
+                                  dict(name="adapter_config.json", size=2, sha256="3" * 64)],
+                "adapter_targets": [dict(target="q_proj"), dict(target="v_proj")],
+                "adapter_tags": [dict(tag="prod")]}
+
+    def counts():
+        with db.read() as conn:
+            old = MetaData()
+            return {t: conn.execute(select(func.count()).select_from(Table(t, old, autoload_with=conn))).scalar()
+                    for t in ["adapters", *children]}
+
+    with db.write() as conn:
+        old = MetaData()
+        adapter_id = conn.execute(insert(Table("adapters", old, autoload_with=conn)), row).inserted_primary_key[0]
+        for table, rows in children.items():
+            conn.execute(insert(Table(table, old, autoload_with=conn)),
+                         [dict(r, adapter_id=adapter_id) for r in rows])
+    expected = {"adapters": 1, "adapter_files": 2, "adapter_targets": 2, "adapter_tags": 1}
+    assert counts() == expected
+    db.ensure_schema()
+    assert db.current_revision() == HEAD_REVISION
+    assert counts() == expected
+    db.downgrade(first)
+    assert counts() == expected
+    db.dispose()

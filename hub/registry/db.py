@@ -171,17 +171,54 @@ class Database:
         self.upgrade()
 
     def upgrade(self, revision: str = "head") -> None:
+        self._migrate("upgrade", revision)
+
+    def downgrade(self, revision: str) -> None:
+        self._migrate("downgrade", revision)
+
+    def _migrate(self, direction: str, revision: str) -> None:
         from alembic import command
 
-        with self.write() as conn:
+        with self._migration_connection() as conn:
             if self.dialect == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
             cfg = alembic_config(conn)
             try:
-                command.upgrade(cfg, revision)
+                getattr(command, direction)(cfg, revision)
+                if self.dialect == "sqlite":
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise DatabaseError(f"migration left {len(broken)} rows without their parent row",
+                                            self.url, "nothing was changed; report this")
+            except DatabaseError:
+                raise
             except Exception as exc:  # alembic wraps driver errors in many ways
                 raise DatabaseError(f"migrating the registry failed: {exc}", self.url,
                                     "back up the database and report this") from exc
+
+    @contextmanager
+    def _migration_connection(self):
+        """A write transaction for migrations. On SQLite, foreign keys are switched off around
+        it: batch mode rebuilds a table by DROP + RENAME, and with foreign keys on, the DROP
+        runs every ON DELETE CASCADE, emptying adapter_files, tags and targets. The pragma
+        is a no-op inside a transaction, so it is set on the raw connection before BEGIN;
+        PRAGMA foreign_key_check verifies the result before COMMIT."""
+        if self.dialect != "sqlite":
+            with self.write() as conn:
+                yield conn
+            return
+        token = _IMMEDIATE.set(True)
+        try:
+            with self._connect() as conn:
+                raw = conn.connection.dbapi_connection
+                raw.execute("PRAGMA foreign_keys = OFF")
+                try:
+                    with conn.begin():
+                        yield conn
+                finally:
+                    raw.execute("PRAGMA foreign_keys = ON")
+        finally:
+            _IMMEDIATE.reset(token)
 
     def dispose(self) -> None:
         self.engine.dispose()
