@@ -16,7 +16,7 @@ S=hubtour
 
 if [ ! -e "$HUB_HOME/registry.db" ]; then
   echo "building the demo registry in $HUB_HOME (tiny real models, offline) …"
-  "$HUB" demo >/dev/null
+  "$HUB" demo --dir "${HUB_HOME%/}-demo" >/dev/null   # models outside HUB_HOME (the write guard refuses inside)
   "$HUB" tag "$("$HUB" list --json | python -c 'import json,sys; print(json.load(sys.stdin)[0]["name"])')" prod >/dev/null
 fi
 
@@ -27,6 +27,7 @@ show() {  # title; prints the pane
   tmux capture-pane -p -t "$S"
 }
 keys() { tmux send-keys -t "$S" "$@"; }
+esc() { tmux send-keys -t "$S" Escape; sleep 0.5; }   # a key right after Esc would read as alt+key
 
 for size in $SIZES; do
   w=${size%x*}; h=${size#*x}
@@ -35,22 +36,22 @@ for size in $SIZES; do
   echo; echo "################ $size ################"
   show "main screen ($size): table, details, footer" 3
   keys / ; keys -l "base:tiny r:8"; show "filter language: base:tiny r:8 (matches highlighted)"
-  keys Escape; keys Escape; show "Esc cleared the filter"
+  esc; esc; show "Esc cleared the filter"
   keys s; show "s: sorted by the next column, cursor on the first row"
   keys Space Space; show "two adapters marked"
   keys F1; show "F1: help (every key, mouse, filter language, flags)"
   keys j j j j j; show "help scrolled with j"
-  keys Escape; keys 2; show "details tab 2: modules"
+  esc; keys 2; show "details tab 2: modules"
   keys c; show "c: check against a base"
-  keys Escape; keys t; show "t: tag the marked adapters"
-  keys Escape; keys d; show "d: delete asks and names what depends on the marked ones"
+  esc; keys t; show "t: tag the marked adapters"
+  esc; keys d; show "d: delete asks and names what depends on the marked ones"
   keys n; keys o; show "o: combine form with its live preview" 4
-  keys Escape; keys m; show "m: merge form (plan first)"
-  keys Escape; keys p; show "p: pull from the Hub"
-  keys Escape; keys y; show "y: copy name / sha256 / path"
-  keys Escape; keys T; show "T: task list"
-  keys Escape; keys :; keys -l "sor"; show ": command mode (Tab completes)"
-  keys Escape
+  esc; keys m; show "m: merge form (plan first)"
+  esc; keys p; show "p: pull from the Hub"
+  esc; keys y; show "y: copy name / sha256 / path"
+  esc; keys T; show "T: task list"
+  esc; keys :; keys -l "sor"; show ": command mode (Tab completes)"
+  esc
   if [ -z "${KEEP:-}" ]; then keys C-c; sleep 1; fi
 done
 echo; echo "HUB_HOME was $HUB_HOME"
