@@ -153,6 +153,10 @@ def hammer(home: Path, artifacts, work: Path, env: dict) -> dict:
         shas = [r.sha256 for r in records.values()]
         assert len(shas) == len(set(shas))
         referenced = {f["sha256"] for n in records if records[n].storage == "store" for f in hub.get(n).files}
+        with hub.db.read() as conn:   # `hub rm` keeps a removed adapter's files in the trash
+            from hub.registry.trash import all_trashed_blobs
+
+            referenced |= all_trashed_blobs(conn)
         assert set(hub.store.all_blobs()) == referenced
         report = hub.doctor(grace_s=0)
         assert report.healthy, report.to_dict()
