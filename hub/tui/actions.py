@@ -75,6 +75,12 @@ ACTIONS: tuple[UiAction, ...] = (
     UiAction("z", "undo", "Undo", "Undo the last tag, rename or delete", group="Registry"),
     UiAction("L", "lineage_parent", "Parent", "Jump to the first parent of the adapter (lineage)", targets="row",
              group="Browse"),
+    UiAction("R", "resize", "Resize", "Resize the adapter: best rank-K / energy approximation, error per module",
+             targets="row", group="Surgery", handler="hub.tui.screens.surgery:open_resize"),
+    UiAction("f", "fix", "Fix", "Derive an adapter that vLLM / llama.cpp / Ollama / PEFT serves, with its cost",
+             targets="row", group="Surgery", handler="hub.tui.screens.surgery:open_fix"),
+    UiAction("X", "extract", "Extract", "Extract a LoRA from a fully fine-tuned model against this adapter's base",
+             targets="row", group="Surgery", handler="hub.tui.screens.surgery:open_extract"),
     UiAction("colon", "command_mode", "Command", "Type a command by name (:tag, :sort size, :theme …)", ":",
              group="App"),
 )
