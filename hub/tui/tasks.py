@@ -134,6 +134,8 @@ class TaskManager:
                     msg = lines.next(0.05)
                     if msg is None:
                         if proc.poll() is not None and lines.eof:
+                            if task.stop.is_set():   # cancel killed it while we waited for a line
+                                raise Cancelled()
                             raise ChildFailed(f"hub: error: the {job} process ended unexpectedly "
                                               f"(exit code {proc.returncode})")
                         continue
