@@ -90,13 +90,17 @@ def make_adapter(base_dir: str | Path, out: str | Path, seed: int = 0, base_name
                 if "modules_to_save" in name:
                     param.add_(0.05 * torch.randn_like(param))
     peft_model.save_pretrained(out)
-    if base_name is not None:
-        import json
+    import json
 
-        cfg_path = out / "adapter_config.json"
-        cfg = json.loads(cfg_path.read_text())
+    # PEFT writes target_modules from a set, in hash-seed order: sort it so the same seed gives
+    # the same bytes (and sha256) in every process
+    cfg_path = out / "adapter_config.json"
+    cfg = json.loads(cfg_path.read_text())
+    if isinstance(cfg.get("target_modules"), list):
+        cfg["target_modules"] = sorted(cfg["target_modules"])
+    if base_name is not None:
         cfg["base_model_name_or_path"] = base_name
-        cfg_path.write_text(json.dumps(cfg, indent=2))
+    cfg_path.write_text(json.dumps(cfg, indent=2))
     return out
 
 
