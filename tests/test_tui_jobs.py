@@ -158,20 +158,34 @@ async def test_progress_bar_has_room_while_a_merge_runs(registry, artifacts, tmp
         assert form.job is None and len(app.tasks.tasks) == 1
 
 
-async def test_combine_preview_is_debounced_cancelled_when_superseded_and_ignores_the_name(registry):
+async def poll(pilot, until, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not until():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
+
+
+async def test_combine_preview_is_debounced_cancelled_when_superseded_and_ignores_the_name(registry, monkeypatch):
+    from hub.tui.screens import combine as combine_screen
     from hub.tui.screens.combine import CombineScreen
 
     started: list[str] = []
     cancelled: list[str] = []
+    held = threading.Event()       # the 0.5 preview has started and waits at its first module
+    release = threading.Event()    # the test lets it go on once a newer edit has superseded it
     real = registry.combine
 
     def watched(parents, method, name, *args, dry_run=False, progress=None, **kwargs):
         if not dry_run:
             return real(parents, method, name, *args, progress=progress, **kwargs)
         started.append(repr(parents))
+        hold = parents[1][1] == 0.5
 
         def slow(*a):
-            time.sleep(0.05)   # a preview that takes a while, so a newer edit finds it running
+            if hold:
+                held.set()
+                release.wait(30)
             try:
                 progress(*a)
             except BaseException:
@@ -180,6 +194,9 @@ async def test_combine_preview_is_debounced_cancelled_when_superseded_and_ignore
         return real(parents, method, name, *args, dry_run=True, progress=slow, **kwargs)
 
     registry.combine = watched
+    # the debounce delay longer than any gap between two keystrokes on a loaded CI machine,
+    # so "one preview for six keystrokes" does not depend on the machine's speed
+    monkeypatch.setattr(combine_screen, "PREVIEW_DELAY", 2.0)
     app = create_app(registry)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
@@ -193,7 +210,7 @@ async def test_combine_preview_is_debounced_cancelled_when_superseded_and_ignore
         form.query_one("#new-name").focus()
         for ch in "abcdef":
             await pilot.press(ch)
-        await pilot.pause(0.5)
+        await pilot.pause(2.5)
         await settle(pilot)
         assert form.previews_started == 1 and form.preview is not None
         # six quick weight keystrokes: one preview for the last value (debounced)
@@ -205,10 +222,14 @@ async def test_combine_preview_is_debounced_cancelled_when_superseded_and_ignore
         assert form.previews_started == 2
         assert form.preview.recipe["parents"][0]["weight"] == 0.2575
         # an edit while a preview runs cancels it (it stops at its next module)
+        monkeypatch.setattr(combine_screen, "PREVIEW_DELAY", 0.05)
         form.query_one("#weight-1").value = "0.5"
-        await pilot.pause(0.45)
+        # (no settle here: it waits for workers, and the held preview is one)
+        await poll(pilot, held.is_set, "the 0.5 preview to start")
         assert form.previews_started == 3
         form.query_one("#weight-1").value = "0.25"
+        await poll(pilot, lambda: form.previews_started == 4, "the 0.25 preview to start")
+        release.set()
         await settle(pilot, lambda: form.preview is not None and
                      form.preview.recipe["parents"][1]["weight"] == 0.25, what="the newest preview")
         assert cancelled, "the superseded preview kept running"
