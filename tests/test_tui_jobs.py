@@ -329,9 +329,9 @@ async def test_task_list_runs_several_jobs_cancels_one_and_notifies(registry, tm
         await poll(pilot, lambda: first.done > 0 and second.done > 0)
         await pilot.press("T")
         await poll(pilot, lambda: isinstance(app.screen, TasksScreen) and len(app.screen.query(TaskRow)) == 2)
-        await pilot.pause(0.2)
+        await poll(pilot, lambda: list(app.screen.query(TaskRow))[0].has_focus, what="focus on the first row")
         rows = list(app.screen.query(TaskRow))
-        assert rows[0].has_focus and rows[0].job is second          # newest first
+        assert rows[0].job is second          # newest first
         assert "running" in str(rows[0].query_one(".task-state").render())
         await pilot.press("x")
         await poll(pilot, lambda: second.state == "cancelled")
