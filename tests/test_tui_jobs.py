@@ -158,14 +158,6 @@ async def test_progress_bar_has_room_while_a_merge_runs(registry, artifacts, tmp
         assert form.job is None and len(app.tasks.tasks) == 1
 
 
-async def poll(pilot, until, what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not until():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
-
-
 async def test_combine_preview_is_debounced_cancelled_when_superseded_and_ignores_the_name(registry, monkeypatch):
     from hub.tui.screens import combine as combine_screen
     from hub.tui.screens.combine import CombineScreen
@@ -225,10 +217,10 @@ async def test_combine_preview_is_debounced_cancelled_when_superseded_and_ignore
         monkeypatch.setattr(combine_screen, "PREVIEW_DELAY", 0.05)
         form.query_one("#weight-1").value = "0.5"
         # (no settle here: it waits for workers, and the held preview is one)
-        await poll(pilot, held.is_set, "the 0.5 preview to start")
+        await poll(pilot, held.is_set, what="the 0.5 preview to start")
         assert form.previews_started == 3
         form.query_one("#weight-1").value = "0.25"
-        await poll(pilot, lambda: form.previews_started == 4, "the 0.25 preview to start")
+        await poll(pilot, lambda: form.previews_started == 4, what="the 0.25 preview to start")
         release.set()
         await settle(pilot, lambda: form.preview is not None and
                      form.preview.recipe["parents"][1]["weight"] == 0.25, what="the newest preview")
