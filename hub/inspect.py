@@ -13,7 +13,7 @@ from typing import Callable
 
 from hub import patterns
 from hub.errors import InvalidAdapter, UnsafeFormat
-from hub.findings import Finding, has_errors
+from hub.findings import Finding, finding, has_errors
 from hub.formats import adapter_config as cfgmod
 from hub.formats.adapter_weights import PICKLE_NAMES, WEIGHTS_NAME, layer_index, split_keys, strip_prefix
 from hub.formats.safetensors_header import SafetensorsHeader, hash_file, read_header_and_hash
@@ -156,7 +156,7 @@ def inspect_adapter(folder: str | os.PathLike,
     with patterns.budget():   # the config's regexes, all of them together
         info = build_info(where, config, header, files)
     if bad:
-        extra = tuple(Finding("NONFINITE_VALUES", "error", strip_prefix(name),
+        extra = tuple(finding("NONFINITE_VALUES", strip_prefix(name),
                               f"{n} NaN/Inf value(s) in this tensor; the adapter is broken "
                               "(hub add --allow-nonfinite registers it anyway)")
                       for name, n in sorted(bad.items()))
@@ -178,38 +178,38 @@ def build_info(where: str, config: dict, header: SafetensorsHeader, files: list[
         t = raw.tensors
         if "A" not in t or "B" not in t:
             missing = "lora_B" if "A" in t else "lora_A"
-            findings.append(Finding("TENSOR_PAIR_MISSING", "error", path,
+            findings.append(finding("TENSOR_PAIR_MISSING", path,
                                     f"{missing} is missing for this module; the adapter file is incomplete"))
             continue
         a, b = header.tensors[t["A"]], header.tensors[t["B"]]
         dtypes.update((a.dtype, b.dtype))
         if len(a.shape) != 2 or len(b.shape) != 2:
-            findings.append(Finding("UNSUPPORTED_LAYER", "error", path,
+            findings.append(finding("UNSUPPORTED_LAYER", path,
                                     f"LoRA factors of rank {len(a.shape)} (conv layers) are not supported"))
             continue
         embedding = raw.is_embedding
         r_a, in_f = a.shape
         out_f, r_b = b.shape
         if r_a != r_b:
-            findings.append(Finding("RANK_MISMATCH", "error", path,
+            findings.append(finding("RANK_MISMATCH", path,
                                     f"lora_A has rank {r_a} but lora_B has rank {r_b}; the file is inconsistent"))
             continue
         expected_r = cfgmod.module_rank(config, path)
         if r_a != expected_r:
-            findings.append(Finding("CONFIG_RANK_MISMATCH", "error", path,
+            findings.append(finding("CONFIG_RANK_MISMATCH", path,
                                     f"config says r={expected_r} but the tensors have rank {r_a}; "
                                     "PEFT would fail with a size mismatch: fix r or rank_pattern"))
         alpha = cfgmod.module_alpha(config, path)
         if "magnitude" in t:
             mag = header.tensors[t["magnitude"]]
             if mag.shape != (out_f,):
-                findings.append(Finding("DORA_SHAPE", "error", path,
+                findings.append(finding("DORA_SHAPE", path,
                                         f"DoRA magnitude has shape {list(mag.shape)}, expected [{out_f}]"))
         elif use_dora and not embedding:
-            findings.append(Finding("DORA_MISSING", "error", path,
+            findings.append(finding("DORA_MISSING", path,
                                     "use_dora is set but the module has no lora_magnitude_vector"))
         if "magnitude" in t and not use_dora:
-            findings.append(Finding("DORA_UNDECLARED", "warning", path,
+            findings.append(finding("DORA_UNDECLARED", path,
                                     "module has a DoRA magnitude but use_dora is false; PEFT will ignore it"))
         modules[path] = ModuleInfo(
             r=r_a, alpha=alpha, in_features=in_f, out_features=out_f,
@@ -224,24 +224,24 @@ def build_info(where: str, config: dict, header: SafetensorsHeader, files: list[
     if isinstance(targets, list):
         for target in sorted(set(targets)):
             if not any(p == target or p.endswith("." + target) for p in modules):
-                findings.append(Finding("TARGET_WITHOUT_TENSORS", "warning", target,
+                findings.append(finding("TARGET_WITHOUT_TENSORS", target,
                                         f"target module {target!r} is in the config but has no tensors"))
     elif isinstance(targets, str) and targets != "all-linear":
         if not any(patterns.fullmatch(targets, p) for p in modules):
             # PEFT fullmatches this regex to choose where LoRA goes: the tensors would never load
-            findings.append(Finding("TARGET_REGEX_UNMATCHED", "error", None,
+            findings.append(finding("TARGET_REGEX_UNMATCHED", None,
                                     f"target_modules regex {targets!r} matches none of the adapted modules"))
     for key in ("rank_pattern", "alpha_pattern"):
         for pattern in (config.get(key) or {}):
             if not any(cfgmod.pattern_key([pattern], p) for p in modules):
-                findings.append(Finding("PATTERN_UNUSED", "warning", pattern,
+                findings.append(finding("PATTERN_UNUSED", pattern,
                                         f"{key} entry {pattern!r} matches no adapted module"))
     unknown = cfgmod.unknown_keys(config)
     for key in unknown:
-        findings.append(Finding("CONFIG_UNKNOWN_KEY", "info", None,
+        findings.append(finding("CONFIG_UNKNOWN_KEY", None,
                                 f"unknown config key {key!r} kept as is"))
     if config.get("layer_replication"):
-        findings.append(Finding("LAYER_REPLICATION", "warning", None,
+        findings.append(finding("LAYER_REPLICATION_USED", None,
                                 "layer_replication changes the model's structure; merging is refused"))
 
     layers = sorted({i for p in modules if (i := layer_index(p)) is not None})

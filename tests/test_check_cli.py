@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from hub.compat.codes import CODES
+from hub.findings import CODES
 from tests.helpers import cli_json, copy_adapter, registry_snapshot, run_cli
 
 

@@ -16,7 +16,7 @@ from safetensors.torch import load_file, save_file
 
 from hub.compat import (METHOD_RULES, AdapterSpec, BaseSpec, check_adapter_base, check_adapters, check_runtime,
                         fits)
-from hub.compat.codes import CODES, render_docs
+from hub.findings import CODES, render_docs
 from hub.errors import UsageError
 from hub.formats.base_model import read_base_model
 from hub.inspect import inspect_adapter

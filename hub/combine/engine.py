@@ -23,7 +23,7 @@ from hub.combine.layer_weights import LayerWeightRule, weight_factor
 from hub.combine.registry import Method, get_method
 from hub.combine.writer import bias_key, lora_keys, plain_lora_config, write_adapter
 from hub.errors import Incompatible, Unsupported, UsageError
-from hub.findings import Finding
+from hub.findings import Finding, finding
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 SAVED_LAYER = ".base_layer."   # PEFT saves a targeted embedding's base weights under this name
@@ -125,7 +125,7 @@ def _module_findings(path: str, present: list[tuple[Parent, ModuleFactors]]) -> 
     for parent, mf in present[1:]:
         other = (mf.kind, mf.out_features, mf.in_features)
         if other != shape:
-            out.append(Finding("COMBINE_SHAPE_MISMATCH", "error", path,
+            out.append(finding("COMBINE_SHAPE_MISMATCH", path,
                                f"{first_parent.name} has {shape[0]} {shape[1]}x{shape[2]} but {parent.name} has "
                                f"{other[0]} {other[1]}x{other[2]}: the adapters are for different base models"))
     return out

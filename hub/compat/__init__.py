@@ -10,8 +10,8 @@ directly and no check re-reads a file:
 
 from hub.compat.adapter_adapter import METHOD_RULES, check_adapters
 from hub.compat.adapter_base import check_adapter_base, fits, fitting_bases
-from hub.compat.codes import CODES, runtimes
-from hub.compat.runtime import check_runtime
+from hub.compat.runtime import check_runtime, runtimes
+from hub.findings import CODES
 from hub.compat.specs import AdapterSpec, BaseSpec
 
 __all__ = ["AdapterSpec", "BaseSpec", "CODES", "METHOD_RULES", "runtimes", "check_adapter_base", "check_adapters",

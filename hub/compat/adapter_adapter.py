@@ -12,10 +12,9 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
-from hub.compat.codes import finding
 from hub.compat.specs import AdapterSpec
 from hub.errors import UsageError
-from hub.findings import Finding, sort_findings
+from hub.findings import Finding, finding, sort_findings
 
 
 _ROOT = re.compile(r"^(.*?)\.\d+\.")

@@ -10,11 +10,10 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from hub import patterns
-from hub.compat.codes import finding
 from hub.compat.grouping import Collector, template
 from hub.compat.specs import AdapterSpec, BaseSpec, shape_rows
 from hub.compat.targeting import wrapped_modules
-from hub.findings import Finding
+from hub.findings import Finding, finding
 from hub.formats.base_model import OUTPUT_HEADS, BaseModule, logical_param_count
 
 
@@ -37,7 +36,7 @@ def check_adapter_base(adapter: AdapterSpec, base: BaseSpec) -> list[Finding]:
         with patterns.budget():
             return _check_adapter_base(adapter, base)
     except patterns.PatternTimeout as exc:
-        return [finding(patterns.CODE, None, exc.what + ": " + exc.fix)]
+        return [finding("PATTERN_TOO_SLOW", None, exc.what + ": " + exc.fix)]
 
 
 def _check_adapter_base(adapter: AdapterSpec, base: BaseSpec) -> list[Finding]:

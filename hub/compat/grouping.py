@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import re
 
-from hub.compat.codes import CODES
-from hub.findings import Finding, sort_findings
+from hub.findings import Finding, finding, sort_findings
 
 _INDEX = re.compile(r"(?<=\.)(\d+)(?=\.|$)")
 _TEMPLATES: dict[str, tuple[str, int | None]] = {}
@@ -69,12 +68,11 @@ class Collector:
     def findings(self) -> list[Finding]:
         out = []
         for (code, tpl, message), (first, count, layers) in self._groups.items():
-            severity = CODES[code].severity
             if count == 1:
-                out.append(Finding(code, severity, first, message))
+                out.append(finding(code, first, message))
             else:
                 where = f"layers {_ranges(layers)}" if layers else f"{count} modules"
-                out.append(Finding(code, severity, tpl, f"{message} [{count} modules, {where}]"))
+                out.append(finding(code, tpl, f"{message} [{count} modules, {where}]"))
         return sort_findings(out)
 
 

@@ -23,9 +23,8 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
-from hub.compat.codes import finding
 from hub.compat.specs import AdapterSpec, BaseSpec
-from hub.findings import Finding, sort_findings
+from hub.findings import Finding, finding, sort_findings
 from hub.formats.adapter_config import unknown_keys
 from hub.formats.base_model import OUTPUT_HEADS
 
@@ -38,6 +37,13 @@ class RuntimeRules:
     name: str
     summary: str
     rules: Callable[[AdapterSpec, BaseSpec | None], list[Finding]]   # base: None when unknown
+
+
+def runtimes() -> list[str]:
+    """Built-in and installed runtimes (hub.plugins; nothing is imported)."""
+    from hub import plugins
+
+    return plugins.names("hub.runtimes")
 
 
 def runtime_key(runtime: str) -> str:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hub.errors import HubError, Incompatible, InvalidAdapter, Unsupported, UsageError
-from hub.findings import Finding, has_errors
+from hub.findings import Finding, finding, has_errors
 from hub.formats.adapter_weights import WEIGHTS_NAME, split_keys
 from hub.formats.base_model import BaseModelInfo, read_base_model
 from hub.formats.safetensors_header import ADAPTER, DTYPE_SIZES, read_header
@@ -333,7 +333,7 @@ def build_plan(base: str | os.PathLike | BaseModelInfo, adapters, *, dtype: str 
             keys = raw_modules[path].tensors
             target = resolver.tensor(f"{path}.weight")
             if target is None:
-                errors.append(Finding("MODULE_NOT_IN_BASE", "error", path,
+                errors.append(finding("MODULE_NOT_IN_BASE", path,
                                       f"{inp.name} adapts {path}, which the base has no weight for"))
                 continue
             shape = shape_of(target)
@@ -345,7 +345,7 @@ def build_plan(base: str | os.PathLike | BaseModelInfo, adapters, *, dtype: str 
             else:
                 expected = (mod.out_features, mod.in_features)
             if tuple(shape) != expected:
-                errors.append(Finding("SHAPE_MISMATCH", "error", path,
+                errors.append(finding("SHAPE_MISMATCH", path,
                                       f"{inp.name} expects a weight of shape {list(expected)} but the base has "
                                       f"{list(shape)}; it was trained on another base"))
                 continue
@@ -361,7 +361,7 @@ def build_plan(base: str | os.PathLike | BaseModelInfo, adapters, *, dtype: str 
             if "B_bias" in keys:
                 bias = resolver.tensor(f"{path}.bias")
                 if bias is None:
-                    errors.append(Finding("LORA_BIAS_WITHOUT_BASE_BIAS", "error", path,
+                    errors.append(finding("LORA_BIAS_WITHOUT_BASE_BIAS", path,
                                           f"{inp.name} has lora_bias but the base layer has no bias; "
                                           "PEFT cannot merge it either"))
                     continue
@@ -377,11 +377,11 @@ def build_plan(base: str | os.PathLike | BaseModelInfo, adapters, *, dtype: str 
                                   "re-save the adapter with a current PEFT")
             target = resolver.tensor(name)
             if target is None:
-                errors.append(Finding("MODULE_NOT_IN_BASE", "error", name,
+                errors.append(finding("MODULE_NOT_IN_BASE", name,
                                       f"{inp.name} replaces {name}, which the base does not have"))
                 continue
             if tuple(entry.shape) != tuple(shape_of(target)):
-                errors.append(Finding("SHAPE_MISMATCH", "error", name,
+                errors.append(finding("SHAPE_MISMATCH", name,
                                       f"{inp.name} replaces {name} with shape {list(entry.shape)} but the base has "
                                       f"{list(shape_of(target))} (a resized vocabulary?); merge the resize first"))
                 continue
