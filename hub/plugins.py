@@ -11,7 +11,7 @@ and every command that uses no plugin stay fast.
 What each group's attribute must be:
 - hub.formats: a :class:`hub.formats.unit.FormatUnit`
 - hub.runtimes: a :class:`hub.compat.runtime.RuntimeRules`
-- hub.methods: a :class:`hub.combine.registry.Method`
+- hub.methods: a :class:`hub.combine.declare.Method` (a declaration: it loads without torch)
 """
 
 from __future__ import annotations
@@ -39,13 +39,13 @@ BUILTIN: dict[str, dict[str, str]] = {
         "peft": "hub.compat.runtime:PEFT",
     },
     "hub.methods": {
-        "cat": "hub.combine.exact:CAT",
-        "linear": "hub.combine.exact:LINEAR",
-        "svd": "hub.combine.svd:SVD",
-        "ties": "hub.combine.ties:TIES",
-        "dare_linear": "hub.combine.dare:DARE_LINEAR",
-        "dare_ties": "hub.combine.dare:DARE_TIES",
-        "magnitude_prune": "hub.combine.magnitude:MAGNITUDE_PRUNE",
+        "cat": "hub.combine.methods:CAT",
+        "linear": "hub.combine.methods:LINEAR",
+        "svd": "hub.combine.methods:SVD",
+        "ties": "hub.combine.methods:TIES",
+        "dare_linear": "hub.combine.methods:DARE_LINEAR",
+        "dare_ties": "hub.combine.methods:DARE_TIES",
+        "magnitude_prune": "hub.combine.methods:MAGNITUDE_PRUNE",
     },
 }
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from hub.compat import (METHOD_RULES, AdapterSpec, BaseSpec, check_adapter_base, check_adapters, check_runtime,
+from hub.compat import (AdapterSpec, BaseSpec, check_adapter_base, check_adapters, check_runtime,
                         fits)
 from hub.findings import CODES, render_docs
 from hub.errors import UsageError
@@ -257,13 +257,15 @@ def test_quantized_base_layouts_and_policy(artifacts, tmp_path, layout):
 
 # -- adapter <-> adapter ------------------------------------------------------------------
 
-def test_hub_method_rules_match_the_combine_registry():
+def test_hub_method_rules_come_from_the_method_declarations():
     from hub.combine.registry import all_methods
+    from hub.compat import method_rules
 
-    hub_rules = {n: r for n, r in METHOD_RULES.items() if r.engine == "hub"}
+    hub_rules = {n: r for n, r in method_rules().items() if r.engine == "hub"}
     assert set(hub_rules) == {m.name for m in all_methods()}
     for m in all_methods():
-        assert hub_rules[m.name].exact == m.exact, m.name
+        rule = hub_rules[m.name]
+        assert (rule.exact, rule.rank, rule.equal_ranks) == (m.exact, "sum" if m.exact else "k", False), m.name
 
 
 def _peft_with(base_dir, adapters: dict):

@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 PLUGIN_MODULE = '''
 """A third-party hub plugin, as another package would ship it."""
 import json
-from hub.combine.registry import Method
+from hub.combine.declare import Method
 from hub.combine.exact import combine_cat
 from hub.compat.runtime import RuntimeRules
 from hub.findings import Finding

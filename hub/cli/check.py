@@ -12,6 +12,7 @@ import click
 from hub.cli._app import cli, json_option, pass_state, stderr
 from hub.cli._output import emit_json, styled
 from hub.cli._progress import progress_bar
+from hub.combine.registry import builtin_methods
 
 SEVERITY_COLOURS = {"error": "red", "warning": "yellow", "info": "cyan"}
 
@@ -36,8 +37,8 @@ def _verdict(ok: bool, text_ok: str, text_bad: str) -> None:
                    "registered adapter against it.")
 @click.option("--all-bases", is_flag=True, help="List every registered base the adapter fits (by shapes).")
 @click.option("--method", metavar="M",
-              help="Check that NAMEs can be combined by method M (hub's: cat, linear, svd, ties, dare_linear, "
-                   "dare_ties, magnitude_prune; PEFT's add_weighted_adapter: peft:linear, peft:svd, ...).")
+              help=f"Check that NAMEs can be combined by method M (hub's: {', '.join(m.name for m in builtin_methods())}, "
+                   "or a plugin's; PEFT's add_weighted_adapter: peft:linear, peft:svd, ...).")
 @click.option("--rank", type=click.IntRange(min=1), help="With --method: the result rank K you will ask for.")
 @click.option("--runtime", metavar="RUNTIME",
               help="Lint the adapter for a serving runtime: vllm, llama.cpp, ollama, peft or an installed plugin "

@@ -2,32 +2,90 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import click
 
 from hub.cli._app import cli, json_option, pass_state, stderr
 from hub.cli._output import emit_json, fmt_num, table
 from hub.cli._progress import progress_bar
+from hub.combine.registry import builtin_methods, shared_params
 
-METHODS = ("cat", "linear", "svd", "ties", "dare_linear", "dare_ties", "magnitude_prune")  # built-in (hub.plugins)
+BUILTIN = builtin_methods()        # declarations only: no torch, no maths
+PARAMS = shared_params(BUILTIN)    # one option per parameter name, shared by the methods taking it
 
 
 def _fmt(x, digits: int = 4) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
 
 
-@cli.command()
+def _param_option(param, methods: list[str]):
+    """The click option of a declared method parameter."""
+    kind = click.Choice(list(param.choices)) if param.choices else param.type
+    default = f"; default {param.default}" if param.default is not None else ""
+    return click.option(param.option, param.name, type=kind, default=None,
+                        help=f"{', '.join(methods)}: {param.help}{default}.")
+
+
+def method_options(f):
+    """--method, one option per declared parameter, and --param for a plugin's own ones."""
+    for param, methods in reversed(PARAMS.values()):
+        f = _param_option(param, methods)(f)
+    f = click.option("--param", "extra_params", multiple=True, metavar="NAME=VALUE",
+                     help="A parameter of a plugin method that has no option of its own (repeatable).")(f)
+    return click.option("--method", "-m", metavar="[" + "|".join(m.name for m in BUILTIN) + "|PLUGIN]",
+                        help="Combination method (listed above), or one an installed plugin adds (`hub plugins`).")(f)
+
+
+def _methods_help() -> str:
+    rows = []
+    for m in BUILTIN:
+        lines = textwrap.wrap(m.summary, 62) or [""]
+        rows.append(f"  {m.name:<16} {lines[0]}")
+        rows += [f"  {'':<16} {line}" for line in lines[1:]]
+    return "\n".join(rows)
+
+
+HELP = f"""Combine adapters with weights into a new registered adapter.
+
+    \b
+    Methods (the result is a plain PEFT LoRA with scaling 1):
+{textwrap.indent(_methods_help(), "    ")}
+    A parent missing a module counts as zero there. The recipe (parents, their
+    hashes, weights, method, parameters, seed) is stored with the adapter:
+    `hub show NEW` prints it and `hub combine --recipe FILE` replays it.
+
+    \b
+    hub combine style:0.7 domain:1.0 --method cat --name style-domain
+    hub combine a:1 b:-0.5 --method svd --energy 0.99 --rank 64 --name a-minus-b
+    hub combine a:1 b:1 c:1 -m dare_ties --density 0.3 --seed 7 --name abc
+    hub combine a:1 b:1 -m linear --layer-weights 'b@0-15=0.2' --name ab
+    hub combine --recipe mix.yaml --name mix-again
+    """
+
+
+def _given_params(method: str, params: dict, extra: tuple[str, ...]) -> dict:
+    """The declared options' values plus ``--param NAME=VALUE`` pairs typed by the method's declaration."""
+    out = dict(params)
+    if not extra:
+        return out
+    from hub.combine.registry import get_method
+
+    spec = get_method(method)
+    for item in extra:
+        key, sep, text = item.partition("=")
+        declared = spec.param(key.strip().replace("-", "_"))
+        if not sep or declared is None:
+            accepted = ", ".join(p.name for p in spec.params) or "none"
+            raise click.UsageError(f"--param {item!r}: method {method} takes NAME=VALUE with NAME one of: {accepted}")
+        out[declared.name] = declared.parse(text.strip())
+    return out
+
+
+@cli.command(help=HELP)
 @click.argument("parents", nargs=-1, metavar="NAME:WEIGHT...")
-@click.option("--method", "-m", metavar="[" + "|".join(METHODS) + "|PLUGIN]",
-              help="Combination method (see below), or one an installed plugin adds (`hub plugins`).")
+@method_options
 @click.option("--name", help="Name of the new adapter (with --recipe: overrides the recipe's name).")
-@click.option("--rank", type=int, help="svd/ties/dare/magnitude_prune: target rank K per module "
-                                       "(default: the largest parent rank there).")
-@click.option("--energy", type=float, help="svd/...: per module, the smallest rank keeping this fraction of the "
-                                           "squared Frobenius norm, e.g. 0.99 (capped by --rank).")
-@click.option("--density", type=float, help="ties/dare/magnitude_prune: fraction of delta entries kept.")
-@click.option("--seed", type=int, help="dare_*: seed of the random masks (default 0).")
-@click.option("--majority-sign-method", type=click.Choice(["total", "frequency"]),
-              help="ties/dare_ties: how each entry's sign is elected (default total).")
 @click.option("--layer-weights", "layer_weights", multiple=True, metavar="SPEC",
               help="Scale parents per layer: [PARENT@]LAYER|LOW-HIGH|/REGEX/=FACTOR, comma-separated, repeatable; "
                    "the last matching rule wins.")
@@ -44,40 +102,17 @@ def _fmt(x, digits: int = 4) -> str:
 @click.option("--modules", "show_modules", is_flag=True, help="Print the per-module rank / energy / error table.")
 @json_option
 @pass_state
-def combine(state, parents, method, name, rank, energy, density, seed, majority_sign_method, layer_weights,
-            recipe_file, drop_dora, drop_modules_to_save, dtype, tags, dry_run, show_modules, as_json):
-    """Combine adapters with weights into a new registered adapter.
-
-    \b
-    Methods (the result is a plain PEFT LoRA with scaling 1):
-      cat, linear      exact weighted sum of the deltas, any signs and ranks
-                       (rank = sum of the parents' ranks)
-      svd              best rank-K approximation of that sum, from the factors;
-                       retained energy and error reported per module
-      ties, dare_linear, dare_ties, magnitude_prune
-                       delta-space merging (need --density), then rank K
-    A parent missing a module counts as zero there. The recipe (parents, their
-    hashes, weights, method, parameters, seed) is stored with the adapter:
-    `hub show NEW` prints it and `hub combine --recipe FILE` replays it.
-
-    \b
-    hub combine style:0.7 domain:1.0 --method cat --name style-domain
-    hub combine a:1 b:-0.5 --method svd --energy 0.99 --rank 64 --name a-minus-b
-    hub combine a:1 b:1 c:1 -m dare_ties --density 0.3 --seed 7 --name abc
-    hub combine a:1 b:1 -m linear --layer-weights 'b@0-15=0.2' --name ab
-    hub combine --recipe mix.yaml --name mix-again
-    """
+def combine(state, parents, method, extra_params, name, layer_weights, recipe_file, drop_dora, drop_modules_to_save,
+            dtype, tags, dry_run, show_modules, as_json, **params):
     from hub.names import parse_weighted
 
     hub = state.hub
     with progress_bar("combining", unit="modules") as update:
         if recipe_file:
-            extra = [opt for opt, val in (("NAME:WEIGHT", parents), ("--method", method), ("--rank", rank),
-                                          ("--energy", energy), ("--density", density), ("--seed", seed),
-                                          ("--majority-sign-method", majority_sign_method),
-                                          ("--layer-weights", layer_weights), ("--drop-dora", drop_dora),
-                                          ("--drop-modules-to-save", drop_modules_to_save), ("--dtype", dtype))
-                     if val]
+            given = [("NAME:WEIGHT", parents), ("--method", method), ("--param", extra_params),
+                     *((PARAMS[k][0].option, v) for k, v in params.items()), ("--layer-weights", layer_weights),
+                     ("--drop-dora", drop_dora), ("--drop-modules-to-save", drop_modules_to_save), ("--dtype", dtype)]
+            extra = [opt for opt, val in given if val is not None and val != () and val is not False]
             if extra:
                 raise click.UsageError(f"--recipe fixes the combination; drop {', '.join(extra)} "
                                        "(only --name, --tag, --dry-run and --json go with it)")
@@ -86,13 +121,11 @@ def combine(state, parents, method, name, rank, energy, density, seed, majority_
             if not parents:
                 raise click.UsageError("name the adapters to combine as NAME:WEIGHT (or pass --recipe FILE)")
             if not method:
-                raise click.UsageError("pass --method (cat, linear, svd, ties, dare_linear, dare_ties, "
-                                       "magnitude_prune)")
+                raise click.UsageError(f"pass --method ({', '.join(m.name for m in BUILTIN)}, or a plugin's)")
             if not name:
                 raise click.UsageError("pass --name for the new adapter")
-            params = {"rank": rank, "energy": energy, "density": density, "seed": seed,
-                      "majority_sign_method": majority_sign_method}
-            outcome = hub.combine([parse_weighted(p) for p in parents], method, name, params,
+            outcome = hub.combine([parse_weighted(p) for p in parents], method, name,
+                                  _given_params(method, params, extra_params),
                                   layer_weights=",".join(layer_weights), drop_dora=drop_dora,
                                   drop_modules_to_save=drop_modules_to_save, dtype=dtype or "float32",
                                   tags=tags, dry_run=dry_run, progress=update)

@@ -1,19 +1,32 @@
 """Weighted combination of LoRA adapters into a new LoRA adapter.
 
-Pure torch over low-rank factors: one module per method, each registered with
-its declared parameters (``registry``); ``engine.combine`` runs one over the
-union of the parents' modules; ``writer`` writes the PEFT folder;
-``similarity`` compares deltas from the factors.
+Methods are declared (``declare``, built-ins in ``methods``) apart from their maths
+(one module per method over ``maths``/``lowrank``) and looked up by name
+(``registry``); ``engine.combine`` runs one over the union of the parents' modules;
+``writer`` writes the PEFT folder; ``similarity`` compares deltas from the factors.
+
+The names below load on first use, so importing a declaration (hub.combine.methods)
+does not import torch.
 """
 
-from hub.combine.engine import Combination, ModuleReport, Parent, combine
-from hub.combine.factors import AdapterFactors, ModuleFactors, load_factors
-from hub.combine.layer_weights import LayerWeightRule, parse_layer_weights
-from hub.combine.recipe import ParentSpec, Recipe, load_recipe
-from hub.combine.registry import Method, Param, all_methods, get_method, method_names
+from __future__ import annotations
 
-__all__ = [
-    "AdapterFactors", "Combination", "LayerWeightRule", "Method", "ModuleFactors", "ModuleReport", "Param",
-    "Parent", "ParentSpec", "Recipe", "all_methods", "combine", "get_method", "load_factors", "load_recipe",
-    "method_names", "parse_layer_weights",
-]
+import importlib
+
+_EXPORTS = {
+    "Combination": "engine", "ModuleReport": "engine", "Parent": "engine", "combine": "engine",
+    "AdapterFactors": "factors", "ModuleFactors": "factors", "load_factors": "factors",
+    "LayerWeightRule": "layer_weights", "parse_layer_weights": "layer_weights",
+    "ParentSpec": "recipe", "Recipe": "recipe", "load_recipe": "recipe",
+    "Method": "declare", "Param": "declare",
+    "all_methods": "registry", "get_method": "registry", "method_names": "registry",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'hub.combine' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"hub.combine.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value

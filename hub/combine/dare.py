@@ -8,10 +8,7 @@ from __future__ import annotations
 import torch
 
 from hub.combine.core import ModuleContext
-from hub.combine.dense import (
-    DELTA_PARAMS, MAJORITY, SEED, delta_space, disjoint_merge, majority_sign_mask, prune_random, weigh,
-)
-from hub.combine.registry import Method, register
+from hub.combine.maths import delta_space, disjoint_merge, majority_sign_mask, prune_random, weigh
 
 
 def dare_linear_merge(deltas: list[torch.Tensor], weights: torch.Tensor, density: float,
@@ -35,14 +32,5 @@ def _ties(deltas, weights, params: dict, ctx: ModuleContext):
     return dare_ties_merge(deltas, weights, params["density"], ctx.generator(), params["majority_sign_method"])
 
 
-DARE_LINEAR = register(Method(
-    name="dare_linear",
-    summary="DARE: random drop and rescale, then weighted sum; in delta space, factored to rank K; seeded",
-    exact=False, space="delta", params=(*DELTA_PARAMS, SEED), combine=delta_space(_linear),
-))
-
-DARE_TIES = register(Method(
-    name="dare_ties",
-    summary="DARE drop and rescale, then TIES sign election; in delta space, factored to rank K; seeded",
-    exact=False, space="delta", params=(*DELTA_PARAMS, MAJORITY, SEED), combine=delta_space(_ties),
-))
+combine_dare_linear = delta_space(_linear)
+combine_dare_ties = delta_space(_ties)

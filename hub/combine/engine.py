@@ -20,7 +20,8 @@ import torch
 from hub.combine.core import ModuleContext, Term, map_modules
 from hub.combine.factors import AdapterFactors, ModuleFactors
 from hub.combine.layer_weights import LayerWeightRule, weight_factor
-from hub.combine.registry import Method, get_method
+from hub.combine.declare import Method
+from hub.combine.registry import get_method
 from hub.combine.writer import bias_key, lora_keys, plain_lora_config, write_adapter
 from hub.errors import Incompatible, Unsupported, UsageError
 from hub.findings import Finding, finding
@@ -185,12 +186,14 @@ def combine(parents: list[Parent], method: str, params: dict | None = None, *,
     dropped: list[str] = []
     rules = list(layer_weights)
 
+    combine_module = spec.function()
+
     def run(path: str):
         terms = [Term(p.weight * weight_factor(rules, p.name, path), p.factors.modules[path], p.name)
                  for p in parents if path in p.factors.modules]
         if spec.space == "factors":
             terms = [t for t in terms if t.weight != 0]  # exactly zero contribution
-        result = spec.combine(terms, resolved, ModuleContext(path, resolved.get("seed"), compute_dtype)) if terms else None
+        result = combine_module(terms, resolved, ModuleContext(path, resolved.get("seed"), compute_dtype)) if terms else None
         return terms, result
 
     # modules are independent (DARE seeds are per module), so they may run in any order

@@ -12,32 +12,11 @@ cross terms Bᵢ Aⱼ and needs equal ranks; here ``linear`` is the exact sum to
 
 from __future__ import annotations
 
-import torch
-
 from hub.combine.core import ModuleContext, ModuleResult, Term
-from hub.combine.registry import Method, register
-
-
-def stacked_factors(terms: list[Term], dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, A) with B @ A == Σ weight·scaling·Bᵢ Aᵢ; weight and scaling go into A (as PEFT's cat does)."""
-    B = torch.cat([t.factors.B.to(dtype) for t in terms], dim=1)
-    A = torch.cat([t.factors.A.to(dtype) * (t.weight * t.factors.scaling) for t in terms], dim=0)
-    return B, A
+from hub.combine.maths import stacked_factors
 
 
 def combine_cat(terms: list[Term], params: dict, ctx: ModuleContext) -> ModuleResult:
     B, A = stacked_factors(terms, ctx.compute_dtype)
     return ModuleResult(A=A, B=B, energy=1.0)
 
-
-CAT = register(Method(
-    name="cat",
-    summary="exact weighted sum: concatenated factors, rank = sum of the parents' ranks",
-    exact=True, params=(), combine=combine_cat,
-))
-
-LINEAR = register(Method(
-    name="linear",
-    summary="exact weighted sum (same as cat; unlike PEFT's linear it has no cross terms and allows mixed ranks)",
-    exact=True, params=(), combine=combine_cat,
-))

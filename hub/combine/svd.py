@@ -6,18 +6,9 @@ its SVD comes from the factors (hub.combine.lowrank, shared with `hub resize`).
 
 from __future__ import annotations
 
-import torch
-
 from hub.combine.core import ModuleContext, ModuleResult, Term
-from hub.combine.exact import stacked_factors
 from hub.combine.lowrank import choose_rank, factored_svd, truncate, zero_tolerance
-from hub.combine.registry import Method, Param, register
-
-RANK = Param("rank", int, "target rank K per module (default: the largest parent rank there)", minimum=1)
-ENERGY = Param("energy", float, "per module, the smallest rank keeping this fraction of the squared "
-               "Frobenius norm (capped by --rank when both are given)", minimum=0.0, maximum=1.0,
-               exclusive_minimum=True)
-
+from hub.combine.maths import stacked_factors
 
 def combine_svd(terms: list[Term], params: dict, ctx: ModuleContext) -> ModuleResult:
     B, A = stacked_factors(terms, ctx.compute_dtype)
@@ -30,11 +21,3 @@ def combine_svd(terms: list[Term], params: dict, ctx: ModuleContext) -> ModuleRe
     U, Vh = f.top(k)
     return truncate(U, f.S, Vh, k)
 
-
-SVD = register(Method(
-    name="svd",
-    summary="best rank-K approximation of the exact weighted sum, from the factors (no dense matrix)",
-    exact=False,
-    params=(RANK, ENERGY),
-    combine=combine_svd,
-))

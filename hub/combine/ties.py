@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from hub.combine.dense import DELTA_PARAMS, MAJORITY, delta_space, disjoint_merge, majority_sign_mask, prune_magnitude, weigh
-from hub.combine.registry import Method, register
+from hub.combine.maths import delta_space, disjoint_merge, majority_sign_mask, prune_magnitude, weigh
 
 
 def ties_merge(deltas: list[torch.Tensor], weights: torch.Tensor, density: float,
@@ -17,10 +16,4 @@ def ties_merge(deltas: list[torch.Tensor], weights: torch.Tensor, density: float
     return disjoint_merge(weigh(stacked, weights), mask)
 
 
-TIES = register(Method(
-    name="ties",
-    summary="TIES: magnitude pruning, sign election, disjoint mean; in delta space, then factored to rank K",
-    exact=False, space="delta",
-    params=(*DELTA_PARAMS, MAJORITY),
-    combine=delta_space(lambda d, w, p, ctx: ties_merge(d, w, p["density"], p["majority_sign_method"])),
-))
+combine_ties = delta_space(lambda d, w, p, ctx: ties_merge(d, w, p["density"], p["majority_sign_method"]))

@@ -1,9 +1,10 @@
 """Adapter <-> adapter: can these adapters be combined by this method?
 
-Rules per method live in METHOD_RULES: hub's own methods (hub.combine; a test keeps
-the names and exactness in step with its registry) and PEFT's
-``add_weighted_adapter`` combination types as ``peft:<type>``, for users who combine
-with PEFT and want to know beforehand what it will do.
+A method's rule (exact or not, the result's rank, whether ranks must agree) comes from
+its declaration: hub's own and plugin methods declare it (hub.combine.declare, read
+without torch or the method's maths); PEFT's ``add_weighted_adapter`` combination types
+are tabled here as ``peft:<type>``, for users who combine with PEFT and want to know
+beforehand what it will do.
 """
 
 from __future__ import annotations
@@ -30,17 +31,8 @@ class MethodRule:
     summary: str
 
 
-def _rules() -> dict[str, MethodRule]:
-    hub_approx = "approximate, in delta space, then factored to rank K"
-    rules = [
-        MethodRule("cat", "hub", True, False, "sum", "exact weighted sum, concatenated factors"),
-        MethodRule("linear", "hub", True, False, "sum", "exact weighted sum (same as cat, unlike PEFT's linear)"),
-        MethodRule("svd", "hub", False, False, "k", "best rank-K approximation of the exact sum"),
-        MethodRule("ties", "hub", False, False, "k", f"TIES, {hub_approx}"),
-        MethodRule("dare_linear", "hub", False, False, "k", f"DARE + sum, {hub_approx}"),
-        MethodRule("dare_ties", "hub", False, False, "k", f"DARE + TIES, {hub_approx}"),
-        MethodRule("magnitude_prune", "hub", False, False, "k", f"magnitude pruning + sum, {hub_approx}"),
-    ]
+def _peft_rules() -> dict[str, MethodRule]:
+    rules = []
     for t in ("linear", "ties", "dare_linear", "dare_ties", "magnitude_prune"):
         rules.append(MethodRule(f"peft:{t}", "peft", False, True, "r",
                                 f"PEFT add_weighted_adapter('{t}'): mixes A's and B's separately (cross terms)"))
@@ -51,19 +43,31 @@ def _rules() -> dict[str, MethodRule]:
     return {r.name: r for r in rules}
 
 
-METHOD_RULES: dict[str, MethodRule] = _rules()
+PEFT_RULES: dict[str, MethodRule] = _peft_rules()
+
+
+def declared_rule(method) -> MethodRule:
+    """The rule a hub.combine.declare.Method declares."""
+    return MethodRule(method.name, "hub", method.exact, method.equal_ranks, method.rank_rule, method.summary)
+
+
+def method_rules() -> dict[str, MethodRule]:
+    """Every method's rule: hub's built-ins and installed plugins (declarations only), then PEFT's."""
+    from hub.combine.registry import all_methods
+
+    return {**{m.name: declared_rule(m) for m in all_methods()}, **PEFT_RULES}
 
 
 def method_rule(method: str) -> MethodRule:
-    if method in METHOD_RULES:
-        return METHOD_RULES[method]
-    from hub import plugins
+    if method in PEFT_RULES:
+        return PEFT_RULES[method]
+    from hub.combine.registry import get_method, method_names
 
-    if method in plugins.names("hub.methods"):    # another package's method: rules from its declaration
-        m = plugins.load("hub.methods", method)
-        return MethodRule(method, "hub", bool(m.exact), False, "sum" if m.exact else "k", m.summary)
+    if method in method_names():
+        return declared_rule(get_method(method))
     raise UsageError(f"unknown combination method {method!r}", "--method",
-                     f"use one of: {', '.join(METHOD_RULES)} (or an installed plugin: `hub plugins`)")
+                     f"use one of: {', '.join(method_names() + list(PEFT_RULES))} "
+                     "(installed plugins: `hub plugins`)")
 
 
 def check_adapters(adapters: Sequence[AdapterSpec], method: str, rank: int | None = None,

@@ -1,4 +1,5 @@
-"""Shared pieces of the delta-space methods (ties, dare_*, magnitude_prune).
+"""Maths the methods share: the exact stacked factors (cat, linear, svd) and the pieces of
+the delta-space methods (ties, dare_*, magnitude_prune).
 
 These methods are elementwise on the dense delta (pruning by magnitude or at
 random, sign election), so they form each module's delta Δᵢ = sᵢ·Bᵢ Aᵢ in the
@@ -16,17 +17,14 @@ from typing import Callable
 import torch
 
 from hub.combine.core import ModuleContext, ModuleResult, Term
-from hub.combine.registry import Param
 from hub.combine.lowrank import factor_dense
-from hub.combine.svd import ENERGY, RANK
 
-DENSITY = Param("density", float, "fraction of each parent delta's entries kept, in [0, 1]",
-                required=True, minimum=0.0, maximum=1.0)
-MAJORITY = Param("majority_sign_method", str, "how the sign of each entry is elected", default="total",
-                 choices=("total", "frequency"))
-DELTA_PARAMS = (DENSITY, RANK, ENERGY)
-SEED = Param("seed", int, "seed of the random masks (per module: derived from the seed and the module path)",
-             default=0, minimum=0)
+
+def stacked_factors(terms: list[Term], dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, A) with B @ A == Σ weight·scaling·Bᵢ Aᵢ; weight and scaling go into A (as PEFT's cat does)."""
+    B = torch.cat([t.factors.B.to(dtype) for t in terms], dim=1)
+    A = torch.cat([t.factors.A.to(dtype) * (t.weight * t.factors.scaling) for t in terms], dim=0)
+    return B, A
 
 
 def prune_magnitude(tensor: torch.Tensor, density: float) -> torch.Tensor:
