@@ -62,15 +62,3 @@ def parse_weight(text: str, spec: str) -> float:
         raise UsageError(f"weight {text!r} in {spec!r} is not a number", None,
                          "write NAME:WEIGHT, e.g. style:0.7") from None
     return check_weight(value, spec)
-
-
-def parse_weighted(spec: str, default: float = 1.0) -> tuple[str, float]:
-    """'name:0.5' -> ('name', 0.5); 'name' -> ('name', default); 'name@prod:0.5' ->
-    ('name@prod', 0.5) (versions and aliases: hub.refs)."""
-    from hub.refs import parse_ref
-
-    name, sep, weight = spec.rpartition(":")
-    if not sep:
-        return str(parse_ref(spec)), default
-    value = parse_weight(weight, spec)
-    return str(parse_ref(name)), value

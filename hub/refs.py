@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from hub.errors import UsageError
-from hub.names import check_name
+from hub.names import check_name, parse_weight
 
 LATEST_WORDS = frozenset({"main", "latest"})
 _VERSION = re.compile(r"v?([0-9]{1,9})")  # fullmatch: no trailing newline
@@ -91,4 +91,15 @@ def version_commit(sha256: str) -> str:
     return hashlib.sha1(f"hub-version\0{sha256}".encode()).hexdigest()
 
 
-__all__ = ["Ref", "parse_ref", "try_parse_ref", "check_alias", "is_reserved", "version_commit", "LATEST_WORDS"]
+def parse_weighted(spec: str, default: float = 1.0) -> tuple[str, float]:
+    """'name:0.5' -> ('name', 0.5); 'name' -> ('name', default); 'name@prod:0.5' ->
+    ('name@prod', 0.5) (versions and aliases)."""
+    name, sep, weight = spec.rpartition(":")
+    if not sep:
+        return str(parse_ref(spec)), default
+    value = parse_weight(weight, spec)
+    return str(parse_ref(name)), value
+
+
+__all__ = ["Ref", "parse_ref", "try_parse_ref", "check_alias", "is_reserved", "version_commit", "LATEST_WORDS",
+           "parse_weighted"]

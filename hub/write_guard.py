@@ -57,9 +57,9 @@ def _protected(hub, sources) -> list[tuple[str, str, bool]]:
     out: list[tuple[str, str, bool]] = []
     if hub is not None:
         out.append(("HUB_HOME", str(hub.home), False))
-        db_file = _sqlite_file(getattr(getattr(hub, "db", None), "url", None))
+        db_file = getattr(getattr(hub, "db", None), "file", None)   # the SQLite file (registry.db.Database)
         if db_file:
-            out.append(("the registry database", db_file, False))
+            out.append(("the registry database", str(db_file), False))
         from hub.registry.adapters import protected_folders
 
         with hub.db.read() as conn:
@@ -67,12 +67,3 @@ def _protected(hub, sources) -> list[tuple[str, str, bool]]:
     out += [("a source of this command", str(src), False) for src in sources if src]
     out += [("your home directory", os.path.expanduser("~"), True), ("the root folder", "/", True)]
     return out
-
-
-def _sqlite_file(url: str | None) -> str | None:
-    if not url or not url.startswith("sqlite"):
-        return None
-    from sqlalchemy.engine import make_url
-
-    database = make_url(url).database
-    return database if database and database != ":memory:" else None

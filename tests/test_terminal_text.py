@@ -95,7 +95,7 @@ def test_error_lines_escape_names_and_paths(hub_home):
 def test_exception_text_from_outside_hub_is_inert(tmp_path):
     """An exception hub does not know (here: an OSError carrying a hostile file name) is
     rendered through the same table, one inert line."""
-    from hub.cli._errors import render_error
+    from hub.error_lines import render_error
 
     line, code = render_error(OSError(5, "I/O error", f"/tmp/{HOSTILE}"))
     assert _clean(line) and "\n" not in line and code == 1

@@ -157,7 +157,7 @@ async def test_tag_rename_export_delete_change_the_registry(registry, tmp_path):
 
 
 async def test_errors_show_the_cli_line_and_change_nothing(registry):
-    from hub.cli._errors import render_error
+    from hub.error_lines import render_error
 
     app = create_app(registry)
     async with app.run_test(size=SIZE) as pilot:

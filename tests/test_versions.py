@@ -57,7 +57,7 @@ def test_reserved_words_are_never_aliases(word):
 
 def test_grammar_inside_weighted_specs_and_layer_weights():
     from hub.combine.layer_weights import parse_layer_weights
-    from hub.names import parse_weighted
+    from hub.refs import parse_weighted
 
     assert parse_weighted("style@v2:0.5") == ("style@2", 0.5)
     assert parse_weighted("org/style@prod") == ("org/style@prod", 1.0)

@@ -141,7 +141,7 @@ async def bench_peer(home: Path) -> dict:
     from textual.app import App
     from textual.widgets import DataTable
 
-    from hub.cli._output import fmt_num, human_size
+    from hub.display import fmt_num, human_size
     from hub.registry.adapters import ListFilter
     from hub.service import Hub
 

@@ -11,7 +11,7 @@ import sys
 import click
 
 from hub import __version__
-from hub.cli._errors import render_error
+from hub.error_lines import render_error
 
 
 class AppState:
@@ -34,7 +34,7 @@ class AppState:
 
 
 class HubGroup(click.Group):
-    """Maps every error to one stderr line and an exit code (see _errors.ERROR_TABLE)."""
+    """Maps every error to one stderr line and an exit code (see hub.error_lines.ERROR_TABLE)."""
 
     def invoke(self, ctx):
         from hub.terminal_text import InertWriter

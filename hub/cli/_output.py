@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from hub.display import fmt_num, human_size  # noqa: F401 - the CLI's commands import them from here
 from hub.records import RawJSON, json_parts
 from hub.terminal_text import inert, raw_stream
 
@@ -42,23 +43,6 @@ def emit_json(data) -> None:
     else:
         click.echo(json.dumps(data, indent=2, sort_keys=False,
                               default=lambda o: o.value() if isinstance(o, RawJSON) else str(o)))
-
-
-def human_size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1024 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
-
-
-def fmt_num(x) -> str:
-    if isinstance(x, float) and x.is_integer():
-        return str(int(x))
-    return f"{x:g}" if isinstance(x, float) else str(x)
 
 
 def table(headers: list[str], rows: list[list], max_widths: dict[int, int] | None = None) -> None:

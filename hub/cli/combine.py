@@ -104,7 +104,7 @@ def _given_params(method: str, params: dict, extra: tuple[str, ...]) -> dict:
 @pass_state
 def combine(state, parents, method, extra_params, name, layer_weights, recipe_file, drop_dora, drop_modules_to_save,
             dtype, tags, dry_run, show_modules, as_json, **params):
-    from hub.names import parse_weighted
+    from hub.refs import parse_weighted
 
     hub = state.hub
     with progress_bar("combining", unit="modules") as update:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Mapping
 
 from hub.errors import InvalidBaseModel, UnsafeFormat
+from hub.formats.quantization import quant_method
 from hub.formats.safetensors_header import read_header
 
 INDEX_NAME = "model.safetensors.index.json"
@@ -111,15 +112,6 @@ def is_embedding_name(module_path: str) -> bool:
     if leaf in EMBEDDING_NAMES or leaf.endswith("_embeddings") or leaf.endswith("_embedding"):
         return True
     return leaf.startswith("embed") and leaf != "embed_out"
-
-
-def quant_method(quantization) -> str | None:
-    if not isinstance(quantization, dict) or not quantization:
-        return None
-    method = str(quantization.get("quant_method") or "").lower()
-    if not method and (quantization.get("load_in_4bit") or quantization.get("load_in_8bit")):
-        method = "bitsandbytes"
-    return method or "unknown"
 
 
 def quant_bits(quantization) -> int | None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hub.errors import Unsupported
+from hub.formats.quantization import quant_method
 from hub.quant.scheme import QuantScheme
 
 STATE_PREFIX = "quant_state.bitsandbytes__"
@@ -31,8 +32,6 @@ WORKING_FORMATS = ("full-precision safetensors (fp32, fp16, bf16)",
 
 def refuse_unsupported(quantization, where: str) -> None:
     """One clear refusal for quantized formats hub cannot dequantize exactly."""
-    from hub.formats.base_model import quant_method
-
     method = quant_method(quantization)
     if method in (None, "bitsandbytes"):
         return
@@ -51,8 +50,6 @@ def refuse_gguf(folder: Path) -> None:
 
 def describe(quantization, state: dict | None, config: dict) -> dict | None:
     """What `hub base add` records and `hub check` says of a bitsandbytes base (None for others)."""
-    from hub.formats.base_model import quant_method
-
     if quant_method(quantization) != "bitsandbytes":
         return None
     return scheme_of(quantization, state, config.get("dtype") or config.get("torch_dtype")).to_dict()

@@ -10,15 +10,31 @@ click, textual, sqlalchemy or huggingface_hub here.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
+from hub.formats.base_model import BaseModelInfo, read_base_model
+from hub.formats.bnb import refuse_gguf
 from hub.merge.execute import DEFAULT_PREFETCH_BYTES, MergeResult, Progress, execute, fold, resolve_device
-from hub.merge.plan import DEFAULT_SHARD_SIZE, MergeInput, MergePlan, build_plan, parse_size
-from hub.merge.quantized import QuantOptions
+from hub.merge.plan import DEFAULT_SHARD_SIZE, MergeInput, MergePlan, build_full_plan, parse_size
+from hub.merge.quantized import QuantOptions, build_quantized_plan
 
 __all__ = [
     "MergeInput", "MergePlan", "MergeResult", "QuantOptions", "build_plan", "execute", "fold", "merge", "parse_size",
     "resolve_device", "DEFAULT_SHARD_SIZE",
 ]
+
+
+def build_plan(base: str | os.PathLike | BaseModelInfo, adapters, *, dtype: str | None = "keep",
+               shard_size: int | str = DEFAULT_SHARD_SIZE, quant: QuantOptions | None = None) -> MergePlan:
+    """``adapters``: a list of (folder | AdapterInfo | MergeInput, weight) pairs or MergeInputs.
+    ``quant`` (--as-quantized, --requantize): a bitsandbytes base is merged through
+    hub.merge.quantized with or without it; other bases through hub.merge.plan."""
+    if not isinstance(base, BaseModelInfo):
+        refuse_gguf(Path(base))
+        base = read_base_model(base)
+    if base.quantization or quant is not None:
+        return build_quantized_plan(base, adapters, dtype=dtype, shard_size=shard_size, options=quant)
+    return build_full_plan(base, adapters, dtype=dtype, shard_size=shard_size)
 
 
 def merge(base, adapters, out_dir: str | os.PathLike, *, device: str = "auto", dtype: str = "keep",

@@ -287,20 +287,12 @@ class _Resolver:
         return None
 
 
-def build_plan(base: str | os.PathLike | BaseModelInfo, adapters, *, dtype: str | None = "keep",
-               shard_size: int | str = DEFAULT_SHARD_SIZE, quant=None) -> MergePlan:
-    """``adapters``: a list of (folder | AdapterInfo | MergeInput, weight) pairs or MergeInputs.
-    ``quant``: hub.merge.quantized.QuantOptions (--as-quantized, --requantize); a bitsandbytes
-    base is merged through hub.merge.quantized with or without it."""
-    if not isinstance(base, BaseModelInfo):
-        from hub.formats.bnb import refuse_gguf
-
-        refuse_gguf(Path(base))
+def build_full_plan(base: str | os.PathLike | BaseModelInfo, adapters, *, dtype: str | None = "keep",
+                    shard_size: int | str = DEFAULT_SHARD_SIZE) -> MergePlan:
+    """The plan for a full-precision base (hub.merge.build_plan chooses it, or the quantized
+    plan, which builds on it). ``adapters``: a list of (folder | AdapterInfo | MergeInput,
+    weight) pairs or MergeInputs."""
     base_info = base if isinstance(base, BaseModelInfo) else read_base_model(base)
-    if base_info.quantization or quant is not None:
-        from hub.merge.quantized import build_quantized_plan
-
-        return build_quantized_plan(base_info, adapters, dtype=dtype, shard_size=shard_size, options=quant)
     out_dtype = resolve_dtype(dtype)
     shard_bytes = parse_size(shard_size)
     inputs = [_as_input(item) for item in adapters]

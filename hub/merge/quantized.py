@@ -28,6 +28,7 @@ from hub.errors import Unsupported, UsageError
 from hub.formats import bnb
 from hub.formats.base_model import OUTPUT_HEADS, BaseModelInfo, BaseTensor, is_embedding_name
 from hub.formats.safetensors_header import read_header
+from hub.merge.plan import TensorTask, assign_shards, build_full_plan
 from hub.quant import backend
 from hub.quant.packing import DTYPE_NAMES, dequantize, quantize, roundtrip
 from hub.quant.scheme import QuantScheme
@@ -95,8 +96,6 @@ def _dtype_name(safetensors_dtype: str) -> str:
 # -- planning -------------------------------------------------------------------------------------
 
 def build_quantized_plan(base: BaseModelInfo, adapters, *, dtype, shard_size, options: QuantOptions | None):
-    from hub.merge.plan import assign_shards, build_plan
-
     options = options or QuantOptions()
     bnb.refuse_unsupported(base.quantization, base.path)
     packed: dict[str, PackedSource] = {}
@@ -119,7 +118,7 @@ def build_quantized_plan(base: BaseModelInfo, adapters, *, dtype, shard_size, op
         if any(m.kind == "conv1d" for m in base.modules.values()):
             raise Unsupported("hub quantizes nn.Linear weights; this base's layers are Conv1D (GPT-2 style)",
                               base.path, "merge without --as-quantized")
-    plan = build_plan(view, adapters, dtype=dtype, shard_size=shard_size)
+    plan = build_full_plan(view, adapters, dtype=dtype, shard_size=shard_size)
     quantizable = packed.keys() if packed else _quantizable(base)
     tasks = []
     for task in plan.tasks:
@@ -157,8 +156,6 @@ def build_quantized_plan(base: BaseModelInfo, adapters, *, dtype, shard_size, op
 
 
 def _raw_copy(part: Part):
-    from hub.merge.plan import TensorTask
-
     return TensorTask(name=part.key, source=part.key, source_file=part.file, begin=part.begin, end=part.end,
                       shape=part.shape, in_dtype=part.dtype, out_dtype=part.dtype)
 

@@ -53,7 +53,7 @@ def child_main(home: str, db_url: str | None, job: str, kwargs: dict, emit) -> N
         with Hub(home=home, db_url=db_url) as hub:
             result = JOBS[job](hub, progress, **kwargs)
     except BaseException as exc:  # noqa: BLE001 - every failure goes back as the CLI's one line
-        from hub.cli._errors import render_error
+        from hub.error_lines import render_error
 
         emit(("error", render_error(exc)[0]))
         return

@@ -11,7 +11,7 @@ import re
 
 from rich.cells import cell_len, set_cell_size
 
-from hub.cli._output import fmt_num, human_size
+from hub.display import fmt_num, human_size
 
 __all__ = ["FLAG_LABELS", "fit", "flags_text", "fmt_num", "human_size", "inert", "middle", "short_base",
            "tags_text"]

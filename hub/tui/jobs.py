@@ -34,7 +34,7 @@ def error_line(exc: BaseException, fields: dict[str, str] | None = None) -> str:
     if isinstance(exc, ChildFailed):
         line = exc.line
     else:
-        from hub.cli._errors import render_error
+        from hub.error_lines import render_error
 
         line = render_error(exc)[0]
     for option, label in (fields or {}).items():

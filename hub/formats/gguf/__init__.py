@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hub.formats.gguf.layout import OUTTYPES
 from hub.formats.unit import ExportJob, FormatUnit, ImportResult
-
-OUTTYPES = ("f32", "f16", "bf16", "q8_0")
 
 
 def write(job: ExportJob, tmp: Path) -> dict:

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Mapping
 
+OUTTYPES = ("f32", "f16", "bf16", "q8_0")   # tensor types the writer produces (--outtype)
+
 
 @dataclass(frozen=True)
 class Family:

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from hub.errors import InvalidAdapter, Unsupported
-from hub.formats.gguf import OUTTYPES, convert, layout
+from hub.formats.gguf import convert, layout
+from hub.formats.gguf.layout import OUTTYPES
 
 WEIGHTS = "adapter_model.safetensors"
 _PREFIX = "base_model.model."

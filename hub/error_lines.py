@@ -1,4 +1,5 @@
-"""One table from exception types to (prefix, exit code). No try/except per command."""
+"""Any exception as one line for people, with its exit code: one table from exception types to
+(prefix, exit code), shared by the CLI and the TUI. No try/except per command."""
 
 from __future__ import annotations
 
