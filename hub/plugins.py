@@ -87,10 +87,10 @@ def _installed(group: str) -> list[Plugin]:
 
     found = []
     for ep in entry_points(group=group):
+        if ep.value.startswith("hub."):   # hub's own metadata (BUILTIN), whatever its distribution's name
+            continue
         dist = getattr(ep, "dist", None)
         dist_name = dist.metadata["Name"] if dist is not None else "?"
-        if dist_name == "hub":   # hub's own metadata repeats BUILTIN
-            continue
         origin = f"{dist_name} {dist.version}" if dist is not None else "unknown distribution"
         found.append(Plugin(group, ep.name, ep.value, origin))
     return found

@@ -224,6 +224,8 @@ def _shard_files(folder: Path) -> list[str]:
     if index.is_file():
         try:
             weight_map = json.loads(_read_small(index, MAX_INDEX_BYTES))["weight_map"]
+        except InvalidBaseModel:   # a ValueError too: _read_small's own message stands
+            raise
         except (ValueError, KeyError, TypeError, RecursionError):
             raise InvalidBaseModel("safetensors index is not valid JSON with a weight_map", str(index),
                                    "re-save the model with save_pretrained") from None
@@ -246,6 +248,8 @@ def read_base_model(folder: str | Path) -> BaseModelInfo:
     cfg_path = folder / "config.json"
     try:
         config = json.loads(_read_small(cfg_path, MAX_CONFIG_BYTES))
+    except InvalidBaseModel:
+        raise
     except FileNotFoundError:
         raise InvalidBaseModel("config.json is missing", str(folder), "point at a Hugging Face model folder") from None
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from hub.checked_files import open_regular
-from hub.errors import InvalidSafetensors, UnsafeFormat
+from hub.errors import HubError, InvalidSafetensors, UnsafeFormat
 
 DTYPE_SIZES = {
     "BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "F8_E8M0": 1,
@@ -238,6 +238,8 @@ def read_header_and_hash(path: str | os.PathLike, sink=None, nonfinite: dict[str
                 if scan is not None:
                     scan.feed(pos, chunk)
                 pos += len(chunk)
+    except HubError:   # DiskFull from the sink is an OSError too: it is not a read failure
+        raise
     except OSError as exc:
         raise InvalidSafetensors(f"cannot read file: {exc.strerror}", path, "check the path and permissions") from None
     if scan is not None:

@@ -27,7 +27,7 @@ def name() -> str:
     available = importlib.util.find_spec("bitsandbytes") is not None
     if wanted == "bitsandbytes" and not available:
         raise UsageError("bitsandbytes was asked for but is not installed", ENV,
-                         "pip install 'hub[quant]', or unset it to use hub's own torch implementation")
+                         "pip install 'lora-hub-registry[quant]', or unset it to use hub's own torch implementation")
     if wanted == "torch" or not available:
         return "torch"
     return "bitsandbytes"

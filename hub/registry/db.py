@@ -90,7 +90,7 @@ class Database:
             self.engine = create_engine(_with_installed_driver(parsed), future=True)
         except (NoSuchModuleError, ImportError) as exc:
             raise DatabaseError(f"no driver for this database URL: {exc}", url,
-                                "for PostgreSQL install the extra: pip install 'hub[postgres]'") from None
+                                "for PostgreSQL install the extra: pip install 'lora-hub-registry[postgres]'") from None
         if self.dialect == "sqlite":
             _sqlite_setup(self.engine)
 
