@@ -19,11 +19,7 @@ import importlib
 
 TYPE_CHECKING = False   # typing.TYPE_CHECKING without importing typing (mypy and pyright honour the name)
 
-__version__ = "0.1.0"
-
-# The PyPI distribution (`pip install lora-hub-registry`): the name `hub` belongs to another
-# project. The import package and the command stay `hub`.
-DISTRIBUTION = "lora-hub-registry"
+from hub._version import DISTRIBUTION, __version__
 
 # public name -> the module that defines it (each fact declared once: the classes stay where
 # they are; this table only says where to find them)

@@ -6,6 +6,7 @@ pass that reads them (optionally copying them through ``sink_factory``).
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -17,6 +18,8 @@ from hub.findings import Finding, finding, has_errors
 from hub.formats import adapter_config as cfgmod
 from hub.formats.adapter_weights import PICKLE_NAMES, WEIGHTS_NAME, layer_index, split_keys, strip_prefix
 from hub.formats.safetensors_header import SafetensorsHeader, hash_file, read_header_and_hash
+
+log = logging.getLogger(__name__)
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 MANIFEST_FILES = (cfgmod.CONFIG_NAME, WEIGHTS_NAME)
@@ -142,6 +145,7 @@ def inspect_adapter(folder: str | os.PathLike,
             )
         raise InvalidAdapter(f"{WEIGHTS_NAME} is missing", where, "the folder needs the adapter weights file")
 
+    log.debug("inspecting %s (store copy: %s, value scan: %s)", where, sink_factory is not None, check_values)
     files: list[FileInfo] = []
     header: SafetensorsHeader | None = None
     bad: dict[str, int] | None = {} if check_values else None  # counted while hashing: one read
@@ -152,6 +156,7 @@ def inspect_adapter(folder: str | os.PathLike,
         else:
             digest = hash_file(path, sink)
         files.append(FileInfo(path.name, path.stat().st_size, digest))
+        log.debug("%s: %s bytes, sha256 %s", path.name, files[-1].size, digest)
     assert header is not None
     with patterns.budget():   # the config's regexes, all of them together
         info = build_info(where, config, header, files)

@@ -6,11 +6,12 @@ reading commands must never import torch or transformers.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
 
-from hub import __version__
+from hub._version import __version__
 from hub.error_lines import render_error
 
 
@@ -83,14 +84,22 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
               help="Registry database URL (default: SQLite under HUB_HOME; e.g. postgresql://user@host/hub).")
 @click.option("--home", envvar="HUB_HOME", metavar="DIR", type=click.Path(file_okay=False),
               help="Where the registry and adapter store live (env HUB_HOME; default: the platform data dir).")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Log what hub reads, writes and decides to stderr (debug; HUB_LOG=info|warning|... sets a level).")
 @click.pass_context
-def cli(ctx, db_url, home):
+def cli(ctx, db_url, home, verbose):
     """hub: a registry for PEFT LoRA adapters.
 
     Index adapters by base model, rank, alpha and target modules; check them
     against bases before anything breaks; merge and combine them; sync with the
     Hugging Face Hub. Every reading command takes --json.
     """
+    if verbose or os.environ.get("HUB_LOG"):
+        from hub.logs import configure
+
+        undo = configure(verbose, os.environ)
+        if undo is not None:
+            ctx.call_on_close(undo)   # registered first, so it runs after the Hub is closed
     state = AppState(db_url, home)
     ctx.obj = state
     ctx.call_on_close(state.close)

@@ -10,6 +10,7 @@ factors, so PEFT computes exactly B @ A for each module.
 from __future__ import annotations
 
 import json
+import logging
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,6 +26,8 @@ from hub.combine.registry import get_method
 from hub.combine.writer import bias_key, lora_keys, plain_lora_config, write_adapter
 from hub.errors import Incompatible, Unsupported, UsageError
 from hub.findings import Finding, finding
+
+log = logging.getLogger(__name__)
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 SAVED_LAYER = ".base_layer."   # PEFT saves a targeted embedding's base weights under this name
@@ -169,6 +172,8 @@ def combine(parents: list[Parent], method: str, params: dict | None = None, *,
     notes = check_parents(parents, drop_dora, drop_modules_to_save)
 
     paths = sorted({path for p in parents for path in p.factors.modules})
+    log.debug("combine %s %s of %s over %d modules", spec.name, resolved,
+              ", ".join(f"{p.name}:{p.weight:g}" for p in parents), len(paths))
     findings = []
     for path in paths:
         present = [(p, p.factors.modules[path]) for p in parents if path in p.factors.modules]
@@ -214,6 +219,8 @@ def combine(parents: list[Parent], method: str, params: dict | None = None, *,
                                        for t in bias_terms)
             if progress:
                 progress(i + 1, len(paths))
+    log.debug("combined: %d modules, ranks %s, %d dropped as zero", len(ranks), sorted(set(ranks.values())),
+              len(dropped))
     if dropped:
         notes.append(f"{len(dropped)} module(s) left out because their combined delta is zero: "
                      f"{', '.join(dropped[:5])}{', ...' if len(dropped) > 5 else ''}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -22,6 +23,8 @@ from typing import Mapping
 from hub.errors import InvalidBaseModel, UnsafeFormat
 from hub.formats.quantization import quant_method
 from hub.formats.safetensors_header import read_header
+
+log = logging.getLogger(__name__)
 
 INDEX_NAME = "model.safetensors.index.json"
 SINGLE_NAME = "model.safetensors"
@@ -243,6 +246,7 @@ def _shard_files(folder: Path) -> list[str]:
 
 def read_base_model(folder: str | Path) -> BaseModelInfo:
     folder = Path(folder)
+    log.debug("reading base model %s (config and safetensors headers)", folder)
     if not folder.is_dir():
         raise InvalidBaseModel("base model folder does not exist", str(folder), "check the path")
     cfg_path = folder / "config.json"

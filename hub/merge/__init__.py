@@ -9,6 +9,7 @@ click, textual, sqlalchemy or huggingface_hub here.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from hub.formats.bnb import refuse_gguf
 from hub.merge.execute import DEFAULT_PREFETCH_BYTES, MergeResult, Progress, execute, fold, resolve_device
 from hub.merge.plan import DEFAULT_SHARD_SIZE, MergeInput, MergePlan, build_full_plan, parse_size
 from hub.merge.quantized import QuantOptions, build_quantized_plan
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "MergeInput", "MergePlan", "MergeResult", "QuantOptions", "build_plan", "execute", "fold", "merge", "parse_size",
@@ -33,8 +36,14 @@ def build_plan(base: str | os.PathLike | BaseModelInfo, adapters, *, dtype: str 
         refuse_gguf(Path(base))
         base = read_base_model(base)
     if base.quantization or quant is not None:
-        return build_quantized_plan(base, adapters, dtype=dtype, shard_size=shard_size, options=quant)
-    return build_full_plan(base, adapters, dtype=dtype, shard_size=shard_size)
+        log.debug("quantized merge plan (base quantization: %s, options: %s)", base.quantization, quant)
+        plan = build_quantized_plan(base, adapters, dtype=dtype, shard_size=shard_size, options=quant)
+    else:
+        plan = build_full_plan(base, adapters, dtype=dtype, shard_size=shard_size)
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("merge plan: %d tensors (%d touched by adapters), %d shards, %d bytes to read, %d to write",
+                  len(plan.tasks), len(plan.touched), len(plan.shards), plan.bytes_read, plan.bytes_written)
+    return plan
 
 
 def merge(base, adapters, out_dir: str | os.PathLike, *, device: str = "auto", dtype: str = "keep",

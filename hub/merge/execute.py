@@ -419,7 +419,7 @@ def _terminate_as_interrupt():
 
 
 def _lineage(plan: MergePlan, device: str, extra: dict | None) -> dict:
-    from hub import __version__
+    from hub._version import __version__
 
     doc = {
         "hub_version": __version__,

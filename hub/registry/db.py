@@ -9,6 +9,7 @@ special beyond an advisory lock around migrations.
 from __future__ import annotations
 
 import contextvars
+import logging
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from hub.registry.schema import HEAD_REVISION
 _IMMEDIATE = contextvars.ContextVar("hub_sqlite_immediate", default=False)
 BUSY_TIMEOUT_MS = 60_000
 _MIGRATION_LOCK = 7_305_112  # arbitrary PostgreSQL advisory lock id for hub migrations
+log = logging.getLogger(__name__)
 
 
 def _sqlite_setup(engine: Engine) -> None:
@@ -93,6 +95,7 @@ class Database:
                                 "for PostgreSQL install the extra: pip install 'lora-hub-registry[postgres]'") from None
         if self.dialect == "sqlite":
             _sqlite_setup(self.engine)
+        log.debug("registry database %s", parsed.render_as_string(hide_password=True))
 
     # -- transactions -------------------------------------------------------------------
 
@@ -166,8 +169,10 @@ class Database:
 
     def ensure_schema(self) -> None:
         """Apply pending migrations; cheap when the database is already at head."""
-        if self.current_revision() == HEAD_REVISION:
+        current = self.current_revision()
+        if current == HEAD_REVISION:
             return
+        log.info("registry schema at %s, migrating to %s", current or "(empty)", HEAD_REVISION)
         self.upgrade()
 
     def upgrade(self, revision: str = "head") -> None:
@@ -179,6 +184,7 @@ class Database:
     def _migrate(self, direction: str, revision: str) -> None:
         from alembic import command
 
+        log.debug("alembic %s to %s", direction, revision)
         with self._migration_connection() as conn:
             if self.dialect == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 from datetime import datetime
@@ -26,6 +27,7 @@ from hub.registry.filters import ListFilter, list_params, list_shape
 
 _SQL_SOURCES = ("filters.py", "adapters.py", "schema.py", "fastread.py")
 _BUSY_TIMEOUT_S = 60.0
+log = logging.getLogger(__name__)
 
 
 def _home(home: str | os.PathLike | None) -> Path:
@@ -72,10 +74,12 @@ def list_records(home, db_url: str | None, f: ListFilter, full: bool = False,
         root = _home(home)
         db_file = _database_file(root, db_url)
         if db_file is None or not db_file.is_file():
+            log.debug("list: no SQLite file to read directly; the ordinary path answers")
             return None
         cache = json.loads(_cache_file().read_text())
         entry = cache["shapes"].get(_shape_key(f, full))
         if entry is None:
+            log.debug("list: shape %s not compiled yet; the ordinary path answers", _shape_key(f, full))
             return None
         params = list_params(f)
         conn = sqlite3.connect(db_file, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
@@ -94,8 +98,10 @@ def list_records(home, db_url: str | None, f: ListFilter, full: bool = False,
             conn.execute("COMMIT")
         finally:
             conn.close()
-    except (OSError, ValueError, KeyError, sqlite3.Error):
+    except (OSError, ValueError, KeyError, sqlite3.Error) as exc:
+        log.debug("list: fast path unavailable (%s: %s)", type(exc).__name__, exc)
         return None
+    log.debug("list: %d rows from %s through the cached SQL", len(rows), db_file)
     out = []
     for row in rows:
         # the values SQLAlchemy's result processing gives on the ordinary path
@@ -147,6 +153,7 @@ def remember(db, f: ListFilter, full: bool = False) -> None:
             entry[part] = {"sql": compiled.string, "names": names,
                            "constants": {n: compiled.params[n] for n in names if n not in params}}
         cache["shapes"][key] = entry
+        log.debug("list: remembering the SQL of shape %s in %s", key, path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.incomplete")
         tmp.write_text(json.dumps(cache))

@@ -8,6 +8,7 @@ never a blob whose name does not match its content.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import stat
@@ -18,6 +19,7 @@ from hub import paths
 from hub.errors import DiskFull
 
 INCOMPLETE = ".incomplete"
+log = logging.getLogger(__name__)
 
 
 class Store:
@@ -45,6 +47,7 @@ class Store:
         path = self.blob_path(sha256)
         try:
             path.unlink()
+            log.debug("deleted blob %s", sha256)
         except FileNotFoundError:
             pass
 
@@ -58,6 +61,7 @@ class Store:
         dest = self.views / adapter_sha
         if dest.is_dir():
             return dest
+        log.debug("building view %s (%d files, hard links into the store)", dest, len(files))
         tmp = self.temp_path("view")
         tmp.mkdir(parents=True)
         try:
@@ -121,8 +125,10 @@ class Staging:
             sha = hashes[name]
             dest = self.store.blob_path(sha)
             if dest.exists():
+                log.debug("%s: blob %s already stored", name, sha)
                 tmp.unlink()
             else:
+                log.debug("%s: stored as blob %s", name, sha)
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
                 os.replace(tmp, dest)
@@ -131,6 +137,8 @@ class Staging:
         return self.created
 
     def rollback(self) -> None:
+        if self.created:
+            log.debug("rolling back %d new blobs", len(self.created))
         self.discard()
         for sha in self.created:
             self.store.delete(sha)

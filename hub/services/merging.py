@@ -205,7 +205,7 @@ class MergingMixin:
 
     def _record_merge(self, name, out: Path, base_id, base_name, base_path, parents, adapters, result,
                       replaces: int | None) -> MergedModelRecord:
-        from hub import __version__
+        from hub._version import __version__
         from hub.registry.adapters import now
 
         lineage_rows = [{"type": "base", "id": base_id, "name": base_name,

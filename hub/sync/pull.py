@@ -9,6 +9,7 @@ is downloaded: hub never unpickles.
 from __future__ import annotations
 
 import hashlib
+import logging
 import posixpath
 import re
 import shutil
@@ -20,6 +21,8 @@ from hub.errors import IntegrityError, InvalidAdapter, NotFound, RemoteError, Un
 from hub.sync import http_bounds
 from hub.sync.remote import Remote
 from hub.sync.spec import RepoSpec, check_remote_paths
+
+log = logging.getLogger(__name__)
 
 CONFIG = "adapter_config.json"
 WEIGHTS = "adapter_model.safetensors"
@@ -100,6 +103,7 @@ def snapshot(remote: Remote, spec: RepoSpec) -> RemoteSnapshot:
 
     commit = resolve(remote, spec)
     where = f"{remote.public}/{spec.repo_id}@{commit[:12]}"
+    log.debug("%s: revision %s is commit %s; listing its files", spec.repo_id, spec.revision, commit)
     files: list[RemoteFile] = []
     with remote.errors(spec.repo_id, commit):
         for e in remote.api.list_repo_tree(spec.repo_id, revision=commit, recursive=True):
@@ -109,6 +113,7 @@ def snapshot(remote: Remote, spec: RepoSpec) -> RemoteSnapshot:
                     raise RemoteError(f"the repo lists more than {MAX_REPO_FILES:,} files", where,
                                       "hub pulls adapter repos; check the repo id and HF_ENDPOINT")
     check_remote_paths([f.path for f in files], where)
+    log.debug("%s: %d files listed", where, len(files))
     by_folder: dict[str, dict[str, RemoteFile]] = {}
     for f in files:
         folder, name = posixpath.split(f.path)
@@ -120,6 +125,7 @@ def snapshot(remote: Remote, spec: RepoSpec) -> RemoteSnapshot:
         adapters.append(RemoteAdapter(
             spec.repo_id, folder, tuple(files[n] for n in WANTED if n in files),
             tuple(n for n in PICKLES if n in files)))
+    log.debug("%s: adapters in %s", where, [a.subfolder or "." for a in adapters] or "none")
     return RemoteSnapshot(spec.repo_id, spec.revision, commit, tuple(adapters))
 
 
@@ -214,6 +220,7 @@ def download(remote: Remote, adapter: RemoteAdapter, commit: str, dest: Path,
     staging.mkdir(parents=True, exist_ok=True)
     for f in adapter.files:
         bars = {"tqdm_class": _bar_class(progress, adapter.size, done, f.name)} if progress else {}
+        log.debug("downloading %s (%d bytes) from %s", f.path, f.size, where)
         with remote.errors(adapter.repo_id, commit, f.path, seconds=http_bounds.download_seconds(f.size)):
             local = Path(hf_hub_download(adapter.repo_id, f.path, revision=commit, local_dir=staging,
                                          endpoint=remote.endpoint, token=remote.token, **bars))

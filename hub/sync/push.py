@@ -8,11 +8,14 @@ push fail instead of silently interleaving.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from hub.sync import http_bounds
 from hub.sync.remote import Remote
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,8 @@ def upload(remote: Remote, repo_id: str, files: dict[str, Path | bytes], *, mess
     created = False
     notes = []
     total = sum(src.stat().st_size if isinstance(src, Path) else len(src) for src in files.values())
+    log.debug("pushing %d files (%d bytes) to %s, branch %s%s", len(files), total, repo_id, branch,
+              " as a pull request" if create_pr else "")
     with remote.errors(repo_id, branch, seconds=http_bounds.download_seconds(total)):
         try:
             info = api.repo_info(repo_id, revision="main")   # mirrors serve only /revision/<rev>

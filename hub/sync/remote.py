@@ -10,6 +10,7 @@ instead of the client's ~20 s of retries.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -20,6 +21,8 @@ from urllib.parse import urlsplit
 from hub.errors import HubError, IntegrityError, NotFound, RemoteError, UsageError
 from hub.redact import without_userinfo
 from hub.sync import http_bounds
+
+log = logging.getLogger(__name__)
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 PROBE_TIMEOUT_S = float(os.environ.get("HUB_PROBE_TIMEOUT", "4"))
@@ -90,6 +93,8 @@ class Remote:
             raise RemoteError("HF_HUB_OFFLINE is set, so hub will not contact the Hub", None,
                               "unset HF_HUB_OFFLINE to pull, push or search")
         remote = cls(endpoint_from_env(), os.environ.get("HF_TOKEN") or None)
+        log.debug("Hub endpoint %s, credentials from %s", remote.public,
+                  "HF_TOKEN" if remote.token else "huggingface_hub's saved login, if any")
         if check:
             remote.ensure_reachable()
         return remote
@@ -129,6 +134,7 @@ class Remote:
             raise
         except Exception as exc:  # noqa: BLE001 - translated or re-raised below
             translated = translate(exc, self.public, repo_id, revision, path)
+            log.debug("%s %s %s failed: %s: %s", self.public, repo_id, revision or "", type(exc).__name__, exc)
             if translated is None:
                 raise
             raise translated from exc
