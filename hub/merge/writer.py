@@ -47,8 +47,10 @@ class ShardStream:
         self.fh = open(path, "wb", buffering=0)
         self._write_all(memoryview(len(raw).to_bytes(8, "little") + raw))
         self.position = 0   # index into self.expected
+        self.pending = 0    # bytes still owed to a tensor written in parts
 
     def _next(self, name: str, nbytes: int) -> None:
+        self._settled()
         want, size = self.expected[self.position]
         if want != name or size != nbytes:
             raise HubError(f"internal error: writer expected {want} ({size} bytes) but got {name} ({nbytes} bytes)",
@@ -59,6 +61,24 @@ class ShardStream:
         view = memoryview(data).cast("B")
         self._next(name, view.nbytes)
         self._write_all(view)
+
+    def begin(self, name: str, nbytes: int) -> None:
+        """Start a tensor written in parts (write_bytes), front to back."""
+        self._next(name, nbytes)
+        self.pending = nbytes
+
+    def write_bytes(self, data) -> None:
+        view = memoryview(data).cast("B")
+        if view.nbytes > self.pending:
+            raise HubError("internal error: writer got more bytes than the tensor holds", str(self.path),
+                           "please report this bug")
+        self._write_all(view)
+        self.pending -= view.nbytes
+
+    def _settled(self) -> None:
+        if self.pending:
+            raise HubError(f"internal error: {self.pending} bytes of {self.expected[self.position - 1][0]} "
+                           "were never written", str(self.path), "please report this bug")
 
     def _write_all(self, view: memoryview) -> None:
         # write() may write less than asked (over 2 GiB per call on Linux)
@@ -98,6 +118,7 @@ class ShardStream:
             done += len(chunk)
 
     def close(self) -> None:
+        self._settled()
         if self.position != len(self.expected):
             missing = self.expected[self.position][0]
             self.fh.close()
