@@ -17,7 +17,7 @@ from hub.errors import InvalidAdapter, UnsafeFormat
 from hub.findings import Finding, finding, has_errors
 from hub.formats import adapter_config as cfgmod
 from hub.formats.adapter_weights import PICKLE_NAMES, WEIGHTS_NAME, layer_index, split_keys, strip_prefix
-from hub.formats.safetensors_header import SafetensorsHeader, hash_file, read_header_and_hash
+from hub.formats.safetensors_header import ADAPTER, SafetensorsHeader, hash_file, read_header, read_header_and_hash
 
 log = logging.getLogger(__name__)
 
@@ -123,9 +123,12 @@ def is_adapter_folder(path: Path) -> bool:
 
 def inspect_adapter(folder: str | os.PathLike,
                     sink_factory: Callable[[str], Callable[[bytes], None] | None] | None = None,
-                    check_values: bool = False) -> AdapterInfo:
+                    check_values: bool = False, hash_files: bool = True) -> AdapterInfo:
     """Read ``folder`` as a PEFT LoRA adapter. Raises InvalidAdapter (and subclasses).
 
+    ``hash_files=False`` reads the config and the safetensors header only (no tensor data),
+    for content the registry already holds under its hash (e.g. a combine's parents); the
+    info's sha256 fields are then empty.
     ``check_values`` also counts NaN/Inf in the tensor data (integer bit tests on the
     chunks being hashed; an error finding per tensor with any)."""
     folder = Path(folder)
@@ -151,7 +154,11 @@ def inspect_adapter(folder: str | os.PathLike,
     bad: dict[str, int] | None = {} if check_values else None  # counted while hashing: one read
     for path in _adapter_files(folder):
         sink = sink_factory(path.name) if sink_factory else None
-        if path.name == WEIGHTS_NAME:
+        if not hash_files:
+            if path.name == WEIGHTS_NAME:
+                header = read_header(path, ADAPTER)
+            digest = ""
+        elif path.name == WEIGHTS_NAME:
             header, digest = read_header_and_hash(path, sink, nonfinite=bad)
         else:
             digest = hash_file(path, sink)
@@ -160,6 +167,8 @@ def inspect_adapter(folder: str | os.PathLike,
     assert header is not None
     with patterns.budget():   # the config's regexes, all of them together
         info = build_info(where, config, header, files)
+    if not hash_files:
+        info = replace(info, sha256="")
     if bad:
         extra = tuple(finding("NONFINITE_VALUES", strip_prefix(name),
                               f"{n} NaN/Inf value(s) in this tensor; the adapter is broken "

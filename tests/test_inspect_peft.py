@@ -96,3 +96,25 @@ def test_export_refuses_a_non_empty_folder(artifacts, tmp_path):
     assert result.exit_code == 1
     assert "not empty" in result.stderr and "--overwrite" in result.stderr
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_inspect_without_hashing_reads_the_same_adapter(artifacts, tmp_path, kind):
+    """hash_files=False (a combine's registered parents): the same modules, ranks and scalings from the
+    header alone, and no hash claimed; tensor data it never reads may even be garbage."""
+    import shutil
+
+    from hub.inspect import inspect_adapter
+
+    _, adapter = artifacts[kind]
+    copy = tmp_path / "copy"
+    shutil.copytree(adapter, copy)
+    weights = copy / "adapter_model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-16:] = b"\xff" * 16                     # NaN bytes in the last tensor's data
+    weights.write_bytes(bytes(data))
+    full, quick = inspect_adapter(adapter), inspect_adapter(copy, hash_files=False)
+    assert quick.modules == full.modules and quick.config == full.config and quick.dtype == full.dtype
+    assert quick.sha256 == "" and all(f.sha256 == "" for f in quick.files)
+    assert [f.size for f in quick.files] == [f.size for f in full.files]
+    assert full.sha256 and inspect_adapter(copy).sha256 != full.sha256

@@ -89,7 +89,8 @@ class CombiningMixin:
                 raise UsageError(f"adapter {rec.name} changed since the recipe was written "
                                  f"(sha256 {rec.sha256[:12]}, recipe pins {want[:12]})", rec.name,
                                  "register the original content under that name, or remove sha256 from the recipe")
-        infos = [inspect_adapter(self.adapter_dir(label)) for label in labels]
+        # the parents are registered under their hashes: their headers are enough here
+        infos = [inspect_adapter(self.adapter_dir(label), hash_files=False) for label in labels]
         findings = self._combine_findings(records, infos, method, params or {}, drop_dora, drop_modules_to_save)
 
         inputs = (tuple((rec.sha256, float(w)) for rec, (_, w) in zip(records, parents)), method,
