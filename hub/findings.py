@@ -268,3 +268,8 @@ def render_docs() -> str:
 
 if __name__ == "__main__":
     print(render_docs(), end="")
+
+
+def fits(findings) -> bool:
+    """A verdict holds when no finding is an error (warnings and notes do not block)."""
+    return not any(f.severity == "error" for f in findings)

@@ -21,6 +21,7 @@ from hub.names import check_name, check_tag, name_from_folder
 from hub.records import AddResult, AdapterRecord, ScanResult, VerifyResult, adapter_from_row
 from hub.redact import without_userinfo
 from hub.registry import adapters as q
+from hub.registry import fastread, reading
 from hub.registry import versions as qv
 from hub.registry.adapters import ListFilter
 from hub.registry.db import Database
@@ -248,6 +249,7 @@ class HubCore:
         with self.db.read() as conn:
             rows = conn.execute(q.list_query(flt, details=full)).all()
             tags = q.tags_for(conn, [r.id for r in rows])
+        fastread.remember(self.db, flt, full)   # the next process lists this shape without SQLAlchemy
         return [adapter_from_row(r, tags.get(r.id, ()), base_name=r.base_name, full=full) for r in rows]
 
     def base_id(self, name: str) -> int:
@@ -264,17 +266,11 @@ class HubCore:
 
     def count(self) -> int:
         with self.db.read() as conn:
-            return q.count(conn)
+            return reading.count(reading.Alchemy(conn))
 
     def get(self, name: str) -> AdapterRecord:
         with self.db.read() as conn:
-            row = q.get_row(conn, name)
-            if row is None:
-                raise NotFound(f"no adapter named {name!r}", None, "see `hub list` for registered names")
-            return adapter_from_row(
-                row, q.tags_for(conn, [row.id]).get(row.id, ()), files=q.files_of(conn, row.id),
-                lineage=q.lineage_of(conn, "adapter", row.id), remotes=q.remotes_of(conn, row.id),
-                base_name=row.base_name, aliases=qv.aliases_of(conn, row.id))
+            return reading.get_adapter(reading.Alchemy(conn), name)
 
     def adapter_dir(self, name: str) -> Path:
         """A folder holding the adapter's files under their PEFT names, for readers.

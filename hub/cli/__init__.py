@@ -1,4 +1,6 @@
-"""`hub` command line. Each noun lives in its own module listed in COMMAND_MODULES."""
+"""`hub` command line. Each noun lives in its own module; COMMANDS says which, so that a
+command imports only its own module (tests/test_startup_imports.py holds the table to
+what the modules define)."""
 
 from __future__ import annotations
 
@@ -6,24 +8,35 @@ import importlib
 
 from hub.cli._app import cli, main
 
-COMMAND_MODULES = (
-    "hub.cli.adapters",
-    "hub.cli.base",
-    "hub.cli.check",
-    "hub.cli.db",
-    "hub.cli.demo",
-    "hub.cli.tui",
-    "hub.cli.doctor",
-    "hub.cli.sync",
-    "hub.cli.merge",
-    "hub.cli.combine",
-    "hub.cli.versions",
-    "hub.cli.serve",
-    "hub.cli.surgery",
-    "hub.cli.plugins",
-    "hub.cli.trash",
-)
+COMMANDS = {
+    **dict.fromkeys(("add", "scan", "list", "show", "rm", "tag", "rename", "export", "verify"), "hub.cli.adapters"),
+    "base": "hub.cli.base",
+    "check": "hub.cli.check",
+    "db": "hub.cli.db",
+    "demo": "hub.cli.demo",
+    "tui": "hub.cli.tui",
+    "doctor": "hub.cli.doctor",
+    **dict.fromkeys(("pull", "push", "search-remote", "status"), "hub.cli.sync"),
+    **dict.fromkeys(("merge", "models"), "hub.cli.merge"),
+    **dict.fromkeys(("combine", "similar"), "hub.cli.combine"),
+    **dict.fromkeys(("versions", "alias"), "hub.cli.versions"),
+    "serve": "hub.cli.serve",
+    **dict.fromkeys(("resize", "fix", "extract"), "hub.cli.surgery"),
+    "plugins": "hub.cli.plugins",
+    "trash": "hub.cli.trash",
+}
+COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))
 _loaded = False
+
+
+def load_command(name: str) -> None:
+    """Import the module that defines command ``name`` (all of them for an unknown name,
+    so that click can suggest the closest)."""
+    module = COMMANDS.get(name)
+    if module is None:
+        load_commands()
+    else:
+        importlib.import_module(module)
 
 
 def load_commands() -> None:
@@ -35,4 +48,4 @@ def load_commands() -> None:
         importlib.import_module(module)
 
 
-__all__ = ["cli", "main", "load_commands", "COMMAND_MODULES"]
+__all__ = ["cli", "main", "load_command", "load_commands", "COMMANDS", "COMMAND_MODULES"]

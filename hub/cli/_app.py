@@ -20,6 +20,16 @@ class AppState:
         self.db_url = db_url
         self.home = home
         self._hub = None
+        self._reader = None
+
+    @property
+    def reader(self):
+        """What reading commands call: hub.reader.Reader (no SQLAlchemy where it can answer)."""
+        if self._reader is None:
+            from hub.reader import Reader
+
+            self._reader = Reader(self.home, self.db_url, lambda: self.hub)
+        return self._reader
 
     @property
     def hub(self):
@@ -69,9 +79,9 @@ class HubGroup(click.Group):
         return super().list_commands(ctx)
 
     def get_command(self, ctx, name):
-        from hub.cli import load_commands
+        from hub.cli import load_command
 
-        load_commands()
+        load_command(name)   # only this command's module: a reading command pays for no other
         return super().get_command(ctx, name)
 
 

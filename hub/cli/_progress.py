@@ -58,3 +58,11 @@ def byte_progress(label: str):
 def _short(item: str, width: int = 40) -> str:
     item = str(item or "")
     return item if len(item) <= width else "…" + item[-(width - 1):]
+
+
+def announce(text: str) -> None:
+    """The first line of a command that loads torch (seconds of imports): what it is about
+    to do, on a terminal's stderr before anything heavy is imported (quiet otherwise, like
+    the bars, so a script's stderr holds only errors)."""
+    if sys.stderr.isatty():
+        click.echo(inert(f"hub: {text} …"), err=True)

@@ -8,8 +8,9 @@ import click
 
 from hub.cli._app import cli, json_option, pass_state, stderr
 from hub.cli._output import emit_json, fmt_num, human_size, table
-from hub.cli._progress import progress_bar
-from hub.registry.query import FLAG_MEANINGS, FLAGS
+from hub.cli._progress import announce, progress_bar
+from hub.reader import FLAG_MEANINGS, FLAGS
+
 SORTS = ("name", "r", "alpha", "size", "created", "base", "layers", "params")
 
 
@@ -128,23 +129,18 @@ Flags: """ + "; ".join(f"{k} = {v}" for k, v in FLAG_MEANINGS.items()) + "."
 def list_(state, query, base, rank, alpha, targets, tags, flags, no_flags, search, fits, sort, desc, limit,
           all_versions, as_json):
     """List registered adapters, filtered and sorted (see LIST_HELP)."""
-    from hub.registry import fastread
-    from hub.registry.query import merge_filter_options, parse_query
+    from hub.reader import merge_filter_options, parse_query
 
     parsed = parse_query(" ".join(query), sort=sort, desc=desc)
     flt = merge_filter_options(parsed, base=base, rank=rank, alpha=alpha, targets=targets, tags=tags, flags=flags,
                                no_flags=no_flags, search=search, fits=fits, limit=limit, all_versions=all_versions,
-                               base_id=lambda name: state.hub.base_id(name))
-    # stdlib sqlite3 with the SQL an earlier run compiled, so that SQLAlchemy is not imported
-    records = fastread.list_records(state.home, state.db_url, flt, full=as_json, raw=as_json)
-    if not records:  # None: the fast path cannot answer; []: the ordinary path says why
-        records = state.hub.list(flt, full=as_json)
-        fastread.remember(state.hub.db, flt, full=as_json)
+                               base_id=state.reader.base_id)
+    records = state.reader.list(flt, full=as_json, raw=as_json)
     if as_json:
         emit_json([record_json(r) for r in records])
         return
     if not records:
-        stderr("no adapters match" if state.hub.count() else "the registry is empty; add one with `hub add PATH`")
+        stderr("no adapters match" if state.reader.count() else "the registry is empty; add one with `hub add PATH`")
         return
     table(["NAME", "BASE", "R", "ALPHA", "TARGETS", "FLAGS", "SIZE", "TAGS"],
           [[ref_label(r) if all_versions else r.name, r.base or r.base_model or "-", r.r, fmt_num(r.lora_alpha), ",".join(r.target_modules),
@@ -158,7 +154,7 @@ def list_(state, query, base, rank, alpha, targets, tags, flags, no_flags, searc
 @pass_state
 def show(state, name, as_json):
     """Show one adapter version (default: the latest): config, per-module rank table, files, findings, lineage."""
-    rec = state.hub.get(name)
+    rec = state.reader.get(name)
     if as_json:
         emit_json(record_json(rec))
         return
@@ -332,6 +328,7 @@ def export(state, name, directory, overwrite, fmt, base, outtype, from_model, as
         out = state.hub.export(name, directory, overwrite=overwrite)
         summary = {"name": name, "format": "peft", "path": str(out)}
     else:
+        announce(f"exporting {name} as {fmt} to {directory}")
         with progress_bar(f"exporting {name} as {fmt}") as update:
             summary = state.hub.export_as(name, directory, fmt, base=base, outtype=outtype, from_model=from_model,
                                           overwrite=overwrite, progress=update)

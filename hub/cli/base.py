@@ -59,7 +59,7 @@ def base_add(state, path, name, as_json):
 @pass_state
 def base_list(state, as_json):
     """List registered bases with the number of registered adapters that fit each."""
-    bases = state.hub.list_bases()
+    bases = state.reader.list_bases()
     if as_json:
         emit_json([b.to_dict() for b in bases])
         return
@@ -79,7 +79,7 @@ def base_list(state, as_json):
 @pass_state
 def base_show(state, name, show_modules, as_json):
     """Show one registered base: its metadata and (with --modules) its module shape table."""
-    rec = state.hub.get_base(name)
+    rec = state.reader.get_base(name)
     if as_json:
         emit_json(rec.to_dict())
         return

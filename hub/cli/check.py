@@ -61,18 +61,17 @@ def check(state, names, base, all_bases, method, rank, runtime, refresh, as_json
     (docs/findings.md), a severity, the module and what to do. Exit 0 when compatible,
     1 when not, 2 on usage errors. --json prints {"compatible", "findings"}.
     """
-    hub = state.hub
     if refresh and (names or not base):
         raise click.UsageError("--refresh goes with a lone --base B (the check of every adapter against B)")
     if not names:
         if base and not (all_bases or method or runtime):
-            _batch(hub, base, refresh, as_json)
+            _batch(state.reader, base, refresh, as_json)
             return
         raise click.UsageError("name the adapter(s) to check (or only --base B to check every adapter against B)")
     if method:
         if base or all_bases or runtime:
             raise click.UsageError("--method checks adapters against each other; run --base/--runtime separately")
-        report = hub.check_combination(list(names), method, rank=rank)
+        report = state.hub.check_combination(list(names), method, rank=rank)
         _single(report, as_json, f"{report.subject} can be combined by {method}",
                 f"{report.subject} cannot be combined by {method}")
         return
@@ -84,15 +83,15 @@ def check(state, names, base, all_bases, method, rank, runtime, refresh, as_json
     if all_bases:
         if base or runtime:
             raise click.UsageError("--all-bases replaces --base; run --runtime separately")
-        _all_bases(hub, name, as_json)
+        _all_bases(state.hub, name, as_json)
         return
     reports = []
     if base:
-        reports.append(hub.check(name, base))
+        reports.append(state.hub.check(name, base))
     if runtime:
         from hub.compat.runtime import runtime_key
 
-        reports.append(hub.check_runtime(name, runtime_key(runtime), base=base))
+        reports.append(state.hub.check_runtime(name, runtime_key(runtime), base=base))
     if not reports:
         raise click.UsageError("say what to check against: --base, --all-bases, --method or --runtime")
     findings = [f for r in reports for f in r.findings]

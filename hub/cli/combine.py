@@ -8,7 +8,7 @@ import click
 
 from hub.cli._app import cli, json_option, pass_state, stderr
 from hub.cli._output import emit_json, fmt_num, table
-from hub.cli._progress import progress_bar
+from hub.cli._progress import announce, progress_bar
 from hub.combine.registry import builtin_methods, shared_params
 
 BUILTIN = builtin_methods()        # declarations only: no torch, no maths
@@ -106,6 +106,8 @@ def combine(state, parents, method, extra_params, name, layer_weights, recipe_fi
             dtype, tags, dry_run, show_modules, as_json, **params):
     from hub.refs import parse_weighted
 
+    announce(f"combining {', '.join(parents) or 'the recipe ' + str(recipe_file)} by {method or 'the recipe'}"
+             + (f" into {name}" if name else ""))
     hub = state.hub
     with progress_bar("combining", unit="modules") as update:
         if recipe_file:

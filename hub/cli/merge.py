@@ -6,7 +6,7 @@ import click
 
 from hub.cli._app import cli, json_option, pass_state, stderr
 from hub.cli._output import emit_json, fmt_num, human_size, table
-from hub.cli._progress import byte_progress
+from hub.cli._progress import announce, byte_progress
 
 
 def parse_adapter_spec(spec: str) -> tuple[str, float]:
@@ -89,7 +89,9 @@ def merge(state, adapters, base, out, device, dtype, as_quantized, blocksize, do
     hub merge --base ./llama-1b-nf4 qlora --out ./merged-nf4 --requantize
     hub merge --base ./llama-1b qlora --out ./m --as-quantized nf4 --double-quant --load-dtype bf16
     """
-    from hub.merge import QuantOptions, parse_size
+    announce(f"{'planning the merge of' if dry_run else 'merging'} {', '.join(adapters)} into {base}"
+             + ("" if dry_run else f" -> {out}"))
+    from hub.merge import QuantOptions, parse_size   # imports torch
 
     parse_size(shard_size)   # a usage error before any work
     pairs = [parse_adapter_spec(s) for s in adapters]
@@ -182,7 +184,7 @@ def models(state, name, as_json):
     the hub version and the time; `missing` marks folders deleted since.
     """
     if name:
-        rec = state.hub.get_model(name)
+        rec = state.reader.get_model(name)
         if as_json:
             emit_json(rec.to_dict())
             return
@@ -200,7 +202,7 @@ def models(state, name, as_json):
             click.echo(f"  {p['name']}:{fmt_num(p['weight'])}  sha256 {p['sha256'][:12]}"
                        f"{'' if p['present'] else '  (no longer registered)'}")
         return
-    records = state.hub.list_models()
+    records = state.reader.list_models()
     if as_json:
         emit_json([r.to_dict() for r in records])
         return

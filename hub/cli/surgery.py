@@ -6,7 +6,7 @@ import click
 
 from hub.cli._app import cli, json_option, pass_state, stderr
 from hub.cli._output import emit_json, table
-from hub.cli._progress import progress_bar
+from hub.cli._progress import announce, progress_bar
 
 
 def _err(x) -> str:
@@ -74,6 +74,7 @@ def resize(state, name, rank, energy, new_name, out, tags, dry_run, as_json):
     hub resize style --rank 8
     hub resize style --energy 0.99 --rank 32 --name style-small
     """
+    announce(f"resizing {name}")
     with progress_bar("resizing", unit="adapters") as update:
         outcome = state.hub.resize(name, rank=rank, energy=energy, new_name=new_name, out=out, tags=tags,
                                    dry_run=dry_run, progress=update)
@@ -111,6 +112,7 @@ def fix(state, name, runtime, base, max_lora_rank, new_name, out, tags, dry_run,
     hub fix dora-run --runtime vllm --base Llama-3.2-1B --out ./dora-run-vllm
     hub fix style --runtime llama.cpp
     """
+    announce(f"fixing {name} for {runtime}")
     with progress_bar("fixing", unit="modules") as update:
         outcome = state.hub.fix(name, runtime, base=base, max_lora_rank=max_lora_rank, new_name=new_name, out=out,
                                 tags=tags, dry_run=dry_run, progress=update)
@@ -159,6 +161,7 @@ def extract(state, base, tuned, rank, energy, targets, max_error, save_modules, 
     if save_modules and leave_out:
         raise click.UsageError("--save-modules and --leave-out are alternatives: pass one")
     split = tuple(t.strip() for spec in targets for t in spec.split(",") if t.strip())
+    announce(f"extracting an adapter from {tuned} against {base}")
     with progress_bar("extracting", unit="modules") as update:
         outcome = state.hub.extract(base, tuned, rank=rank, energy=energy, targets=split or None,
                                     high_error="save" if save_modules else "leave" if leave_out else "keep",

@@ -156,7 +156,7 @@ def status(state, name, no_check, as_json):
     States: up-to-date, moved (the remote has a newer commit: `hub pull --update
     NAME`), gone (repo or revision deleted), unchecked (offline or --no-check).
     """
-    states = state.hub.remote_status(name, check=not no_check)
+    states = (state.reader if no_check else state.hub).remote_status(name, check=not no_check)
     if as_json:
         emit_json([s.to_dict() for s in states])
         return

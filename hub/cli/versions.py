@@ -17,7 +17,7 @@ def versions(state, name, as_json):
 
     NAME is its latest version; NAME@N and NAME@ALIAS name the others in every command.
     """
-    found = state.hub.versions(name)
+    found = state.reader.versions(name)
     if as_json:
         emit_json([v.to_dict() for v in found])
         return

@@ -13,7 +13,7 @@ from hub import patterns
 from hub.compat.grouping import Collector, template
 from hub.compat.specs import AdapterSpec, BaseSpec, shape_rows
 from hub.compat.targeting import wrapped_modules
-from hub.findings import Finding, finding
+from hub.findings import Finding, finding, fits  # noqa: F401 - fits is compat API
 from hub.formats.base_model import OUTPUT_HEADS, BaseModule, logical_param_count
 
 
@@ -82,10 +82,6 @@ def _check_adapter_base(adapter: AdapterSpec, base: BaseSpec) -> list[Finding]:
     out.extend(_saved_tensors(adapter, base))
     out.extend(_notes(adapter, base, resolved))
     return out.findings()
-
-
-def fits(findings: list[Finding]) -> bool:
-    return not any(f.severity == "error" for f in findings)
 
 
 def fitting_bases(adapter: AdapterSpec, bases) -> list[tuple[BaseSpec, list[Finding]]]:

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import Alias
 
-from hub.registry import versions
+from hub.registry import reading, versions
 from hub.registry.filters import ListFilter, list_params, search_words
 from hub.registry.schema import (
     adapter_base_fits, adapter_files, adapter_tags, adapter_targets, adapters, base_models, lineage, remotes,
@@ -158,7 +158,7 @@ def tags_for(conn: Connection, ids) -> dict[int, list[str]]:
 
 def get_row(conn: Connection, name: str):
     """The row ``NAME[@VERSION|ALIAS]`` names (hub.refs), or None (also for text that is no name)."""
-    return versions.resolve_text(conn, name)
+    return reading.resolve_text(reading.Alchemy(conn), name)
 
 
 def name_taken(conn: Connection, name: str) -> bool:
@@ -171,24 +171,15 @@ def get_by_sha(conn: Connection, sha256: str):
 
 
 def files_of(conn: Connection, adapter_id: int) -> list[dict]:
-    rows = conn.execute(select(adapter_files).where(adapter_files.c.adapter_id == adapter_id)
-                        .order_by(adapter_files.c.name))
-    return [{"name": r.name, "size": r.size, "sha256": r.sha256} for r in rows]
+    return reading.files_of(reading.Alchemy(conn), adapter_id)
 
 
 def lineage_of(conn: Connection, child_type: str, child_id: int) -> list[dict]:
-    rows = conn.execute(select(lineage).where(and_(lineage.c.child_type == child_type, lineage.c.child_id == child_id))
-                        .order_by(lineage.c.position))
-    return [{"type": r.parent_type, "name": r.parent_name, "sha256": r.parent_sha256, "weight": r.weight,
-             "present": r.parent_id is not None, **({"version": r.parent_version} if r.parent_version else {})}
-            for r in rows]
+    return reading.lineage_of(reading.Alchemy(conn), child_type, child_id)
 
 
 def remotes_of(conn: Connection, adapter_id: int) -> list[dict]:
-    rows = conn.execute(select(remotes).where(remotes.c.adapter_id == adapter_id).order_by(remotes.c.id))
-    return [{"direction": r.direction, "repo_id": r.repo_id, "revision": r.revision, "subfolder": r.subfolder,
-             "commit": r.commit, "remote_commit": r.remote_commit,
-             "checked_at": r.checked_at.isoformat() if r.checked_at else None} for r in rows]
+    return reading.remotes_of(reading.Alchemy(conn), adapter_id)
 
 
 def insert_adapter(conn: Connection, info, name: str, *, storage: str, path: str | None, source: dict,

@@ -1,15 +1,19 @@
-"""`hub list` on SQLite through the stdlib sqlite3 module, without importing SQLAlchemy.
+"""Reading a SQLite registry through the stdlib sqlite3 module, without importing SQLAlchemy.
 
-A reading command should answer within 0.5 s, and importing SQLAlchemy alone takes
-~0.3 s. The SQL is not written here: the first `hub list` of each filter shape takes
-the ordinary path (hub.service), after which ``remember`` stores the text SQLAlchemy
-compiled from hub.registry.adapters (list_query, list_tags_query) in the user's cache
-folder (HUB_CACHE_DIR, default: the platform cache dir; it depends on hub's code, not
-on a registry, like __pycache__). Later runs of that shape bind the new values
-(hub.registry.filters.list_params) to the stored text. The file is named by a hash of
-the modules that define the SQL, so a changed query is compiled afresh. Whatever this module cannot serve (a server
-database, a registry below the stored schema head, a shape not compiled yet, a sqlite3
-error) gives None, and the caller takes the ordinary path.
+A reading command should answer about as fast as Python starts, and importing SQLAlchemy
+alone takes ~0.3 s. The SQL is not written here: ``SQLiteText`` runs the statements of
+hub.registry.statements (the runner of hub.registry.reading) as the text SQLAlchemy
+compiled from them, and `hub list` runs the text of hub.registry.adapters' list_query
+and list_tags_query for its filter's shape (``remember`` stores it after the ordinary path
+ran; later runs of that shape bind the new values, hub.registry.filters.list_params).
+The compiled text lives in the user's cache folder (HUB_CACHE_DIR, default: the platform
+cache dir; it depends on hub's code, not on a registry, like __pycache__), in a file named
+by a hash of the modules that define the SQL, so a changed query is compiled afresh; a
+statement missing there is compiled on first use (that run imports SQLAlchemy). Whatever
+this module cannot serve (a server database, a registry at another schema revision or
+not bound to its store, a list shape not compiled yet, a sqlite3 error) gives None, and
+the caller takes the ordinary path (hub.service.Hub), which migrates or refuses with a
+message.
 """
 
 from __future__ import annotations
@@ -19,13 +23,15 @@ import json
 import logging
 import os
 import sqlite3
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
 from hub.records import AdapterRecord, adapter_from_row
 from hub.registry.filters import ListFilter, list_params, list_shape
+from hub.registry.reading import Row
 
-_SQL_SOURCES = ("filters.py", "adapters.py", "schema.py", "fastread.py")
+_SQL_SOURCES = ("filters.py", "adapters.py", "schema.py", "statements.py", "fastread.py")
 _BUSY_TIMEOUT_S = 60.0
 log = logging.getLogger(__name__)
 
@@ -57,59 +63,123 @@ def _cache_file() -> Path:
     here = Path(__file__).resolve().parent
     for name in _SQL_SOURCES:
         digest.update((here / name).read_bytes())
-    return Path(folder) / f"list-sql-{digest.hexdigest()[:16]}.json"
+    return Path(folder) / f"read-sql-{digest.hexdigest()[:16]}.json"
+
+
+def _load_cache(path: Path) -> dict:
+    try:
+        cache = json.loads(path.read_text())
+        if isinstance(cache.get("shapes"), dict) and isinstance(cache.get("statements"), dict):
+            return cache
+    except (OSError, ValueError, AttributeError):
+        pass
+    from hub.registry.schema import HEAD_REVISION   # first run: imports SQLAlchemy
+
+    return {"head": HEAD_REVISION, "shapes": {}, "statements": {}}
+
+
+def _save_cache(path: Path, cache: dict) -> None:
+    """Atomically; a cache that cannot be written only costs speed."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.incomplete")
+        tmp.write_text(json.dumps(cache))
+        os.replace(tmp, path)
+    except OSError:
+        return
+
+
+def _compiled(stmt, dialect, params=()) -> dict:
+    from hub.registry.statements import result_kinds
+
+    compiled = stmt.compile(dialect=dialect)
+    names = list(compiled.positiontup or ())
+    return {"sql": compiled.string, "names": names, "kinds": result_kinds(stmt),
+            "constants": {n: compiled.params[n] for n in names if n not in params}}
+
+
+class SQLiteText:
+    """The hub.registry.reading runner over one sqlite3 snapshot (see the module doc)."""
+
+    def __init__(self, conn: sqlite3.Connection, cache: dict):
+        self.conn = conn
+        self.cache = cache
+        self.dirty = False
+
+    def rows(self, statement_name: str, /, **values) -> list[Row]:
+        entry = self.cache["statements"].get(statement_name)
+        if entry is None:   # compiled once, on the first use of this statement
+            from sqlalchemy.dialects import sqlite
+
+            from hub.registry.statements import statement
+
+            entry = self.cache["statements"][statement_name] = _compiled(statement(statement_name), sqlite.dialect())
+            self.dirty = True
+        return self.execute(entry, values)
+
+    def execute(self, entry: dict, values: dict) -> list[Row]:
+        cursor = self.conn.execute(entry["sql"], _bind(entry, values))
+        names = [d[0] for d in cursor.description]
+        rows = [Row(zip(names, v)) for v in cursor.fetchall()]
+        for column, kind in entry.get("kinds", {}).items():   # what SQLAlchemy's result processing does
+            convert = datetime.fromisoformat if kind == "datetime" else bool
+            for row in rows:
+                if row.get(column) is not None:
+                    row[column] = convert(row[column])
+        return rows
+
+
+@contextmanager
+def open_text(home, db_url: str | None):
+    """A SQLiteText runner on one snapshot of the registry, or None where this path cannot
+    serve it (see the module doc)."""
+    root = _home(home)
+    db_file = _database_file(root, db_url)
+    if db_file is None or not db_file.is_file():
+        log.debug("no SQLite file to read directly; the ordinary path answers")
+        yield None
+        return
+    path = _cache_file()
+    cache = _load_cache(path)
+    try:
+        conn = sqlite3.connect(db_file, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
+    except sqlite3.Error:
+        yield None
+        return
+    try:
+        conn.execute("BEGIN")  # one snapshot for every statement, like Database.read()
+        ready = (conn.execute("SELECT version_num FROM alembic_version").fetchone() == (cache["head"],)
+                 and _bound(conn, root))   # else the ordinary path migrates, binds or refuses
+    except (OSError, ValueError, KeyError, sqlite3.Error) as exc:
+        log.debug("fast path unavailable (%s: %s)", type(exc).__name__, exc)
+        ready = False
+    runner = SQLiteText(conn, cache) if ready else None
+    try:
+        yield runner
+    finally:
+        conn.close()
+        if runner is not None and runner.dirty:
+            _save_cache(path, cache)
 
 
 def _shape_key(f: ListFilter, details: bool) -> str:
     return f"{list_shape(f)};details={int(details)}"
 
 
-def list_records(home, db_url: str | None, f: ListFilter, full: bool = False,
-                 raw: bool = False) -> list[AdapterRecord] | None:
-    """What ``Hub.list(f, full)`` returns, or None when this path cannot answer.
-    ``raw`` keeps JSON columns as RawJSON text (for printing)."""
-    if f.fits is not None:
+def list_records(run: SQLiteText, f: ListFilter, full: bool = False, raw: bool = False) -> list[AdapterRecord] | None:
+    """What ``Hub.list(f, full)`` returns, or None when this path cannot answer (``f``'s
+    shape not compiled yet; --fits). ``raw`` keeps JSON columns as RawJSON text (for printing)."""
+    entry = run.cache["shapes"].get(_shape_key(f, full)) if f.fits is None else None
+    if entry is None:
+        log.debug("list: shape %s not compiled yet; the ordinary path answers", _shape_key(f, full))
         return None
-    try:
-        root = _home(home)
-        db_file = _database_file(root, db_url)
-        if db_file is None or not db_file.is_file():
-            log.debug("list: no SQLite file to read directly; the ordinary path answers")
-            return None
-        cache = json.loads(_cache_file().read_text())
-        entry = cache["shapes"].get(_shape_key(f, full))
-        if entry is None:
-            log.debug("list: shape %s not compiled yet; the ordinary path answers", _shape_key(f, full))
-            return None
-        params = list_params(f)
-        conn = sqlite3.connect(db_file, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
-        try:
-            conn.execute("BEGIN")  # one snapshot for rows and tags
-            if conn.execute("SELECT version_num FROM alembic_version").fetchone() != (cache["head"],):
-                return None
-            if not _bound(conn, root):   # the ordinary path refuses (or binds) with a message
-                return None
-            cursor = conn.execute(entry["list"]["sql"], _bind(entry["list"], params))
-            names = [d[0] for d in cursor.description]
-            rows = [dict(zip(names, values)) for values in cursor.fetchall()]
-            tags: dict[int, list[str]] = {}
-            for aid, tag in conn.execute(entry["tags"]["sql"], _bind(entry["tags"], params)):
-                tags.setdefault(aid, []).append(tag)
-            conn.execute("COMMIT")
-        finally:
-            conn.close()
-    except (OSError, ValueError, KeyError, sqlite3.Error) as exc:
-        log.debug("list: fast path unavailable (%s: %s)", type(exc).__name__, exc)
-        return None
-    log.debug("list: %d rows from %s through the cached SQL", len(rows), db_file)
-    out = []
-    for row in rows:
-        # the values SQLAlchemy's result processing gives on the ordinary path
-        for column in ("created_at", "updated_at"):
-            if isinstance(row.get(column), str):
-                row[column] = datetime.fromisoformat(row[column])
-        out.append(adapter_from_row(row, tags.get(row["id"], ()), base_name=row["base_name"], full=full, raw=raw))
-    return out
+    params = list_params(f)
+    rows = run.execute(entry["list"], params)
+    tags: dict[int, list[str]] = {}
+    for row in run.execute(entry["tags"], params):
+        tags.setdefault(row["adapter_id"], []).append(row["tag"])
+    return [adapter_from_row(row, tags.get(row["id"], ()), base_name=row["base_name"], full=full, raw=raw)
+            for row in rows]
 
 
 def _bound(conn, root: Path) -> bool:
@@ -136,27 +206,15 @@ def remember(db, f: ListFilter, full: bool = False) -> None:
         from hub.registry.schema import HEAD_REVISION
 
         path = _cache_file()
-        try:
-            cache = json.loads(path.read_text())
-        except (OSError, ValueError):
-            cache = {}
+        cache = _load_cache(path)
         if cache.get("head") != HEAD_REVISION:
-            cache = {"head": HEAD_REVISION, "shapes": {}}
+            cache = {"head": HEAD_REVISION, "shapes": {}, "statements": {}}
         key = _shape_key(f, full)
         if key in cache["shapes"]:
             return
         params = list_params(f)
-        entry = {}
-        for part, stmt in (("list", list_query(f, details=full)), ("tags", list_tags_query(f))):
-            compiled = stmt.compile(dialect=db.engine.dialect)
-            names = list(compiled.positiontup or ())
-            entry[part] = {"sql": compiled.string, "names": names,
-                           "constants": {n: compiled.params[n] for n in names if n not in params}}
-        cache["shapes"][key] = entry
-        log.debug("list: remembering the SQL of shape %s in %s", key, path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.incomplete")
-        tmp.write_text(json.dumps(cache))
-        os.replace(tmp, path)
+        cache["shapes"][key] = {part: _compiled(stmt, db.engine.dialect, params) for part, stmt in
+                                (("list", list_query(f, details=full)), ("tags", list_tags_query(f)))}
+        _save_cache(path, cache)
     except Exception:  # noqa: BLE001 - a cache that cannot be written only costs speed
         return

@@ -6,41 +6,24 @@ from __future__ import annotations
 from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
-from hub.refs import Ref, try_parse_ref, version_commit
-from hub.registry.schema import adapter_aliases, adapters, base_models
-
-
-def _row_query():
-    return (select(adapters, base_models.c.name.label("base_name"))
-            .select_from(adapters.outerjoin(base_models, adapters.c.base_id == base_models.c.id)))
+from hub.refs import Ref
+from hub.registry import reading
+from hub.registry.schema import adapter_aliases, adapters
 
 
 def resolve(conn: Connection, ref: Ref):
-    """The adapters row (plus base_name) ``ref`` names, or None."""
-    query = _row_query().where(adapters.c.name == ref.name)
-    if ref.version is not None:
-        return conn.execute(query.where(adapters.c.version == ref.version)).first()
-    if ref.alias is not None:
-        target = select(adapter_aliases.c.adapter_id).where(and_(
-            adapter_aliases.c.name == ref.name, adapter_aliases.c.alias == ref.alias)).scalar_subquery()
-        return conn.execute(query.where(adapters.c.id == target)).first()
-    if ref.commit is not None:
-        for row in conn.execute(query):
-            if version_commit(row.sha256) == ref.commit:
-                return row
-        return None
-    return conn.execute(query.where(adapters.c.latest.is_(True))).first()
+    """The adapters row (plus base_name) ``ref`` names, or None (hub.registry.reading)."""
+    return reading.resolve(reading.Alchemy(conn), ref)
 
 
 def resolve_text(conn: Connection, text: str):
     """Like resolve, for text that may not be a name at all (then None)."""
-    ref = try_parse_ref(text)
-    return None if ref is None else resolve(conn, ref)
+    return reading.resolve_text(reading.Alchemy(conn), text)
 
 
 def rows_of(conn: Connection, name: str) -> list:
     """Every version of ``name``, oldest first."""
-    return conn.execute(_row_query().where(adapters.c.name == name).order_by(adapters.c.version)).all()
+    return reading.versions_of(reading.Alchemy(conn), name)
 
 
 def next_version(conn: Connection, name: str) -> int:
@@ -60,16 +43,11 @@ def mark_latest(conn: Connection, name: str) -> None:
 
 
 def aliases_by_adapter(conn: Connection, name: str) -> dict[int, list[str]]:
-    out: dict[int, list[str]] = {}
-    for aid, alias in conn.execute(select(adapter_aliases.c.adapter_id, adapter_aliases.c.alias)
-                                   .where(adapter_aliases.c.name == name).order_by(adapter_aliases.c.alias)):
-        out.setdefault(aid, []).append(alias)
-    return out
+    return reading.aliases_by_adapter(reading.Alchemy(conn), name)
 
 
 def aliases_of(conn: Connection, adapter_id: int) -> list[str]:
-    return list(conn.execute(select(adapter_aliases.c.alias).where(adapter_aliases.c.adapter_id == adapter_id)
-                             .order_by(adapter_aliases.c.alias)).scalars())
+    return reading.aliases_of(reading.Alchemy(conn), adapter_id)
 
 
 def all_aliases(conn: Connection) -> list[tuple[str, str, int]]:

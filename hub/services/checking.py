@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, delete, insert, select, update
 
 from hub.compat import AdapterSpec, BaseSpec, check_adapter_base, check_adapters, check_runtime, fits
 from hub.errors import AlreadyExists, NotFound
 from hub.findings import Finding
 from hub.names import check_base_name
+from hub.results import BaseRecord, BatchResult, CheckReport, FitsResult, finding_dicts
 from hub.registry import adapters as q
+from hub.registry import reading
 from hub.registry.adapters import now
 from hub.registry.schema import adapter_base_fits, adapters, base_models
 
@@ -37,104 +38,8 @@ _ADAPTER_COLUMNS = (adapters.c.id, adapters.c.name, adapters.c.config_json, adap
                     adapters.c.saved_tensors_json, adapters.c.dtype, adapters.c.base_id)
 
 
-@dataclass(frozen=True)
-class BaseRecord:
-    id: int
-    name: str
-    path: str | None
-    architecture: str | None
-    model_type: str | None
-    dtype: str | None
-    vocab_size: int | None
-    hidden_size: int | None
-    num_layers: int | None
-    tie_word_embeddings: bool
-    quantization: dict | None
-    quant_scheme: dict | None            # bitsandbytes: method, bits, block size, double quant, dtypes
-    shape_signature: str
-    size_bytes: int
-    num_tensors: int
-    source: dict
-    created_at: str
-    fits: int = 0                        # registered adapters that fit it
-    modules: dict[str, dict] = field(default_factory=dict)   # filled by get_base
-
-    def to_dict(self) -> dict:
-        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        if not self.modules:
-            d.pop("modules")
-        return d
-
-
-@dataclass(frozen=True)
-class CheckReport:
-    """One verdict. ``subject`` is the adapter (or adapters) checked, ``against`` the base,
-    method or runtime."""
-    kind: str                            # base | adapters | runtime
-    subject: str
-    against: str
-    findings: list[Finding]
-
-    @property
-    def compatible(self) -> bool:
-        return fits(self.findings)
-
-    def to_dict(self) -> dict:
-        return {"compatible": self.compatible, "findings": _finding_dicts(self.findings)}
-
-
-@dataclass(frozen=True)
-class FitsResult:
-    """An adapter against every registered base (``hub check NAME --all-bases``)."""
-    adapter: str
-    reports: list[CheckReport]
-
-    @property
-    def fitting(self) -> list[str]:
-        return [r.against for r in self.reports if r.compatible]
-
-    def to_dict(self) -> dict:
-        return {"compatible": bool(self.fitting), "findings": [], "fits": self.fitting,
-                "bases": [{"base": r.against, **r.to_dict()} for r in self.reports]}
-
-
-@dataclass(frozen=True)
-class BatchResult:
-    """Every registered adapter against one base (``hub check --base B``)."""
-    base: str
-    reports: list[CheckReport]
-
-    @property
-    def compatible(self) -> bool:
-        return all(r.compatible for r in self.reports)
-
-    def to_dict(self) -> dict:
-        return {"compatible": self.compatible, "findings": [], "base": self.base,
-                "fits": [r.subject for r in self.reports if r.compatible],
-                "adapters": [{"adapter": r.subject, **r.to_dict()} for r in self.reports]}
-
-
-def _finding_dicts(findings: list[Finding]) -> list[dict]:
-    # plain dicts: dataclasses.asdict is ~10x slower, and a batch handles thousands
-    return [{"code": f.code, "severity": f.severity, "module": f.module, "message": f.message} for f in findings]
-
-
 def _stored_findings(findings: list[Finding]) -> str:
-    return json.dumps(_finding_dicts(findings))
-
-
-def _base_record(row, fits_count: int = 0) -> BaseRecord:
-    return BaseRecord(
-        id=row.id, name=row.name, path=row.path, architecture=row.architecture, model_type=row.model_type,
-        dtype=row.dtype, vocab_size=row.vocab_size, hidden_size=row.hidden_size, num_layers=row.num_layers,
-        tie_word_embeddings=bool(row.tie_word_embeddings),
-        quantization=json.loads(row.quantization_json) if row.quantization_json else None,
-        quant_scheme=json.loads(row.quant_scheme_json) if row.quant_scheme_json else None,
-        shape_signature=row.shape_signature, size_bytes=row.size_bytes or 0,
-        num_tensors=len(json.loads(row.shapes_json)),
-        source={k: v for k, v in (("kind", row.source_kind), ("repo", row.source_repo),
-                                  ("revision", row.source_revision), ("commit", row.source_commit)) if v},
-        created_at=row.created_at.isoformat() if row.created_at else "", fits=fits_count)
+    return json.dumps(finding_dicts(findings))
 
 
 class CheckingMixin:
@@ -178,23 +83,11 @@ class CheckingMixin:
 
     def list_bases(self) -> list[BaseRecord]:
         with self.db.read() as conn:
-            counts = dict(conn.execute(
-                select(adapter_base_fits.c.base_id, func.count())
-                .where(adapter_base_fits.c.compatible.is_(True)).group_by(adapter_base_fits.c.base_id)).all())
-            rows = conn.execute(select(base_models).order_by(base_models.c.name)).all()
-        return [_base_record(r, counts.get(r.id, 0)) for r in rows]
+            return reading.list_bases(reading.Alchemy(conn))
 
     def get_base(self, name: str) -> BaseRecord:
         with self.db.read() as conn:
-            row = self._base_row(conn, name)
-            count = conn.execute(select(func.count()).select_from(adapter_base_fits).where(and_(
-                adapter_base_fits.c.base_id == row.id, adapter_base_fits.c.compatible.is_(True)))).scalar()
-        spec = BaseSpec.from_row(row)
-        modules = {p: {"kind": m.kind, "in_features": m.in_features, "out_features": m.out_features,
-                       "dtype": m.dtype, **({"quantized": m.quantized} if m.quantized else {}),
-                       **({"tied_to": m.tied_to} if m.tied_to else {})}
-                   for p, m in sorted(spec.modules.items())}
-        return _replace_modules(_base_record(row, count or 0), modules)
+            return reading.get_base(reading.Alchemy(conn), name)
 
     def remove_base(self, name: str) -> BaseRecord:
         record = self.get_base(name)
@@ -261,13 +154,8 @@ class CheckingMixin:
             with self.db.write() as conn:
                 return BatchResult(spec.name, [r for _, r in self._fill_fits_for_base(conn, base_id, spec, progress)])
         with self.db.read() as conn:
-            rows = conn.execute(
-                select(adapters.c.id, adapters.c.name, adapters.c.updated_at, adapter_base_fits.c.findings_json,
-                       adapter_base_fits.c.checked_at)
-                .select_from(adapters.outerjoin(adapter_base_fits, and_(
-                    adapter_base_fits.c.adapter_id == adapters.c.id, adapter_base_fits.c.base_id == base_id)))
-                .order_by(adapters.c.name)).all()
-        stale = [r.id for r in rows if r.checked_at is None or r.checked_at < r.updated_at]
+            rows = reading.base_verdicts(reading.Alchemy(conn), base_id)
+        stale = [r.id for r in rows if reading.is_stale(r)]
         computed = {}
         if stale:
             with self.db.write() as conn:
@@ -454,10 +342,3 @@ class CheckingMixin:
             named = str(declared.get(adapter_id) or "").rstrip("/")
             chosen = next((b for b in candidates if named and named in bases[b]), candidates[0])
             conn.execute(update(adapters).where(adapters.c.id == adapter_id).values(base_id=chosen))
-
-
-def _replace_modules(record: BaseRecord, modules: dict) -> BaseRecord:
-    from dataclasses import replace
-
-    return replace(record, modules=modules)
-

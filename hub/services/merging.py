@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -22,40 +22,11 @@ from sqlalchemy import delete, insert, select
 from hub.errors import AlreadyExists, NotFound, UsageError
 from hub.names import check_name, check_weight, name_from_folder
 from hub.registry import adapters as q
+from hub.registry import reading
+from hub.results import MergedModelRecord
 from hub.registry.schema import base_models, lineage, merged_models
 
 Progress = Callable[[int, int, str], None]   # (bytes written, total bytes, current item)
-
-
-@dataclass(frozen=True)
-class MergedModelRecord:
-    id: int
-    name: str
-    path: str
-    base_name: str | None
-    base_path: str | None
-    dtype: str | None
-    size_bytes: int
-    num_shards: int
-    hub_version: str | None
-    created_at: str
-    recipe: dict = field(default_factory=dict)
-    lineage: list[dict] = field(default_factory=list)
-    drift: dict | None = None       # quantized merges: per-module drift report (hub.merge.quantized.Drift)
-
-    @property
-    def exists(self) -> bool:
-        return Path(self.path).is_dir()
-
-    @property
-    def adapters(self) -> list[dict]:
-        return [p for p in self.lineage if p["type"] == "adapter"]
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["exists"] = self.exists
-        d["adapters"] = [{"name": p["name"], "weight": p["weight"], "sha256": p["sha256"]} for p in self.adapters]
-        return d
 
 
 @dataclass(frozen=True)
@@ -134,16 +105,11 @@ class MergingMixin:
 
     def list_models(self) -> list[MergedModelRecord]:
         with self.db.read() as conn:
-            rows = conn.execute(select(merged_models).order_by(merged_models.c.created_at.desc(),
-                                                               merged_models.c.name)).all()
-            return [_model_record(r, q.lineage_of(conn, "model", r.id)) for r in rows]
+            return reading.list_models(reading.Alchemy(conn))
 
     def get_model(self, name: str) -> MergedModelRecord:
         with self.db.read() as conn:
-            row = conn.execute(select(merged_models).where(merged_models.c.name == name)).first()
-            if row is None:
-                raise NotFound(f"no merged model named {name!r}", None, "see `hub models` for the recorded ones")
-            return _model_record(row, q.lineage_of(conn, "model", row.id))
+            return reading.get_model(reading.Alchemy(conn), name)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -227,15 +193,6 @@ class MergingMixin:
             )).inserted_primary_key[0]
             q.add_lineage(conn, "model", model_id, lineage_rows)
         return self.get_model(name)
-
-
-def _model_record(row, parents: list[dict]) -> MergedModelRecord:
-    return MergedModelRecord(
-        id=row.id, name=row.name, path=row.path, base_name=row.base_name, base_path=row.base_path, dtype=row.dtype,
-        size_bytes=row.size_bytes or 0, num_shards=row.num_shards or 1, hub_version=row.hub_version,
-        created_at=row.created_at.isoformat() if row.created_at else "",
-        recipe=json.loads(row.recipe_json) if row.recipe_json else {}, lineage=parents,
-        drift=json.loads(row.drift_json) if row.drift_json else None)
 
 
 def _logits_against_full_precision(base_path: str, inputs, out: Path, device: str, quant) -> dict:

@@ -22,7 +22,9 @@ from sqlalchemy import and_, insert, select, update
 from hub.errors import AlreadyExists, HubError, NotFound, UsageError
 from hub.names import check_name, name_from_folder
 from hub.records import AdapterRecord
+from hub.results import RemoteState
 from hub.registry import adapters as q
+from hub.registry import reading
 from hub.registry.schema import adapters, remotes
 
 # the remote a running pull wants recorded with the adapter it registers
@@ -63,21 +65,6 @@ class SearchHit:
 
     def to_dict(self) -> dict:
         return {**self.model.to_dict(), "registered": self.registered}
-
-
-@dataclass(frozen=True)
-class RemoteState:
-    name: str
-    direction: str
-    repo_id: str
-    revision: str
-    subfolder: str | None
-    commit: str | None           # what the registry has
-    remote_commit: str | None    # where the revision points now (None: gone or not checked)
-    state: str                   # up-to-date | moved | gone | unchecked
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
 
 
 def _now() -> datetime:
@@ -383,27 +370,18 @@ class SyncMixin:
         from hub.sync.search import head
 
         with self.db.read() as conn:
-            query = (select(remotes, adapters.c.name)
-                     .select_from(remotes.join(adapters, remotes.c.adapter_id == adapters.c.id))
-                     .order_by(adapters.c.name, remotes.c.id))
-            if name is not None:
-                if q.get_row(conn, name) is None:
-                    raise NotFound(f"no adapter named {name!r}", None, "see `hub list`")
-                query = query.where(adapters.c.name == name)
-            rows = conn.execute(query).all()
+            rows = reading.recorded_remotes(reading.Alchemy(conn), name)
         check = check and bool(rows) and not offline_requested()
-        remote = Remote.from_env() if check else None
+        if not check:
+            return reading.unchecked_states(rows)
+        remote = Remote.from_env()
         states = []
         for r in rows:
-            now = r.remote_commit
-            if remote is not None:
-                now = head(remote, r.repo_id, r.revision)
-                with self.db.write() as conn:
-                    conn.execute(update(remotes).where(remotes.c.id == r.id)
-                                 .values(remote_commit=now, checked_at=_now()))
-                state = "gone" if now is None else ("up-to-date" if now == r.commit else "moved")
-            else:
-                state = "unchecked"
+            now = head(remote, r.repo_id, r.revision)
+            with self.db.write() as conn:
+                conn.execute(update(remotes).where(remotes.c.id == r.id)
+                             .values(remote_commit=now, checked_at=_now()))
+            state = "gone" if now is None else ("up-to-date" if now == r.commit else "moved")
             states.append(RemoteState(r.name, r.direction, r.repo_id, r.revision, r.subfolder, r.commit, now, state))
         return states
 

@@ -2,29 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from hub.errors import NotFound, UsageError
-from hub.refs import check_alias, parse_ref, try_parse_ref, version_commit
-from hub.registry import adapters as q
+from hub.refs import check_alias, parse_ref, try_parse_ref
+from hub.registry import reading
 from hub.registry import versions as qv
-
-
-@dataclass(frozen=True)
-class VersionRecord:
-    name: str
-    version: int
-    sha256: str
-    commit: str              # the 40-hex id `hub serve` shows for this version
-    created_at: str
-    source: dict
-    aliases: list[str]
-    latest: bool
-    size_bytes: int
-    tags: list[str]
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
+from hub.results import VersionRecord
 
 
 def version_label(row) -> str:
@@ -54,27 +36,13 @@ class VersionsMixin:
 
     def versions(self, name: str) -> list[VersionRecord]:
         """Every version of ``name``, oldest first."""
-        ref = parse_ref(name)
-        if not ref.is_latest:
-            raise UsageError(f"versions takes a name, not a version ({name!r})", None, f"hub versions {ref.name}")
-        found = self.versions_or_none(ref.name)
-        if not found:
-            raise NotFound(f"no adapter named {ref.name!r}", None, "see `hub list` for registered names")
-        return found
+        with self.db.read() as conn:
+            return reading.versions(reading.Alchemy(conn), name)
 
     def versions_or_none(self, name: str) -> list[VersionRecord]:
         """Every version of the plain name ``name`` (no @), oldest first; [] if none."""
         with self.db.read() as conn:
-            rows = qv.rows_of(conn, name)
-            aliases = qv.aliases_by_adapter(conn, name)
-            tags = q.tags_for(conn, [r.id for r in rows])
-        return [VersionRecord(
-            name=r.name, version=r.version, sha256=r.sha256, commit=version_commit(r.sha256),
-            created_at=r.created_at.isoformat() if hasattr(r.created_at, "isoformat") else str(r.created_at),
-            source={"kind": r.source_kind, "path": r.source_path, "repo": r.source_repo,
-                    "revision": r.source_revision, "commit": r.source_commit},
-            aliases=aliases.get(r.id, []), latest=bool(r.latest), size_bytes=r.size_bytes,
-            tags=sorted(tags.get(r.id, ()))) for r in rows]
+            return reading.versions_or_none(reading.Alchemy(conn), name)
 
     def alias(self, name: str, alias: str, version: str | int | None = None, remove: bool = False):
         """Point ``name@alias`` at ``version`` (a number, or any ref of the same name), or drop it.
