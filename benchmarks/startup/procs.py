@@ -34,9 +34,10 @@ nan = float("nan")
 last_cpu_s = [nan]
 
 
-def measure(cmd: list[str], env: dict | None = None) -> tuple[float, float, bytes]:
+def measure(cmd: list[str], env: dict | None = None, codes=(0,)) -> tuple[float, float, bytes]:
     """Run ``cmd``; returns (wall seconds, peak RSS in MB of it or its largest descendant,
-    stdout). GNU time starts the command and reports its peak RSS: a child forked straight
+    stdout); an exit status outside ``codes`` stops the benchmark. GNU time starts the
+    command and reports its peak RSS: a child forked straight
     from this (larger) process would start its peak RSS count at ours. The CPU seconds
     (user + system) of the last call are in ``last_cpu_s``."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
@@ -47,7 +48,7 @@ def measure(cmd: list[str], env: dict | None = None) -> tuple[float, float, byte
         wall = time.perf_counter() - start
         out.seek(0)
         err.seek(0)
-        if proc.returncode != 0:
+        if proc.returncode not in codes:
             raise SystemExit(f"{' '.join(map(str, cmd))} failed ({proc.returncode}): {err.read().decode()[-2000:]}")
         fields = (rss.read().strip().splitlines() or [""])[-1].split()
         peak_kb, cpu = (float(fields[0]), float(fields[1]) + float(fields[2])) if len(fields) == 3 else (nan, nan)

@@ -73,13 +73,13 @@ class HubGroup(click.Group):
             ctx.exit(130)
 
     def list_commands(self, ctx):
-        from hub.cli import load_commands
+        from hub.cli._commands import load_commands
 
         load_commands()
         return super().list_commands(ctx)
 
     def get_command(self, ctx, name):
-        from hub.cli import load_command
+        from hub.cli._commands import load_command
 
         load_command(name)   # only this command's module: a reading command pays for no other
         return super().get_command(ctx, name)

@@ -13,32 +13,19 @@ def db():
     """Registry database: current revision and upgrades (migrations also run on every open)."""
 
 
-def _database(state):
-    from hub import paths
-    from hub.registry.db import Database
-
-    home = None
-    if state.home:
-        from pathlib import Path
-
-        home = Path(state.home).expanduser().resolve()
-    return Database(state.db_url or paths.default_database_url(home))
-
-
 @db.command()
 @json_option
 @pass_state
 def current(state, as_json):
     """Print the database URL and its schema revision."""
-    from hub.registry.schema import HEAD_REVISION
+    from hub import dbadmin
 
-    database = _database(state)
-    rev = database.current_revision()
-    url = database.engine.url.render_as_string(hide_password=True)
+    found = dbadmin.current(state.home, state.db_url)
     if as_json:
-        emit_json({"url": url, "revision": rev, "head": HEAD_REVISION, "up_to_date": rev == HEAD_REVISION})
+        emit_json(found)
     else:
-        click.echo(f"{url}\nrevision {rev or '(empty)'} (head {HEAD_REVISION}){'' if rev == HEAD_REVISION else ' - run `hub db upgrade`'}")
+        click.echo(f"{found['url']}\nrevision {found['revision'] or '(empty)'} (head {found['head']})"
+                   f"{'' if found['up_to_date'] else ' - run `hub db upgrade`'}")
 
 
 @db.command()
@@ -46,7 +33,7 @@ def current(state, as_json):
 @pass_state
 def upgrade(state, revision):
     """Apply migrations up to REVISION."""
-    database = _database(state)
-    before = database.current_revision()
-    database.upgrade(revision)
-    click.echo(f"upgraded {before or '(empty)'} -> {database.current_revision()}")
+    from hub import dbadmin
+
+    before, after = dbadmin.upgrade(state.home, state.db_url, revision)
+    click.echo(f"upgraded {before or '(empty)'} -> {after}")
