@@ -380,7 +380,7 @@ class HubCore:
     def export(self, name: str, out: str | os.PathLike, overwrite: bool = False) -> Path:
         """Write the adapter as a PEFT folder (real copies, so edits never reach the store).
         An existing target (with ``overwrite``) is swapped out whole at the end."""
-        from hub.merge.writer import AtomicFolder
+        from hub.atomic import AtomicFolder
         from hub.write_guard import check_write_target
 
         record = self.get(name)

@@ -1,19 +1,16 @@
 """Write a PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors)
-atomically: everything goes into a hidden sibling folder that is renamed into
-place at the end, so a failure leaves no half-written adapter behind."""
+atomically (hub.atomic): a failure leaves no half-written adapter behind."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import uuid
 from collections import Counter
 from pathlib import Path
 
 import torch
 
-from hub.errors import AlreadyExists
+from hub.atomic import AtomicFolder
 from hub.formats.adapter_config import CONFIG_NAME
 from hub.formats.adapter_weights import PREFIX, WEIGHTS_NAME
 
@@ -34,23 +31,13 @@ def write_adapter(folder: str | os.PathLike, config: dict, tensors: dict[str, to
     """Create ``folder`` (which must not exist, or be empty) holding the adapter."""
     from safetensors.torch import save_file
 
-    folder = Path(folder)
-    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise AlreadyExists("output folder exists and is not empty", str(folder), "pick a new folder or remove it")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.parent / f".{folder.name}.{uuid.uuid4().hex}.incomplete"
-    tmp.mkdir()
-    try:
+    out = AtomicFolder(folder)
+    with out as tmp:
         (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
         save_file({k: v.detach().contiguous() for k, v in tensors.items()}, str(tmp / WEIGHTS_NAME),
                   metadata={"format": "pt", **(metadata or {})})
-        if folder.is_dir():
-            folder.rmdir()  # empty, checked above
-        os.rename(tmp, folder)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return folder
+        out.commit()
+    return Path(folder)
 
 
 def _common(values, default=None):

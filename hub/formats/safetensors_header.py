@@ -363,14 +363,10 @@ def hash_file(path: str | os.PathLike, sink=None) -> str:
 
 
 def write_file(path: str | os.PathLike, tensors: dict, metadata: dict[str, str] | None = None) -> None:
-    """Write torch tensors atomically (temporary name, then rename)."""
+    """Write torch tensors atomically (hub.atomic)."""
     from safetensors.torch import save_file
 
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.incomplete")
-    try:
+    from hub.atomic import atomic_file
+
+    with atomic_file(path) as tmp:
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()

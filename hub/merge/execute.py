@@ -35,7 +35,8 @@ from hub.merge import device_io
 from hub.merge.device_io import open_device, resolve_device
 from hub.merge.plan import BiasOp, LoraOp, MergePlan, TensorTask
 from hub.merge.quantized import Drift, measure_task
-from hub.merge.writer import AtomicFolder, ShardStream, write_index
+from hub.atomic import AtomicFolder
+from hub.merge.writer import ShardStream, write_index
 
 TORCH_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64}
 # packed weights of quantized bases are read too (hub.merge.quantized)

@@ -4,20 +4,19 @@ by one, so the writer never holds more than the tensor in hand. Untouched tensor
 are copied file-to-file inside the kernel (copy_file_range) without passing
 through Python.
 
-Everything lands in a hidden ``.<name>.*.incomplete`` folder beside the target,
-renamed into place only when complete: an interrupted merge leaves nothing that
-looks like a model, and an existing target is swapped, never half-overwritten.
+Everything lands in a hidden ``.<name>.*.incomplete`` folder beside the target
+(hub.atomic.AtomicFolder), renamed into place only when complete: an interrupted
+merge leaves nothing that looks like a model, and an existing target is swapped,
+never half-overwritten.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
-from hub.errors import AlreadyExists, DiskFull, HubError, UsageError
+from hub.errors import DiskFull, HubError
 from hub.formats.base_model import INDEX_NAME
 from hub.formats.safetensors_header import DTYPE_SIZES
 
@@ -130,64 +129,3 @@ class ShardStream:
 def write_index(folder: Path, weight_map: dict[str, str], total_size: int) -> None:
     doc = {"metadata": {"total_size": total_size}, "weight_map": dict(sorted(weight_map.items()))}
     (folder / INDEX_NAME).write_text(json.dumps(doc, indent=2) + "\n")
-
-
-class AtomicFolder:
-    """A folder that appears at ``target`` only once committed.
-
-    ``with AtomicFolder(target) as tmp: ...write into tmp...; commit()``: on an
-    exception (KeyboardInterrupt included) the temporary folder is removed; a hard
-    kill leaves only a hidden ``.incomplete`` folder that nothing mistakes for a model.
-    """
-
-    def __init__(self, target: str | os.PathLike, overwrite: bool = False, replace_files: bool = False):
-        self.target = Path(target).absolute()
-        self.overwrite = overwrite
-        self.replace_files = replace_files   # export: a regular file at the target may be replaced too
-        self.tmp: Path | None = None
-        self.committed = False
-
-    def check(self) -> None:
-        """Refuse early (before any work) when the target is taken."""
-        if not (self.replace_files and self.overwrite):
-            check_target(self.target, self.overwrite)
-
-    def __enter__(self) -> Path:
-        self.check()
-        self.target.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(dir=self.target.parent, prefix=f".{self.target.name}.", suffix=".incomplete"))
-        os.chmod(self.tmp, 0o777 & ~current_umask())   # mkdtemp makes 0700; outputs follow the umask
-        return self.tmp
-
-    def commit(self) -> None:
-        assert self.tmp is not None
-        if os.path.lexists(self.target):
-            self.check()
-            # the old target (folder, file or symlink) moves into a hidden folder removed whole
-            old = Path(tempfile.mkdtemp(dir=self.target.parent, prefix=f".{self.target.name}.", suffix=".old"))
-            os.replace(self.target, old / "previous")
-            os.replace(self.tmp, self.target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(self.tmp, self.target)
-        self.committed = True
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if not self.committed and self.tmp is not None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-def current_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def check_target(target: Path, overwrite: bool) -> None:
-    if not target.exists():
-        return
-    if not target.is_dir():
-        raise UsageError("the output path is a file", str(target), "choose a folder path for --out")
-    if any(target.iterdir()) and not overwrite:
-        raise AlreadyExists("the output folder already exists and is not empty", str(target),
-                            "choose another --out, or pass --overwrite to replace it")

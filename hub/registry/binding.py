@@ -19,11 +19,11 @@ orphan and delete it. Opening costs one small file read and one primary-key quer
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from sqlalchemy import select
 
+from hub import atomic
 from hub.doctor import STORE_MARKER as MARKER   # declared once, where doctor skips it
 from hub.errors import StoreError
 from hub.registry.schema import adapter_files, adapters, registry_info
@@ -125,9 +125,6 @@ def _write_marker(store_dir: Path, rid: str, url: str) -> None:
     path = marker_path(store_dir)
     doc = {_KEY: rid, "registry": display_url(url)}
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{MARKER}.{os.getpid()}.incomplete")
-        tmp.write_text(json.dumps(doc, indent=2) + "\n")
-        os.replace(tmp, path)
+        atomic.write_text(path, json.dumps(doc, indent=2) + "\n")
     except OSError:
         return   # a read-only store cannot be bound; it is checked again on the next open

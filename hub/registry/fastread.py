@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
+from hub import atomic
 from hub.records import AdapterRecord, adapter_from_row
 from hub.registry.filters import ListFilter, list_params, list_shape
 from hub.registry.reading import Row
@@ -81,10 +82,7 @@ def _load_cache(path: Path) -> dict:
 def _save_cache(path: Path, cache: dict) -> None:
     """Atomically; a cache that cannot be written only costs speed."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.incomplete")
-        tmp.write_text(json.dumps(cache))
-        os.replace(tmp, path)
+        atomic.write_text(path, json.dumps(cache))
     except OSError:
         return
 

@@ -9,7 +9,6 @@ place; a refused or failed export leaves nothing behind.
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -46,7 +45,7 @@ class ConvertingMixin:
                   progress=None) -> dict:
         from hub.compat import AdapterSpec
         from hub.formats.unit import ExportJob
-        from hub.merge.writer import AtomicFolder
+        from hub.atomic import AtomicFolder
         from hub.write_guard import check_write_target
 
         unit = format_unit(fmt)
@@ -119,14 +118,8 @@ class ConvertingMixin:
 
 
 def _write_file(unit, job, target: Path) -> dict:
-    """A one-file format: written as a hidden .incomplete file beside the target, then
-    renamed over it (rename is atomic within a folder); a failure leaves the target as it was."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp_dir = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".incomplete"))
-    try:
-        tmp = tmp_dir / target.name
-        summary = unit.write(job, tmp) or {}
-        os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-    return summary
+    """A one-file format, written atomically (hub.atomic): a failure leaves the target as it was."""
+    from hub.atomic import atomic_file
+
+    with atomic_file(target) as tmp:
+        return unit.write(job, tmp) or {}

@@ -62,7 +62,7 @@ class MergingMixin:
         dequantized without it. ``check_logits`` (with requantize) adds the logits' relative change
         to the drift report. With ``dry_run`` only the plan is built (all checks run, nothing is written)."""
         from hub.merge import DEFAULT_PREFETCH_BYTES, MergeInput, build_plan, execute, resolve_device
-        from hub.merge.writer import check_target
+        from hub.atomic import check_target
         from hub.write_guard import check_write_target
 
         if not adapters:

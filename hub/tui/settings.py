@@ -7,9 +7,10 @@ when the app closes. A missing, unreadable or hand-edited file means defaults, n
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from hub import atomic
 
 FILE_NAME = "tui.json"
 
@@ -46,10 +47,7 @@ def load(home: Path) -> Settings:
 
 def save(home: Path, settings: Settings) -> None:
     path = _path(home)
-    tmp = path.with_name(f".{FILE_NAME}.{os.getpid()}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(asdict(settings), indent=2), encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)   # remembering is a convenience: a read-only home must not stop the UI
+        atomic.write_text(path, json.dumps(asdict(settings), indent=2))
+    except OSError:   # remembering is a convenience: a read-only home must not stop the UI
+        pass
