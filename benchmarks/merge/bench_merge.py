@@ -279,7 +279,7 @@ def compare(ours: Path, ref: Path) -> dict:
 
 
 def run_model(label: str, base: Path, adapters: dict[str, Path], work: Path, repeat: int, peft_repeat: int,
-              with_cp: bool = True) -> list[dict]:
+              with_cp: bool = True, before: Path | None = None) -> list[dict]:
     """hub and `cp -r` in alternating pairs (each followed by `sync`, the base re-read before
     each, outputs deleted and synced between), then PEFT ``peft_repeat`` times."""
     rows = []
@@ -294,7 +294,13 @@ def run_model(label: str, base: Path, adapters: dict[str, Path], work: Path, rep
             "cp": lambda out: [*then_sync, "cp", "-r", str(base), str(out)],
             "peft": lambda out: [*then_sync, sys.executable, "-c", PEFT_JOB, str(base), str(adapter), str(out)],
         }
+        envs = {name: env for name in contenders}
+        if before is not None:    # the same CLI from an older checkout, in the same rounds
+            contenders["hub-before"] = contenders["hub"]
+            envs["hub-before"] = dict(env, PYTHONPATH=str(before))
         order = [["hub", "cp"], ["cp", "hub"]] if with_cp else [["hub"], ["hub"]]
+        if before is not None:
+            order = [[*o, "hub-before"] for o in order]
         schedule = [name for rep in range(repeat) for name in order[rep % 2]] + ["peft"] * peft_repeat
         results: dict[str, list[dict]] = {k: [] for k in contenders}
         written = 0
@@ -303,12 +309,12 @@ def run_model(label: str, base: Path, adapters: dict[str, Path], work: Path, rep
             shutil.rmtree(out, ignore_errors=True)
             os.sync()
             warm(base)
-            results[name].append(measure(contenders[name](out), env))
+            results[name].append(measure(contenders[name](out), envs[name]))
             print(f"  {label}/{kind} {name}: {results[name][-1]} (load {os.getloadavg()[0]:.1f})",
                   file=sys.stderr, flush=True)
             if name == "hub":
                 written = folder_bytes(out)
-            if name != "hub" or peft_repeat == 0:
+            if name not in ("hub", "peft") or peft_repeat == 0:
                 shutil.rmtree(out, ignore_errors=True)
         check = None
         if peft_repeat:
@@ -321,7 +327,8 @@ def run_model(label: str, base: Path, adapters: dict[str, Path], work: Path, rep
             "model": label, "adapter": kind, "bytes_written": written, "runs": results,
             "wall_s": {k: statistics.median(r["wall_s"] for r in v) for k, v in ran.items()},
             "peak_rss_mb": {k: max(r["peak_rss_mb"] for r in v) for k, v in ran.items()},
-            "hub_engine_s": statistics.median(r.get("engine_s", float("nan")) for r in results["hub"]),
+            "engine_s": {k: statistics.median(r.get("engine_s", float("nan")) for r in v)
+                         for k, v in ran.items() if k.startswith("hub")},
             "hub_vs_peft": check, "load": os.getloadavg()[0],
         })
     return rows
@@ -331,6 +338,8 @@ def report(rows: list[dict]) -> str:
     lines = ["| model | adapter | hub s (engine s) | cp s | hub/cp time | PEFT s | hub RSS MB | PEFT RSS MB | "
              "hub/PEFT RSS | hub = PEFT | load |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    before = ["", "| model | adapter | hub-before s (engine s) | hub-before/cp time | hub-before RSS MB | "
+              "hub-before/PEFT RSS | hub/hub-before time |", "|---|---|---|---|---|---|---|"]
 
     def fmt(value, spec):
         return "-" if value is None else format(value, spec)
@@ -339,11 +348,16 @@ def report(rows: list[dict]) -> str:
         w, m, c = r["wall_s"], r["peak_rss_mb"], r["hub_vs_peft"]
         equal = f"{c['bit_identical']}/{c['tensors']} bit-identical, max diff {c['max_abs_diff']:.2g}" if c else "-"
         cp, peft, peft_rss = w.get("cp"), w.get("peft"), m.get("peft")
-        lines.append(f"| {r['model']} | {r['adapter']} | {w['hub']:.2f} ({r['hub_engine_s']:.2f}) | {fmt(cp, '.2f')} | "
+        if "hub-before" in w:
+            b = w["hub-before"]
+            before.append(f"| {r['model']} | {r['adapter']} | {b:.2f} ({r['engine_s']['hub-before']:.2f}) | "
+                          f"{fmt(cp and b / cp, '.2f')} | {m['hub-before']:.0f} | "
+                          f"{fmt(peft_rss and m['hub-before'] / peft_rss, '.2f')} | {w['hub'] / b:.2f} |")
+        lines.append(f"| {r['model']} | {r['adapter']} | {w['hub']:.2f} ({r['engine_s']['hub']:.2f}) | {fmt(cp, '.2f')} | "
                      f"{fmt(cp and w['hub'] / cp, '.2f')} | {fmt(peft, '.2f')} | {m['hub']:.0f} | "
                      f"{fmt(peft_rss, '.0f')} | {fmt(peft_rss and m['hub'] / peft_rss, '.2f')} | {equal} | "
                      f"{r['load']:.1f} |")
-    return "\n".join(lines)
+    return "\n".join(lines + (before if len(before) > 3 else []))
 
 
 def main() -> None:
@@ -356,6 +370,7 @@ def main() -> None:
     ap.add_argument("--adapters", default="all-linear")
     ap.add_argument("--repeat", type=int, default=3, help="hub/cp pairs, alternating which runs first")
     ap.add_argument("--peft-repeat", type=int, default=1)
+    ap.add_argument("--before", type=Path, help="a checkout of an earlier hub, run as `hub-before` in the same rounds")
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "hub-bench-merge",
                     help="fixtures are cached here between runs")
     ap.add_argument("--json", type=Path, help="also write the raw results here")
@@ -380,7 +395,7 @@ def main() -> None:
             raise SystemExit(f"unknown model {model}")
         adapters = {k: make_adapter(base, args.work / f"adapter-{model}-{k}", k) for k in kinds}
         print(f"{model}: base {folder_bytes(base) / 1e9:.2f} GB at {base}", file=sys.stderr, flush=True)
-        rows += run_model(model, base, adapters, args.work, args.repeat, args.peft_repeat)
+        rows += run_model(model, base, adapters, args.work, args.repeat, args.peft_repeat, before=args.before)
     print(report(rows))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))

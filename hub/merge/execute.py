@@ -46,9 +46,10 @@ CONFIG_DTYPES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}
 SKIP_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".gguf", ".onnx", ".safetensors")
 SKIP_NAMES = ("README.md", ".gitattributes", "hub_merge.json")
 DEFAULT_PREFETCH_BYTES = 512 << 20
-# streamed pieces: rows of one weight, at most this many bytes, in a pool of POOL_PIECES buffers
+# streamed pieces: rows of one weight, about this many bytes, in a pool of about POOL_BYTES
+# (at least 3 buffers, so that reading, folding and writing each have one)
 PIECE_BYTES = 8 << 20
-POOL_PIECES = 6
+POOL_BYTES = 64 << 20
 LINEAGE_NAME = "hub_merge.json"
 
 Progress = Callable[[int, int], None]   # (bytes written so far, total bytes)
@@ -220,10 +221,26 @@ def read_range(fd: int, offset: int, nbytes: int, dtype: str, shape: tuple[int, 
     return torch.frombuffer(buf, dtype=READ_DTYPES[dtype]).reshape(shape)
 
 
+class _AdapterFile:
+    """An adapter's tensors by key, each pread into its own buffer: a mapped file would keep every
+    page it served in the resident set, so a 7 B all-linear adapter would add its size to the peak."""
+
+    def __init__(self, path: Path):
+        from hub.formats.safetensors_header import ADAPTER, read_header
+
+        self.header = read_header(path, ADAPTER)
+        self.fd = os.open(path, os.O_RDONLY)
+
+    def get_tensor(self, key: str) -> torch.Tensor:
+        e = self.header.tensors[key]
+        return read_range(self.fd, self.header.data_start + e.begin, e.nbytes, e.dtype, e.shape)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
 def _reader(plan: MergePlan, out: queue.Queue, budget: _Budget, pool: _Pool, stop: threading.Event,
             errors: list, piece_bytes: int = PIECE_BYTES) -> None:
-    from safetensors import safe_open
-
     from hub.formats.adapter_weights import WEIGHTS_NAME
 
     base_dir = Path(plan.base.path)
@@ -231,9 +248,8 @@ def _reader(plan: MergePlan, out: queue.Queue, budget: _Budget, pool: _Pool, sto
     fds: dict[str, int] = {}
 
     def adapter(idx):
-        if idx not in adapters:   # small files: mapped once, read by key
-            path = Path(plan.adapters[idx].info.path) / WEIGHTS_NAME
-            adapters[idx] = safe_open(str(path), framework="pt", device="cpu")
+        if idx not in adapters:
+            adapters[idx] = _AdapterFile(Path(plan.adapters[idx].info.path) / WEIGHTS_NAME)
         return adapters[idx]
 
     def fd_of(file):
@@ -288,7 +304,8 @@ def _reader(plan: MergePlan, out: queue.Queue, budget: _Budget, pool: _Pool, sto
         errors.append(exc)
         stop.set()
     finally:
-        adapters.clear()
+        for f in adapters.values():
+            f.close()
         for fd in fds.values():
             os.close(fd)
 
@@ -447,7 +464,8 @@ def execute(plan: MergePlan, out_dir: str | os.PathLike, *, device: str = "auto"
     drift = Drift() if plan.quant else None
     with _terminate_as_interrupt(), _compute_threads(device), folder as tmp:
         io = open_device(device)
-        pool = _Pool(io, POOL_PIECES, _pool_buffer_bytes(plan, piece_bytes), stop)
+        buffer_bytes = _pool_buffer_bytes(plan, piece_bytes)
+        pool = _Pool(io, max(3, POOL_BYTES // max(1, buffer_bytes)), buffer_bytes, stop)
         reader = threading.Thread(target=_reader, args=(plan, loaded, budget, pool, stop, errors, piece_bytes),
                                   name="hub-merge-reader", daemon=True)
         writer = threading.Thread(target=_writer,
