@@ -7,7 +7,9 @@ q/k/v/o_proj, all 4096 x 4096): ranks 16 / 16 / 32, one with rsLoRA, weights
   hub-math   hub.combine.combine() on factors already in memory (QR + small SVD per module)
   hub-files  load the three adapter folders, combine, write the PEFT folder
   hub-cli    `hub combine ... --method svd --rank 32` as a subprocess against a fresh
-             HUB_HOME (interpreter start, torch import, registry add included)
+             HUB_HOME (interpreter start, torch import, registry add included; bytecode
+             cached as installed), median of --cli-repeats, alternating with a bare
+             `python -c "import torch"` (the floor any torch command pays)
   peft       PeftModel + add_weighted_adapter(svd, svd_rank=32) on a Llama model with the
              same module shapes but only --peft-layers layers (default 1 = 4 modules): PEFT
              forms every 4096 x 4096 delta and runs a full SVD, ~a minute per module on two
@@ -41,6 +43,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks" / "startup"))
 
 from hub.combine import Parent, combine, load_factors  # noqa: E402
 from hub.combine.factors import AdapterFactors, ModuleFactors  # noqa: E402
@@ -145,6 +148,7 @@ def main() -> None:
     ap.add_argument("--peft-layers", type=int, default=1)
     ap.add_argument("--reference-modules", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=5, help="runs of each hub timing (best and median printed)")
+    ap.add_argument("--cli-repeats", type=int, default=3, help="runs of the CLI (median printed)")
     ap.add_argument("--skip-cli", action="store_true")
     ap.add_argument("--skip-peft", action="store_true")
     ap.add_argument("--json", type=Path, help="also write the results here")
@@ -202,18 +206,31 @@ def main() -> None:
 
         # -- hub, the CLI end to end -----------------------------------------------------------
         if not args.skip_cli:
-            env = {**os.environ, "HUB_HOME": str(tmp / "home")}
+            from procs import bench_env, hub_command
+
+            # bytecode cached as an installed wheel has it (this checkout sets PYTHONDONTWRITEBYTECODE)
+            env = bench_env(HUB_HOME=str(tmp / "home"))
             env.pop("HUB_DATABASE_URL", None)
             for name, folder in folders.items():
-                subprocess.run([sys.executable, "-m", "hub", "add", str(folder), "--name", name], env=env, check=True,
+                subprocess.run([*hub_command(), "add", str(folder), "--name", name], env=env, check=True,
                                stdout=subprocess.DEVNULL)
-            cmd = [sys.executable, "-m", "hub", "combine", *(f"{n}:{w}" for n, _, _, _, w in SPECS),
-                   "--method", "svd", "--rank", str(args.rank), "--name", "mix"]
-            start = time.perf_counter()
-            subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
-            hub_cli = time.perf_counter() - start
-            results["hub_cli_s"] = hub_cli
-            print(f"hub-cli    {hub_cli:8.2f} s  (`hub combine {' '.join(cmd[4:])}`, registry add included)")
+            parents_args = [f"{n}:{w}" for n, _, _, _, w in SPECS]
+            cli, floor = [], []
+            for i in range(args.cli_repeats):   # alternating with the bare torch import: the same load for both
+                start = time.perf_counter()
+                subprocess.run([sys.executable, "-c", "import torch"], env=env, check=True)
+                floor.append(time.perf_counter() - start)
+                cmd = [*hub_command(), "combine", *parents_args, "--method", "svd", "--rank", str(args.rank),
+                       "--name", f"mix-{i}"]
+                start = time.perf_counter()
+                subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                cli.append(time.perf_counter() - start)
+            hub_cli, torch_import = statistics.median(cli), statistics.median(floor)
+            results.update(hub_cli_s=hub_cli, hub_cli_runs_s=cli, torch_import_s=torch_import)
+            print(f"hub-cli    {hub_cli:8.2f} s  median of {len(cli)} ({', '.join(f'{t:.2f}' for t in cli)}): "
+                  f"`hub combine {' '.join(parents_args)} --method svd --rank {args.rank}` (registry add included)")
+            print(f"torch      {torch_import:8.2f} s  median of `python -c 'import torch'` alone, alternating with "
+                  f"hub-cli: {hub_cli - torch_import:.2f} s of hub-cli is not torch's import")
 
         # -- PEFT ----------------------------------------------------------------------------------
         peft_deltas = {}
