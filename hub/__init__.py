@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import importlib
 
-TYPE_CHECKING = False   # typing.TYPE_CHECKING without importing typing (mypy and pyright honour the name)
+from hub._version import DISTRIBUTION as DISTRIBUTION
+from hub._version import __version__ as __version__
 
-from hub._version import DISTRIBUTION, __version__
+TYPE_CHECKING = False   # typing.TYPE_CHECKING without importing typing (mypy and pyright honour the name)
 
 # public name -> the module that defines it (each fact declared once: the classes stay where
 # they are; this table only says where to find them)
@@ -69,21 +70,26 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = ["__version__", "DISTRIBUTION", *_EXPORTS]
 
-if TYPE_CHECKING:   # what type checkers and IDEs see; at run time __getattr__ imports on demand
-    from hub.errors import (AlreadyExists, DatabaseError, DiskFull, HubError, Incompatible, IntegrityError,
-                            InvalidAdapter, InvalidBaseModel, InvalidConfig, InvalidSafetensors, NotFound,
-                            RemoteError, StoreError, UnsafeFormat, Unsupported, UsageError)
-    from hub.findings import Finding
-    from hub.records import AddResult, AdapterRecord, ScanResult, VerifyResult
-    from hub.registry.filters import ListFilter
-    from hub.service import Hub, RemovalPlan
-    from hub.services.checking import BaseRecord, BatchResult, CheckReport, FitsResult
-    from hub.services.combining import CombineOutcome
-    from hub.services.merging import MergedModelRecord, MergeOutcome
-    from hub.services.surgery import SurgeryOutcome
-    from hub.services.syncing import PullResult, PushOutcome, RemoteState, SearchHit
-    from hub.services.trash import TrashEmptied, TrashEntry
-    from hub.services.versions import VersionRecord
+if TYPE_CHECKING:   # what type checkers see (`X as X`: explicit re-exports); at run time __getattr__ imports
+    from hub.errors import (AlreadyExists as AlreadyExists, DatabaseError as DatabaseError, DiskFull as DiskFull,
+        HubError as HubError, Incompatible as Incompatible, IntegrityError as IntegrityError,
+        InvalidAdapter as InvalidAdapter, InvalidBaseModel as InvalidBaseModel, InvalidConfig as InvalidConfig,
+        InvalidSafetensors as InvalidSafetensors, NotFound as NotFound, RemoteError as RemoteError,
+        StoreError as StoreError, UnsafeFormat as UnsafeFormat, Unsupported as Unsupported, UsageError as UsageError)
+    from hub.findings import Finding as Finding
+    from hub.records import (AdapterRecord as AdapterRecord, AddResult as AddResult, ScanResult as ScanResult,
+        VerifyResult as VerifyResult)
+    from hub.registry.filters import ListFilter as ListFilter
+    from hub.service import Hub as Hub, RemovalPlan as RemovalPlan
+    from hub.services.checking import (BaseRecord as BaseRecord, BatchResult as BatchResult,
+        CheckReport as CheckReport, FitsResult as FitsResult)
+    from hub.services.combining import CombineOutcome as CombineOutcome
+    from hub.services.merging import MergeOutcome as MergeOutcome, MergedModelRecord as MergedModelRecord
+    from hub.services.surgery import SurgeryOutcome as SurgeryOutcome
+    from hub.services.syncing import (PullResult as PullResult, PushOutcome as PushOutcome,
+        RemoteState as RemoteState, SearchHit as SearchHit)
+    from hub.services.trash import TrashEmptied as TrashEmptied, TrashEntry as TrashEntry
+    from hub.services.versions import VersionRecord as VersionRecord
 
 
 def __getattr__(name: str) -> object:

@@ -13,6 +13,12 @@ let ``HubError`` through first (``except HubError: raise``) where its body can r
 
 from __future__ import annotations
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from hub.findings import Finding
+
 
 class HubError(Exception):
     """Base of every error hub raises on purpose."""
@@ -75,7 +81,8 @@ class InvalidBaseModel(HubError, ValueError):
 class Incompatible(HubError, ValueError):
     """A check found errors; carries the findings."""
 
-    def __init__(self, what: str, where: str | None = None, fix: str | None = None, findings=()):
+    def __init__(self, what: str, where: str | None = None, fix: str | None = None,
+                 findings: Iterable[Finding] = ()):
         super().__init__(what, where, fix)
         self.findings = list(findings)
 
@@ -104,7 +111,7 @@ class DiskFull(HubError, OSError):
     """No space (or quota) left where hub writes."""
 
     @classmethod
-    def check(cls, exc: BaseException, where) -> None:
+    def check(cls, exc: BaseException, where: object) -> None:
         """Raise DiskFull for ENOSPC/EDQUOT (an error *writing* at ``where``, not reading a source)."""
         import errno
 

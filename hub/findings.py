@@ -10,6 +10,7 @@ docs/findings.md is rendered from the catalog (``python -m hub.findings``).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 SEVERITIES = ("error", "warning", "info")
@@ -22,7 +23,7 @@ class Finding:
     module: str | None
     message: str
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
@@ -206,11 +207,11 @@ def finding(code: str, module: str | None, message: str) -> Finding:
     return Finding(code, CODES[code].severity, module, message)
 
 
-def has_errors(findings) -> bool:
+def has_errors(findings: Iterable[Finding]) -> bool:
     return any(f.severity == "error" for f in findings)
 
 
-def sort_findings(findings):
+def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
     order = {s: i for i, s in enumerate(SEVERITIES)}
     return sorted(findings, key=lambda f: (order.get(f.severity, 9), f.code, f.module or ""))
 

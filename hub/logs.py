@@ -28,20 +28,19 @@ class _Formatter(logging.Formatter):
         return inert(redact(super().format(record)), newlines=True)
 
 
-class _Stderr(logging.StreamHandler):
+class _Stderr(logging.Handler):
     """Writes to the *current* sys.stderr (the CLI wraps it; click's test runner swaps it)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.setFormatter(_Formatter("%(asctime)s.%(msecs)03d %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
 
-    @property
-    def stream(self):  # type: ignore[override]
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value) -> None:
-        pass
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+            sys.stderr.flush()
+        except Exception:  # noqa: BLE001 - logging's own convention: a failed log line never fails the work
+            self.handleError(record)
 
 
 def level_from(verbose: bool, env: Mapping[str, str]) -> int | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 
 from hub.errors import UsageError
 
@@ -13,7 +14,8 @@ _TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+/-]{0,99}")
 _BASE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/@+-]{0,199}")
 
 
-def check_text(text, pattern: re.Pattern, what: str, fix: str, also=lambda text: True) -> str:
+def check_text(text: object, pattern: re.Pattern[str], what: str, fix: str,
+               also: Callable[[str], bool] = lambda text: True) -> str:
     """The one validator of what users name things: the *whole* string must match
     (fullmatch: a ``$`` anchor would let a trailing newline through), and ``also``."""
     if not isinstance(text, str) or not pattern.fullmatch(text) or not also(text):

@@ -77,7 +77,7 @@ class Plugin:
                              "fix or uninstall that package (see `hub plugins`)") from None
         return obj
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, object]:
         return {"name": self.name, "kind": self.kind, "group": self.group, "origin": self.origin,
                 "value": self.value, "builtin": self.builtin}
 

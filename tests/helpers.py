@@ -44,7 +44,7 @@ def registry_snapshot(home: Path) -> dict:
             for table in metadata.sorted_tables:
                 try:
                     rows = conn.execute(table.select()).all()
-                except Exception:  # table not created yet
+                except Exception:  # noqa: BLE001 - table not created yet
                     continue
                 snap[table.name] = sorted(repr(tuple(r)) for r in rows)
     finally:

@@ -97,7 +97,6 @@ def test_rm_keeps_blobs_shared_with_another_adapter(artifacts, tmp_path):
 
 
 def test_verify_flags_nan_and_tampering(artifacts, tmp_path):
-    import torch
     from safetensors.torch import load_file, save_file
 
     folder = copy_adapter(artifacts["plain"][1], tmp_path / "nan")

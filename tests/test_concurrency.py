@@ -24,7 +24,6 @@ import multiprocessing
 import os
 from pathlib import Path
 
-import pytest
 
 WORKERS = 8
 OWN = int(os.environ.get("HUB_CONCURRENCY_ADAPTERS", "6"))

@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -55,7 +54,7 @@ def test_merge_weights_that_are_not_finite_numbers(stocked, weight):
 
 @pytest.mark.parametrize("weight", ["nan", "inf", "1e39", "abc"])
 def test_combine_weights_and_factors(stocked, weight):
-    _refused(stocked, ["combine", f"plain:{weight}", f"patterns:0.5", "--name", "mix", "--method", "linear"],
+    _refused(stocked, ["combine", f"plain:{weight}", "patterns:0.5", "--name", "mix", "--method", "linear"],
              "weight", kind="combine weight")
     _refused(stocked, ["combine", "plain:0.5", "patterns:0.5", "--name", "mix", "--method", "linear",
                        "--layer-weights", f"0-1={weight}"], kind="layer weight factor")
@@ -86,8 +85,8 @@ def test_config_numbers_that_overflow_are_refused_on_add_and_merge(stocked, arti
 
 def test_merge_that_overflows_the_output_dtype_is_refused(stocked):
     out = stocked.parent / "overflow"
-    err = _refused(stocked, ["merge", "--base", "llama", "plain:1e6", "--out", out, "--device", "cpu",
-                             "--dtype", "fp16"], "too large for float16", kind="merge overflow")
+    _refused(stocked, ["merge", "--base", "llama", "plain:1e6", "--out", out, "--device", "cpu",
+                       "--dtype", "fp16"], "too large for float16", kind="merge overflow")
     assert not out.exists()
 
 

@@ -33,7 +33,6 @@ def test_head_constant_matches_alembic():
 
 
 def test_upgrade_from_first_revision_and_no_drift(tmp_path):
-    from alembic import command
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
     from alembic.script import ScriptDirectory

@@ -4,7 +4,6 @@ huggingface_hub client (in this process, with HF_ENDPOINT and HF_TOKEN set)."""
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 import yaml

@@ -424,7 +424,8 @@ async def test_pull_from_the_hub_registers_and_shows_the_adapter(registry, artif
             await settle(pilot, lambda: app.screen is screen and screen.table.current_name == "pulled-embedding",
                          what="the pulled adapter")
         except AssertionError:
-            raise AssertionError([n.message for n in app._notifications], [t.message for t in app.tasks.tasks])
+            raise AssertionError([n.message for n in app._notifications], [t.message for t in app.tasks.tasks]) \
+                from None
         rec = registry.get("pulled-embedding")
         pull_screen = [n for n in app._notifications if n.message.startswith("pulled pulled-embedding")]
         assert pull_screen, [n.message for n in app._notifications]

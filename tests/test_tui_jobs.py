@@ -89,7 +89,7 @@ async def test_a_pull_from_a_silent_server_is_cancelled_and_quitting_ends_it(reg
         await poll(pilot, lambda: task.state == "cancelled", timeout=60,
                    what=lambda: f"the pull to stop ({task}, stop={task.stop.is_set()}, poll={proc.poll()}, "
                                 f"screen={app.screen}, focused={app.focused})")
-        assert not proc.poll() is None
+        assert proc.poll() is not None
         assert "cancelled" in str(form.query_one("#pull-status").render())
         assert registry.count() == 4
 

@@ -266,8 +266,8 @@ def main() -> None:
         row(f"hub check --base: {args.count} adapters, stored verdicts", "stored", t_stored)
         row("hub list --fits (stored verdicts)", "list", t_list)
         row("hub check NAME --base (one adapter)", "one", t_one)
-        row(f"CLI, fresh process: hub check --base --refresh --json", "cli_full", t_cli_full)
-        row(f"CLI, fresh process: hub check --base --json", "cli", t_cli)
+        row("CLI, fresh process: hub check --base --refresh --json", "cli_full", t_cli_full)
+        row("CLI, fresh process: hub check --base --json", "cli", t_cli)
         row("CLI, fresh process: hub --version (startup alone)", "startup", t_startup)
         row(f"peer 1, files without registry ({args.count} adapters)", "files", t_files)
         print(f"  -> hub (re-check from rows) is {t_files / t_full:.1f}x faster than re-reading files; "

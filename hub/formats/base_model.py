@@ -112,7 +112,7 @@ class BaseModule:
 
 def is_embedding_name(module_path: str) -> bool:
     leaf = module_path.rsplit(".", 1)[-1]
-    if leaf in EMBEDDING_NAMES or leaf.endswith("_embeddings") or leaf.endswith("_embedding"):
+    if leaf in EMBEDDING_NAMES or leaf.endswith(("_embeddings", "_embedding")):
         return True
     return leaf.startswith("embed") and leaf != "embed_out"
 

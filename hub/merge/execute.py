@@ -300,7 +300,7 @@ def _reader(plan: MergePlan, out: queue.Queue, budget: _Budget, pool: _Pool, sto
             if not _put(out, _Loaded(task, weight, op_tensors, cost, owned, original), stop):
                 return
         _put(out, _DONE, stop)
-    except BaseException as exc:  # surfaced in the caller's thread
+    except BaseException as exc:  # noqa: BLE001 - surfaced in the caller's thread
         errors.append(exc)
         stop.set()
     finally:
@@ -433,7 +433,7 @@ def _writer(plan: MergePlan, folder: Path, inbox: queue.Queue, budget: _Budget, 
         if stream is not None and not stop.is_set():
             stream.close()
             stream = None
-    except BaseException as exc:
+    except BaseException as exc:  # noqa: BLE001 - surfaced in the caller's thread
         errors.append(exc)
         stop.set()
     finally:

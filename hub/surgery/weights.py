@@ -48,7 +48,7 @@ class ModelWeights:
         if rest in names:
             return rest
         if name in HEAD_NAMES and self.info.tie_word_embeddings:   # tied output head: the embedding
-            return next((n for n in sorted(names) if n.endswith("embed_tokens.weight") or n.endswith("wte.weight")),
+            return next((n for n in sorted(names) if n.endswith(("embed_tokens.weight", "wte.weight"))),
                         None)
         return None
 

@@ -147,7 +147,7 @@ class HubHandler(BaseHTTPRequestHandler):
             if err.code:
                 headers["X-Error-Code"] = err.code
             self.send_json({"error": err.message, **err.extra}, status, headers)
-        except Exception as exc:  # a bug in the fake server: say so loudly
+        except Exception as exc:  # noqa: BLE001 - a bug in the fake server: say so loudly
             import traceback
 
             traceback.print_exc()
