@@ -15,7 +15,6 @@ import math
 import os
 import struct
 from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO
 
 from hub.checked_files import open_regular
