@@ -22,6 +22,32 @@ warnings.filterwarnings("ignore", category=FutureWarning)
 warnings.filterwarnings("ignore", category=UserWarning, module="peft")
 
 
+# Two tiers. tests/unit/: pure parts (parsers, compat rules on hand-built specs, maths on small
+# tensors), no model, process or server, `pytest -m "not slow"` in well under a minute. Every other
+# test file is the integration tier, marked `slow` here rather than in each file.
+UNIT = Path(__file__).resolve().parent / "unit"
+SLOW_FIXTURES = {"artifacts", "hub_server", "hub_online"}   # real models, a server
+
+
+def pytest_ignore_collect(collection_path, config):
+    # under -m "not slow", files outside tests/unit/ hold only slow tests: skip importing them
+    if config.getoption("markexpr", "").strip() == "not slow" and collection_path.suffix == ".py" \
+            and collection_path.name.startswith("test_") and UNIT not in collection_path.parents:
+        return True
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if UNIT in Path(str(item.fspath)).parents:
+            heavy = SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))
+            if heavy:
+                raise pytest.UsageError(f"{item.nodeid} is a unit test but uses {sorted(heavy)}: "
+                                        "move it out of tests/unit/")
+        else:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def hub_home(tmp_path, monkeypatch) -> Path:
     home = tmp_path / "hub-home"

@@ -457,8 +457,8 @@ def alarm():
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_input(case, artifacts, seeded, hub_home, tmp_path, alarm):
     build, words, code = CASES[case]
-    if case.startswith("repo id:") and not _available(case.split()[2]):
-        pytest.skip(f"`hub {case.split()[2]}` does not exist yet")
+    if case.startswith("repo id:"):
+        assert _available(case.split()[2]), f"`hub {case.split()[2]}` is missing"
     args = build(artifacts["plain"][1], tmp_path / "bad")
     result = run_cli(*args)
     TRIED.append(case)
@@ -537,8 +537,7 @@ def test_no_command_ever_unpickles(artifacts, hub_home, tmp_path):
         ["merge", "--base", artifacts["plain"][0], t["renamed"], "--out", tmp_path / "merged2"],
     ]
     for args in commands:
-        if not _available(args[0]):
-            continue
+        assert _available(args[0]), f"`hub {args[0]}` is missing"
         result = run_cli(*args)
         assert result.exit_code != 0, (args, result.stdout)
         assert "pickle" in result.stderr.lower(), (args, result.stderr)

@@ -398,8 +398,7 @@ def _available(command: str) -> bool:
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_sigkill_at_random_points(command, artifacts, hub_home, tmp_path, request):
-    if not _available(command):
-        pytest.skip(f"`hub {command}` does not exist yet")
+    assert _available(command), f"`hub {command}` is missing"
     env = {**os.environ, "HUB_HOME": str(hub_home), "PYTHONPATH": str(REPO)}
     env.pop("HUB_DATABASE_URL", None) if not os.environ.get("HUB_TEST_DATABASE_URL") else None
     scenario = SCENARIOS[command](hub_home, tmp_path, artifacts, env)
@@ -453,3 +452,4 @@ def test_zz_crash_summary(capsys):
         for command, s in STATS.items():
             print(f"  hub {command:<8} " + ", ".join(f"{k} {v}" for k, v in s.items()))
     assert all(s["trials"] == s["killed"] + s["finished"] for s in STATS.values())
+    assert not failed, f"crash trials failed for: {', '.join(failed)}"
