@@ -81,6 +81,10 @@ ACTIONS: tuple[UiAction, ...] = (
              targets="row", group="Surgery", handler="hub.tui.screens.surgery:open_fix"),
     UiAction("X", "extract", "Extract", "Extract a LoRA from a fully fine-tuned model against this adapter's base",
              targets="row", group="Surgery", handler="hub.tui.screens.surgery:open_extract"),
+    UiAction("E", "export_gguf", "GGUF", "Export the adapter as a GGUF LoRA for llama.cpp (--lora), with its base",
+             targets="row", group="Formats", handler="hub.tui.screens.gguf:open_gguf_export"),
+    UiAction("v", "versions", "Versions", "Versions of the adapter and their aliases: set or drop an alias",
+             targets="row", group="Registry", handler="hub.tui.screens.versions:open_versions"),
     UiAction("colon", "command_mode", "Command", "Type a command by name (:tag, :sort size, :theme …)", ":",
              group="App"),
 )

@@ -243,7 +243,8 @@ class MainScreen(Screen):
         spec = BY_NAME[action]
         names = self.targets_of(action) if spec.targets else []
         if spec.targets and not names:
-            self.notify("no adapter under the cursor", severity="warning")
+            self.notify("no adapter under the cursor" if self.table.total else
+                        "no adapter matches the filter (Esc clears it)", severity="warning")
             return
         spec.call(self, names)
 
@@ -303,9 +304,9 @@ class MainScreen(Screen):
         if line:
             run_command(self, line)
 
-    def action_quit(self) -> None:
+    async def action_quit(self) -> None:
         self._quitting = True
-        self.app.action_quit()
+        await self.app.action_quit()
 
     def action_lineage_parent(self) -> None:
         view = self.details.view

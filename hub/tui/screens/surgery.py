@@ -43,6 +43,7 @@ class SurgeryScreen(ModalScreen[str | None]):
         super().__init__(classes="dialog-screen")
         self.hub, self.adapter, self.operation = hub, name, operation
         self.created: str | None = None
+        self.finished = 0      # runs that ended (shown or failed): what tests wait for
 
     def compose(self) -> ComposeResult:
         title, fields = FORMS[self.operation]
@@ -101,6 +102,7 @@ class SurgeryScreen(ModalScreen[str | None]):
             call = self._call()
         except ValueError as exc:
             status.update(Content.assemble((f"not a number: {exc}", "$text-error")))
+            self.finished += 1
             return
         status.update(f"{self.operation} running …")
 
@@ -124,9 +126,11 @@ class SurgeryScreen(ModalScreen[str | None]):
         self.query_one("#sg-status", Static).update(Content(line))
         if outcome.record is not None:
             self.created = outcome.record.name
+        self.finished += 1
 
     def _failed(self, exc: BaseException) -> None:
         self.query_one("#sg-status", Static).update(Content.assemble((error_line(exc), "$text-error")))
+        self.finished += 1
 
 
 def open_surgery(screen, names: list[str], operation: str) -> None:

@@ -1,7 +1,8 @@
 """The filter box: one line of the filter language (hub.registry.query), applied as you type.
 
-`/` focuses it; Enter or ↓ goes back to the table keeping the filter; Esc clears it (and a
-second Esc leaves). A term that does not parse leaves the last good filter in place and
+`/` focuses it with the current filter selected, so typing starts a new filter (as a
+browser's find box; → or End keeps the text to edit it); Enter or ↓ goes back to the table
+keeping the filter; Esc clears it (and a second Esc leaves). A term that does not parse leaves the last good filter in place and
 says what is wrong on the right of the box.
 """
 
@@ -90,5 +91,7 @@ class FilterBar(Horizontal):
         self.input.value = ""
 
     def focus_field(self) -> None:
+        # selected, not appended to: `/name` after an earlier filter must find name, not
+        # "earliername" (which matched nothing and left no adapter under the cursor)
         self.input.focus()
-        self.input.cursor_position = len(self.input.value)
+        self.input.select_all()
