@@ -105,3 +105,38 @@ def test_typing_narrows_and_widens_like_sql(big):
     for sort, desc, rank in (("name", False, None), ("size", True, None), ("tags", False, 16)):
         for text in steps:
             assert_same(big, index, ListFilter(search=text, sort=sort, desc=desc, rank=rank))
+
+
+def test_an_index_being_loaded_answers_exactly_what_its_prefix_holds(big):
+    """Chunks come in name order: each partial index's name-ordered answers are a prefix of
+    SQL's, its counts lower bounds, and a page it says it holds is SQL's page."""
+    rng = random.Random(11)
+    flts = [ListFilter(**{**f.__dict__, "sort": "name", "desc": False}) for f in filters(big, rng, 60)]
+    flts += [ListFilter(), ListFilter(search="sql"), ListFilter(search="zz")]
+    expected = {i: big.list_rows(f) for i, f in enumerate(flts)}
+    seen = []
+
+    def check(index):
+        seen.append(len(index))
+        assert not index.complete
+        assert not index.supports(ListFilter(sort="size")) and not index.supports(ListFilter(desc=True))
+        for i, flt in enumerate(flts):
+            got = index.list_rows(flt)
+            assert got == expected[i][:len(got)], flt
+            assert index.count_matching(flt) == len(got) <= len(expected[i])
+            page = ListFilter(**{**flt.__dict__, "limit": 7, "offset": 3})
+            if index.has_page(page):
+                assert index.list_rows(page) == expected[i][3:10], page
+            for row in got[:2] + got[-1:]:
+                assert index.position_of(row.name, flt) == expected[i].index(row), (row.name, flt)
+
+    index = big.browse_index(on_chunk=check, first=50, chunk=120)
+    assert seen == [50, 170, 290, 410, 530]      # then the last, short chunk completes it
+    assert index.complete and len(index) == big.count() == 604
+    for flt in flts[:20]:
+        assert_same(big, index, flt)
+    # sorts computed ahead answer as SQL does
+    while index.warm_next():
+        pass
+    for key in ("tags", "created", "base"):
+        assert_same(big, index, ListFilter(sort=key, desc=True))

@@ -49,6 +49,10 @@ for size in $SIZES; do
   esc; keys m; show "m: merge form (plan first)"
   esc; keys p; show "p: pull from the Hub"
   esc; keys y; show "y: copy name / sha256 / path"
+  esc; keys E; show "E: export as GGUF (file, base, tensor type)"
+  esc; keys v; show "v: versions and aliases of the adapter"
+  esc; keys a; show "a: add an adapter folder, or scan a tree"
+  esc; keys P; show "P: push to the Hub (repo id, base model id for the card)"
   esc; keys T; show "T: task list"
   esc; keys :; keys -l "sor"; show ": command mode (Tab completes)"
   esc

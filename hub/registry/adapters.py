@@ -66,6 +66,16 @@ def _render_listing_sqlite(element, compiler, **kw):
 _listing = _Listing._construct(adapters, name="adapters")
 
 
+def listing_alias():
+    """The adapters table read through its covering listing index (for page queries)."""
+    return _listing
+
+
+def list_conditions(f: ListFilter, t=adapters) -> list:
+    """The WHERE terms of ``f`` over ``t`` (see _conditions)."""
+    return _conditions(f, t)
+
+
 def _conditions(f: ListFilter, t=adapters) -> list:
     """The WHERE terms of ``f`` over ``t`` (the adapters table or the listing alias); values
     are bound under the names of filters.list_params, so that fastread can rebind them."""

@@ -36,7 +36,10 @@ _INDEX_COLUMNS = (
 
 
 def _fold(text: str | None) -> str:
-    return (text or "").translate(_ASCII_LOWER)
+    # str.lower is SQLite's ASCII folding on ASCII text, and ten times faster than translate
+    if not text:
+        return ""
+    return text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
 
 
 @dataclass
@@ -71,21 +74,23 @@ def _containing(groups: dict[str, set[int]], needle: str) -> set[int]:
     return out
 
 
-def _sort_key(key: str):
-    def nullable(v):
-        return (v is not None, v if v is not None else 0)
+_NULLABLE_SORTS = frozenset({"base", "tags", "created"})   # NULLs first ascending, last descending
 
+
+def _sort_value(key: str):
+    """An entry's sort value (None for SQL's NULL); plain values, so that sorting compares
+    them in C through a list's __getitem__ instead of calling a key function per row."""
     flag_bits = {f: 1 << i for i, f in enumerate(_FLAG_ORDER)}
     return {
         "name": lambda e: e.name,
-        "base": lambda e: nullable(e.base_name if e.base_name is not None else e.base_model),
+        "base": lambda e: e.base_name if e.base_name is not None else e.base_model,
         "r": lambda e: e.r,
         "alpha": lambda e: e.alpha,
         "targets": lambda e: ",".join(e.targets),
         "flags": lambda e: sum(flag_bits[f] for f in e.flags),
         "size": lambda e: e.size_bytes,
-        "tags": lambda e: nullable(e.tags[0] if e.tags else None),
-        "created": lambda e: nullable(e.created),
+        "tags": lambda e: e.tags[0] if e.tags else None,
+        "created": lambda e: e.created,
         "params": lambda e: e.params,
     }[key]
 
@@ -93,27 +98,35 @@ def _sort_key(key: str):
 class BrowseIndex:
     """The browser's columns of every adapter, in memory; same answers as the SQL methods.
 
-    ``load_sources(ids) -> {id: label}`` fills the Source column for the rows a page shows."""
+    ``load_sources(ids) -> {id: label}`` fills the Source column for the rows a page shows.
+
+    An index being loaded (``complete`` False) holds a prefix of the adapters in name order,
+    so it already answers exactly what depends on that prefix only: for the name order, the
+    first matches and their positions (``has_page``); its counts are lower bounds."""
 
     SORTS = frozenset(BROWSE_SORTS) - {"source"}   # source labels are not all in memory
 
-    def __init__(self, entries: list[_Entry], load_sources):
+    def __init__(self, entries: list[_Entry], load_sources, complete: bool = True):
         import threading
 
+        self.complete = complete
+        self._in_name_order = True   # only appended in name order so far: positions are the name order
         self._lock = threading.RLock()
         self._load_sources = load_sources
         self._sources: dict[int, str] = {}
         self._entries: list[_Entry | None] = []
         self._search: list[str | None] = []      # parallel to _entries: tight loops for LIKE
-        self._base_fold: list[str | None] = []
         self._by_name: dict[str, int] = {}
         self._by_target: dict[str, set[int]] = {}
         self._by_tag: dict[str, set[int]] = {}
         self._by_rank: dict[int, set[int]] = {}
+        self._by_base: dict[tuple[str | None, str | None], set[int]] = {}   # few distinct bases
         self._orders: dict[tuple[str, bool], list[int]] = {}
         self._matches: dict[tuple, list[int]] = {}
         for e in entries:
             self._add(e)
+        self._in_name_order = not entries   # then only extend() appends, in name order
+        self._loaded_upto: str | None = None
 
     def __len__(self) -> int:
         return len(self._by_name)
@@ -124,13 +137,13 @@ class BrowseIndex:
         i = len(self._entries)
         self._entries.append(e)
         self._search.append(e.search)
-        self._base_fold.append(None if e.base_model is None else _fold(e.base_model))
         self._by_name[e.name] = i
         for t in set(e.targets):
             self._by_target.setdefault(t, set()).add(i)
         for t in e.tags:
             self._by_tag.setdefault(t, set()).add(i)
         self._by_rank.setdefault(e.r, set()).add(i)
+        self._by_base.setdefault((e.base_model, e.base_name), set()).add(i)
 
     def _drop(self, name: str) -> None:
         i = self._by_name.pop(name, None)
@@ -138,16 +151,37 @@ class BrowseIndex:
             return
         e = self._entries[i]
         self._entries[i] = None
-        self._search[i] = self._base_fold[i] = None
+        self._search[i] = None
         self._sources.pop(e.id, None)
         for t in set(e.targets):
             self._by_target[t].discard(i)
         for t in e.tags:
             self._by_tag[t].discard(i)
         self._by_rank[e.r].discard(i)
+        self._by_base[(e.base_model, e.base_name)].discard(i)
+
+    def extend(self, entries: list[_Entry]) -> None:
+        """Append the next adapters in name order (loading)."""
+        with self._lock:
+            for e in entries:
+                self._drop(e.name)     # changed from the TUI while loading
+                self._add(e)
+            if entries:
+                self._loaded_upto = entries[-1].name
+            self._orders.clear()
+            self._matches.clear()
+
+    def finish(self) -> None:
+        with self._lock:
+            self.complete = True
 
     def replace(self, removed: list[str], fresh: list[_Entry]) -> None:
         with self._lock:
+            self._in_name_order = False
+            if not self.complete:
+                # keep a loading index a name-order prefix: later names come with their chunk
+                upto = self._loaded_upto
+                fresh = [e for e in fresh if upto is not None and e.name <= upto]
             for name in removed:
                 self._drop(name)
             for e in fresh:
@@ -158,24 +192,56 @@ class BrowseIndex:
 
     # -- answering ------------------------------------------------------------------------
 
-    @classmethod
-    def supports(cls, flt: ListFilter) -> bool:
-        return flt.fits is None and flt.sort in cls.SORTS
+    def supports(self, flt: ListFilter) -> bool:
+        return flt.fits is None and flt.sort in self.SORTS and (self.complete or (flt.sort == "name" and not flt.desc))
+
+    def has_page(self, flt: ListFilter) -> bool:
+        """Whether this page of ``flt`` is exact already (always, once complete)."""
+        if self.complete:
+            return True
+        if flt.limit is None or not self.supports(flt):
+            return False
+        with self._lock:
+            return flt.offset + flt.limit <= len(self._match(flt))
 
     def _order(self, sort: str, desc: bool) -> list[int]:
         key = (sort, desc)
         if key not in self._orders:
             entries = self._entries
-            by_name = self._orders.get(("name", False)) or sorted(self._by_name.values(),
-                                                                  key=lambda i: entries[i].name)
+            by_name = self._orders.get(("name", False))
+            if by_name is None and self._in_name_order:
+                by_name = self._orders[("name", False)] = list(range(len(entries)))
+            if by_name is None:
+                by_name = self._orders[("name", False)] = sorted(self._by_name.values(),
+                                                                 key=lambda i: entries[i].name)
             if sort == "name":
                 order = list(reversed(by_name)) if desc else by_name
             else:
-                keyf = _sort_key(sort)
+                values = self._orders.get(("values", sort))
+                if values is None:
+                    value = _sort_value(sort)
+                    values = self._orders[("values", sort)] = [None if e is None else value(e) for e in entries]
                 # stable sorts: ties stay in name order, ascending, in both directions (as SQL's ", name ASC")
-                order = sorted(by_name, key=lambda i: keyf(entries[i]), reverse=desc)
+                if sort in _NULLABLE_SORTS:
+                    nulls = [i for i in by_name if values[i] is None]
+                    order = sorted((i for i in by_name if values[i] is not None), key=values.__getitem__,
+                                   reverse=desc)
+                    order = order + nulls if desc else nulls + order
+                else:
+                    order = sorted(by_name, key=values.__getitem__, reverse=desc)
             self._orders[key] = order
         return self._orders[key]
+
+    def warm_next(self) -> bool:
+        """Compute one sort order not computed yet (the browser does it while the user is
+        idle: a re-sort is then a page read); False when every order is there."""
+        for sort in sorted(self.SORTS):
+            for desc in (False, True):
+                if (sort, desc) not in self._orders:
+                    with self._lock:
+                        self._order(sort, desc)
+                    return True
+        return False
 
     @staticmethod
     def _key(flt: ListFilter) -> tuple:
@@ -232,17 +298,22 @@ class BrowseIndex:
             pool = ids if ids is not None else self._by_name.values()
             ids = {i for i in pool if test(i)}
 
-        if flt.search:
-            words, search = [_fold(w) for w in search_words(flt.search)], self._search
+        if flt.base:
+            b, folded = flt.base, _fold(flt.base)
+            narrow(set().union(*(members for (model, named), members in self._by_base.items()
+                                 if (model is not None and folded in _fold(model)) or b in (model, named))))
+        words = [_fold(w) for w in search_words(flt.search)] if flt.search else []
+        only_words = ids is None and words and flt.alpha is None and not flt.flags and not flt.no_flags
+        if only_words:
+            # one pass in the wanted order: no set, no second walk
+            search, order = self._search, self._order(flt.sort, flt.desc)
             if len(words) == 1:
                 needle = words[0]
-                keep(lambda i: needle in search[i])
-            else:
-                keep(lambda i: all(w in search[i] for w in words))
-        if flt.base:
-            b, folded, bases = flt.base, _fold(flt.base), self._base_fold
-            keep(lambda i: (bases[i] is not None and folded in bases[i]) or entries[i].base_model == b
-                 or entries[i].base_name == b)
+                return [i for i in order if needle in search[i]]
+            return [i for i in order if all(w in search[i] for w in words)]
+        if words:
+            search = self._search
+            keep(lambda i: all(w in search[i] for w in words))
         if flt.alpha is not None:
             keep(lambda i: entries[i].alpha == flt.alpha)
         for flag in flt.flags:
@@ -327,13 +398,19 @@ def _grouped(conn, table, column, ids=None) -> dict[int, tuple[str, ...]]:
     return out
 
 
-def _index_entries(conn, where=None) -> list[_Entry]:
+def _index_entries(conn, where=None, after: str | None = None, limit: int | None = None) -> list[_Entry]:
+    """Entries of the adapters ``where`` selects (default: all), or the ``limit`` next ones
+    in name order ``after`` a name (loading in chunks)."""
     stmt = select(*_INDEX_COLUMNS).where(adapters.c.latest.is_(True))  # one entry per name: its latest version
     if where is not None:
         stmt = stmt.where(where)
+    if limit is not None:
+        if after is not None:
+            stmt = stmt.where(adapters.c.name > after)
+        stmt = stmt.order_by(adapters.c.name).limit(limit)
     rows = conn.execute(stmt).all()
     bases = dict(conn.execute(select(base_models.c.id, base_models.c.name)).all())
-    ids = None if where is None else [r[0] for r in rows]
+    ids = None if where is None and limit is None else [r[0] for r in rows]
     targets = _grouped(conn, adapter_targets, adapter_targets.c.target, ids)
     tags = _grouped(conn, adapter_tags, adapter_tags.c.tag, ids)
     flag_at = [(f, 9 + n) for n, f in enumerate(_FLAG_ORDER)]
@@ -351,11 +428,22 @@ def _index_entries(conn, where=None) -> list[_Entry]:
 
 
 class _BrowseIndexMethods:
-    def browse_index(self) -> BrowseIndex:
-        """Load the browser's in-memory index (one pass over compact data)."""
-        with self.db.read() as conn:
-            entries = _index_entries(conn)
-        return BrowseIndex(entries, self._source_labels)
+    def browse_index(self, on_chunk=None, first: int = 2_000, chunk: int = 25_000) -> BrowseIndex:
+        """Load the browser's in-memory index: compact data, in name order, in chunks; after
+        each chunk ``on_chunk(index)`` (the partial index answers what it can exactly)."""
+        index = BrowseIndex([], self._source_labels, complete=False)
+        after, size = None, first
+        while True:
+            with self.db.read() as conn:
+                entries = _index_entries(conn, after=after, limit=size)
+            index.extend(entries)
+            if len(entries) < size:
+                break
+            if on_chunk is not None:
+                on_chunk(index)
+            after, size = entries[-1].name, chunk
+        index.finish()
+        return index
 
     def _source_labels(self, ids) -> dict[int, str]:
         out = {}

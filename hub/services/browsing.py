@@ -14,7 +14,7 @@ from sqlalchemy import and_, func, select
 
 from hub.registry import adapters as q
 from hub.registry.adapters import ListFilter
-from hub.registry.schema import adapters, lineage
+from hub.registry.schema import adapters, base_models, lineage
 from hub.services.browse_index import BrowseIndex, _BrowseIndexMethods  # noqa: F401 - BrowseIndex re-exported
 from hub.services.browse_rows import (  # noqa: F401 - re-exported for the TUI
     _FLAG_ORDER, _ROW_COLUMNS, _SOURCE_COLUMNS, BROWSE_SORTS, PENDING_SOURCE, AdapterRow, _source_label,
@@ -39,13 +39,12 @@ class _PagedQueries:
             raise UsageError(f"cannot sort by {flt.sort!r}", None, f"use one of {', '.join(BROWSE_SORTS)}")
         keys = BROWSE_SORTS[flt.sort]()
         order = [k.desc().nulls_last() if flt.desc else k.asc().nulls_first() for k in keys]
+        order.append(adapters.c.name.asc())
         columns = _ROW_COLUMNS if sources else [c for c in _ROW_COLUMNS if not c.name.startswith("source_")]
-        stmt = self._browse_query(flt).with_only_columns(*columns, maintain_column_froms=False)
-        stmt = stmt.order_by(*order, adapters.c.name.asc())
-        if flt.limit is not None:
-            stmt = stmt.limit(flt.limit)
-        if flt.offset:
-            stmt = stmt.offset(flt.offset)
+        if flt.limit is None and not flt.offset:
+            stmt = self._browse_query(flt).with_only_columns(*columns, maintain_column_froms=False).order_by(*order)
+        else:
+            stmt = self._browse_page(flt, order, columns)
         with self.db.read() as conn:
             rows = conn.execute(stmt).all()
             tags = q.tags_for(conn, [r.id for r in rows])
@@ -59,6 +58,29 @@ class _PagedQueries:
                 size_bytes=m["size_bytes"], tags=tuple(sorted(tags.get(m["id"], ()))),
                 source=_source_label(m) if sources else PENDING_SOURCE))
         return out
+
+    def _browse_page(self, flt: ListFilter, order: list, columns):
+        """A page: its ids first, sorted over the covering listing index (as list_query's
+        pages), then only those rows are read; ordering whole rows read every matching
+        row's JSON (0.3 s for the first page of 100,000)."""
+        from sqlalchemy.sql.util import ClauseAdapter
+
+        t = q.listing_alias()
+        on_listing = ClauseAdapter(t).traverse
+        base = replace(flt, sort="name", desc=False, limit=None, offset=0)
+        page = select(t.c.id).select_from(t.outerjoin(base_models, t.c.base_id == base_models.c.id))
+        conds = q.list_conditions(base, t)
+        if conds:
+            page = page.where(and_(*conds))
+        page = page.order_by(*(on_listing(o) for o in order))
+        if flt.limit is not None:
+            page = page.limit(flt.limit)
+        if flt.offset:
+            page = page.offset(flt.offset)
+        page = page.subquery("page")
+        source = page.join(adapters, adapters.c.id == page.c.id).outerjoin(
+            base_models, adapters.c.base_id == base_models.c.id)
+        return select(*columns).select_from(source).order_by(*order)
 
     def source_labels(self, names) -> dict[str, str]:
         """{name: Source column label} for ``names``."""

@@ -21,14 +21,14 @@ def _pull(hub, progress, spec: str, subfolder=None, name=None) -> dict:
     return {"name": first.name, "message": first.message}
 
 
-def _push(hub, progress, name: str, repo_id: str) -> dict:
-    outcome = hub.push(name, repo_id)
+def _push(hub, progress, name: str, repo_id: str, base_model: str | None = None) -> dict:
+    outcome = hub.push(name, repo_id, base_model=base_model)
     return {"name": name, "message": getattr(outcome, "message", f"pushed {name} to {repo_id}")}
 
 
 def _scan(hub, progress, folder: str) -> dict:
     result = hub.scan(folder, progress=progress)
-    return {"name": result.added[0] if result.added else None,
+    return {"name": result.added[0] if result.added else None, "added": list(result.added),
             "message": f"scanned {folder}: added {len(result.added)}, skipped {len(result.skipped)}, "
                        f"failed {len(result.failed)}"}
 

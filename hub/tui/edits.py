@@ -226,8 +226,11 @@ def add(screen) -> None:
         folder, scan = answer
         path = Path(folder).expanduser()
         if scan or not (path / "adapter_config.json").exists():
-            screen.app.tasks.start_child(f"scan {folder}", "scan", {"folder": str(path)},
-                                         on_success=lambda r: r.get("name") and screen.show_adapter(r["name"]))
+            def scanned(r: dict) -> None:
+                added = tuple(r.get("added") or ())
+                screen.refresh_after(keep=added[0] if added else None, changed=added)   # every one into the index
+
+            screen.app.tasks.start_child(f"scan {folder}", "scan", {"folder": str(path)}, on_success=scanned)
         else:
             hub = screen.hub
             screen.app.tasks.start(f"add {folder}", lambda _p: {"name": hub.add(path).record.name,
@@ -244,13 +247,17 @@ def push(screen, names: list[str]) -> None:
         return
     name = names[0]
 
-    def done(repo: str | None) -> None:
-        if repo:
-            screen.app.tasks.start_child(f"push {name} to {repo}", "push", {"name": name, "repo_id": repo},
-                                         on_success=lambda _r: screen.refresh_after(changed=(name,)))
+    def done(answer) -> None:
+        if not answer or not answer[0]:
+            return
+        repo, base_model = answer
+        screen.app.tasks.start_child(f"push {name} to {repo}", "push",
+                                     {"name": name, "repo_id": repo, "base_model": base_model or None},
+                                     on_success=lambda _r: screen.refresh_after(changed=(name,)))
 
     screen.app.push_screen(PromptScreen(f"Push {name}", "Hugging Face Hub repo id", placeholder="user/my-lora",
-                                        ok="Push"), done)
+                                        ok="Push", second=("Base model id for the card (--base-model)",
+                                                           "optional, e.g. meta-llama/Llama-3.2-1B")), done)
 
 
 def check_remote(screen, name: str) -> None:

@@ -2,7 +2,10 @@
 
 The first paint needs one count and one page, which SQL answers in milliseconds. Typing
 a filter needs more: on a large registry an unindexed SQL filter reads the whole table,
-so the index (Hub.browse_index) is loaded in the background and answers from then on.
+so the index (Hub.browse_index) is loaded in the background, in name order, in chunks.
+From its first chunk it answers the name-ordered filters whose first page it already
+holds (exactly: the rows before the last loaded name are all there), with a count that
+is a lower bound until the load ends (``partial``); the rest goes to SQL until then.
 Changes made from the TUI are applied to it at once (Hub.refresh_browse_index); changes
 made elsewhere show after f5, which reloads it. The table shows no Source column, so rows
 are read without their source labels (which sit after each row's JSON).
@@ -11,8 +14,13 @@ are read without their source labels (which sit after each row's JSON).
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 from hub.registry.adapters import ListFilter
+
+
+def _unfiltered(flt: ListFilter) -> bool:
+    return flt == replace(ListFilter(), sort=flt.sort, desc=flt.desc, limit=flt.limit, offset=flt.offset)
 
 
 class RegistrySource:
@@ -20,33 +28,85 @@ class RegistrySource:
         self.hub = hub
         self.index = None
         self._lock = threading.Lock()
+        self._loading: object | None = None
+        self._first_chunk = threading.Event()
+        self._first_chunk.set()      # nothing loading: nothing to wait for
+
+    def _index(self, flt: ListFilter):
+        """The index; a filter asked just before its first chunk waits for it (a fraction of
+        a second) instead of scanning the table in SQL (seconds). Runs in worker threads."""
+        if self.index is None and not _unfiltered(flt):
+            self._first_chunk.wait(30)
+        return self.index
 
     @property
     def indexed(self) -> bool:
-        return self.index is not None
+        """The index is loaded completely."""
+        index = self.index
+        return index is not None and index.complete
+
+    def partial(self, flt: ListFilter) -> bool:
+        """count_matching(flt) is a lower bound (the index is still loading)."""
+        index = self._index(flt)
+        return index is not None and not index.complete and not _unfiltered(flt) and index.supports(flt)
 
     def _pick(self, flt: ListFilter):
-        index = self.index
+        index = self._index(flt)
         return index if index is not None and index.supports(flt) else self.hub
 
     def list_rows(self, flt: ListFilter):
-        index = self.index
-        if index is not None and index.supports(flt):
-            return index.list_rows(flt, sources=False)
+        index = self._index(flt)
+        if index is not None and index.supports(flt) and (index.has_page(flt) or self.partial(flt)):
+            return index.list_rows(flt, sources=False)   # partial: the rows so far, re-asked per chunk
         return self.hub.list_rows(flt, sources=False)
 
     def count_matching(self, flt: ListFilter) -> int:
+        index = self._index(flt)
+        if index is not None and not index.complete and _unfiltered(flt):
+            return self.hub.count_matching(flt)     # exact and instant in SQL
         return self._pick(flt).count_matching(flt)
 
     def position_of(self, name: str, flt: ListFilter) -> int | None:
+        index = self._index(flt)
+        if index is not None and not index.complete:
+            found = index.position_of(name, flt) if index.supports(flt) else None
+            return found if found is not None or self.partial(flt) else self.hub.position_of(name, flt)
         return self._pick(flt).position_of(name, flt)
 
-    def load_index(self) -> int:
-        """Build the index (in a worker thread); returns how many adapters it holds."""
-        index = self.hub.browse_index()
-        with self._lock:
-            self.index = index
+    def begin_load(self) -> None:
+        """Drop the index before (re)loading it (on the UI thread: filters wait for the new one)."""
+        self.index = None
+        self._loading = object()
+        self._first_chunk.clear()
+
+    def load_index(self, on_chunk=None) -> int:
+        """Build the index (in a worker thread), answering from its first chunk on; returns
+        how many adapters it holds. A newer load (f5) makes an older one's chunks go unused."""
+        if self._loading is None or self.index is not None:
+            self.begin_load()
+        token = self._loading
+
+        def grew(index) -> None:
+            if self._loading is token:
+                self.index = index
+                self._first_chunk.set()
+                if on_chunk is not None:
+                    on_chunk()
+
+        try:
+            index = self.hub.browse_index(on_chunk=grew)
+            with self._lock:
+                if self._loading is token:
+                    self.index = index
+        finally:
+            if self._loading is token:
+                self._first_chunk.set()
         return len(index)
+
+    def warm_next(self) -> bool:
+        """One more sort order ahead of its first use (worker thread, while the user is idle)."""
+        index = self.index
+        return index is not None and index.complete and index.warm_next()
 
     def changed(self, *names: str) -> None:
         """Adapters added, changed, renamed (old and new name) or removed from this TUI."""

@@ -40,7 +40,7 @@ def run_command(screen, line: str) -> None:
         screen.app.theme = rest
     elif word in BY_NAME:
         spec = BY_NAME[word]
-        screen.run_action(spec.binding_action)
+        screen.call_later(screen.run_action, spec.binding_action)   # a coroutine: the message loop awaits it
     else:
         screen.notify(f"no command {word!r}: press : and Tab for the list", severity="warning", markup=False)
 

@@ -47,13 +47,16 @@ class ConfirmScreen(ModalScreen[bool]):
 
 class PromptScreen(ModalScreen):
     """One text field; ``validate`` raising HubError keeps the dialog open with its message.
-    Dismisses with the text, or with (text, ticked) when it has a ``checkbox``; None if cancelled."""
+    Dismisses with the text, or with (text, ticked) when it has a ``checkbox``, or (text, second
+    field's text) when it has a ``second`` (label, placeholder) field; None if cancelled."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, title: str, label: str, value: str = "", placeholder: str = "",
-                 validate: Callable[[str], object] | None = None, ok: str = "OK", checkbox: str | None = None) -> None:
+                 validate: Callable[[str], object] | None = None, ok: str = "OK", checkbox: str | None = None,
+                 second: tuple[str, str] | None = None) -> None:
         super().__init__(classes="dialog-screen")
+        self.second = second
         self.title_text, self.label, self.value = title, label, value
         self.placeholder, self.validate, self.ok, self.checkbox = placeholder, validate, ok, checkbox
 
@@ -64,6 +67,9 @@ class PromptScreen(ModalScreen):
             yield Input(self.value, placeholder=self.placeholder, id="prompt-input")
             if self.checkbox:
                 yield Checkbox(self.checkbox, id="prompt-check", compact=True)
+            if self.second:
+                yield Label(self.second[0], classes="dialog-body", markup=False)
+                yield Input(placeholder=self.second[1], id="prompt-second")
             yield Static("", id="prompt-error", classes="dialog-error", markup=False)
             with Horizontal(classes="dialog-buttons"):
                 yield Button(self.ok, id="ok", variant="primary")
@@ -84,6 +90,8 @@ class PromptScreen(ModalScreen):
                 return
         if self.checkbox:
             self.dismiss((value, self.query_one("#prompt-check", Checkbox).value))
+        elif self.second:
+            self.dismiss((value, self.query_one("#prompt-second", Input).value.strip()))
         else:
             self.dismiss(value)
 

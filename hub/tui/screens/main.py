@@ -4,9 +4,11 @@ hub.tui.actions (registry changes live in hub.tui.screens.edits, jobs in their s
 from __future__ import annotations
 
 from dataclasses import replace
+from time import monotonic
 
 from textual.app import ComposeResult
 from textual.containers import Container
+from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
@@ -22,6 +24,7 @@ from hub.tui.widgets.details import DetailsPane, DetailsView, load_details
 from hub.tui.widgets.filter_bar import FilterBar
 
 DETAILS_DELAY = 0.12   # let typing and key repeat settle before loading a record
+IDLE_BEFORE_WARMING = 1.0   # seconds without typing before sort orders are computed ahead
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
 
@@ -39,6 +42,8 @@ class MainScreen(Screen):
         self._index_started = False
         self._initial = (sort, desc, filter_text)
         self._spin = 0
+        self._warming = self._warm_busy = False
+        self._last_input = 0.0
 
     def compose(self) -> ComposeResult:
         yield Static("hub", id="status", markup=False)
@@ -76,16 +81,36 @@ class MainScreen(Screen):
         self.table.focus()
         self.set_interval(0.12, self._tick)
 
+    class IndexGrew(Message):
+        """The browse index loaded another chunk (posted from its loading thread)."""
+
     def load_index(self) -> None:
-        """Fast filters on large registries: the browse index loads behind the first paint."""
-        self.source.index = None
+        """Fast filters on large registries: the browse index loads behind the first paint,
+        in chunks that answer as they come (hub.tui.source)."""
+        self.source.begin_load()
         self._update_status()
-        run_in_thread(self, self.source.load_index, lambda _n: self._update_status(), group="index",
-                      exclusive=True, description="browse index")
+        source = self.source
+
+        def loaded(_n) -> None:
+            self._index_grew()
+            self._warming = True
+
+        run_in_thread(self, lambda: source.load_index(lambda: self.post_message(self.IndexGrew())), loaded,
+                      group="index", exclusive=True, description="browse index")
+
+    def on_main_screen_index_grew(self, _event: IndexGrew) -> None:
+        self._index_grew()
+
+    def _index_grew(self) -> None:
+        # a provisional answer (count so far, first page still filling) is asked again
+        if self.table.partial:
+            self.table.query_rows(keep=self.table.current_name)
+        self._update_status()
 
     # -- keeping the panes in step -----------------------------------------------------
 
     def on_filter_bar_changed(self, event: FilterBar.Changed) -> None:
+        self._last_input = monotonic()
         self._apply_query(event.query)
 
     def _apply_query(self, query, sort: str | None = None, desc: bool | None = None) -> None:
@@ -123,6 +148,15 @@ class MainScreen(Screen):
         self._update_status()
 
     def _tick(self) -> None:
+        if self._warming and monotonic() - self._last_input > IDLE_BEFORE_WARMING and self.table.settled \
+                and not self._warm_busy:
+            # idle: sort one more order ahead, so that a re-sort is a page read
+            self._warm_busy = True
+
+            def done(more: bool) -> None:
+                self._warm_busy, self._warming = False, more
+
+            run_in_thread(self, self.source.warm_next, done, lambda _e: done(False), group="index-warm")
         if self.app.tasks.running:
             self._spin += 1
             self._update_status()
@@ -167,7 +201,8 @@ class MainScreen(Screen):
         t = self.table
         label = SORT_LABELS.get(t.filter.sort, t.filter.sort)
         filtered = not self.filter_bar.query.empty
-        head = f"hub · {t.total:,} adapter{'s' if t.total != 1 else ''}{' match' if filtered else ''}"
+        count = f"{t.total:,}+" if t.partial else f"{t.total:,}"    # + : still counting (indexing)
+        head = f"hub · {count} adapter{'s' if t.total != 1 else ''}{' match' if filtered else ''}"
         parts = [head, f"by {label.lower()} {'▼' if t.filter.desc else '▲'}"]
         if not self.source.indexed:
             parts.append("indexing…")

@@ -187,6 +187,7 @@ class AdapterTable(ScrollView, can_focus=True):
         self.total = 0
         self.cursor = 0
         self.loaded = False           # the first query has been applied
+        self.partial = False          # total is a lower bound (the source is still indexing)
         self.marked: dict[str, None] = {}   # insertion-ordered set of names
         self._pages: dict[int, list[AdapterRow]] = {}
         self._pending: set[int] = set()
@@ -211,23 +212,26 @@ class AdapterTable(ScrollView, can_focus=True):
         source = self.source
 
         def fetch():
+            # asked first: an index that completes meanwhile is re-asked (MainScreen._index_grew)
+            partial = bool(getattr(source, "partial", None) and source.partial(flt))
             total = source.count_matching(flt)
             cursor = source.position_of(keep, flt) if keep else None
             if cursor is None:
                 cursor = min(wanted_cursor, max(total - 1, 0))
             page = cursor // PAGE_SIZE
             rows = source.list_rows(replace(flt, limit=PAGE_SIZE, offset=page * PAGE_SIZE)) if total else []
-            return generation, total, cursor, page, rows
+            return generation, total, cursor, page, rows, partial
 
         run_in_thread(self, fetch, self._apply_query, group="table-query", exclusive=True,
                       description="count and first page")
 
     def _apply_query(self, result) -> None:
-        generation, total, cursor, page, rows = result
+        generation, total, cursor, page, rows, partial = result
         if generation != self._generation:
             return
         self._applied_generation = generation
         self.total = total
+        self.partial = partial
         self._pages = {page: rows}
         self._pending.clear()
         self.loaded = True
