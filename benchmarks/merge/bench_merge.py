@@ -219,7 +219,9 @@ def make_adapter(base: Path, out: Path, kind: str) -> Path:
 def measure(cmd: list[str], env: dict | None = None) -> dict:
     """Run ``cmd`` under a fresh wrapper process; wall seconds and the child's peak RSS."""
     wrapper = [sys.executable, __file__, "_measure", "--", *cmd]
-    out = subprocess.run(wrapper, capture_output=True, text=True, env=env)
+    # cwd outside the repository: `python -c` puts the cwd first on sys.path, which would
+    # shadow PYTHONPATH (and make hub-before run this checkout's hub)
+    out = subprocess.run(wrapper, capture_output=True, text=True, env=env, cwd=tempfile.gettempdir())
     if out.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -232,8 +234,9 @@ def _measure_main(cmd: list[str]) -> None:
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr)
         sys.exit(proc.returncode)
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss   # Linux: kilobytes
-    row = {"wall_s": wall, "peak_rss_mb": peak_kb / 1024}
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU seconds (user + system) say what a run costs whatever else the machine is doing
+    row = {"wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024, "cpu_s": usage.ru_utime + usage.ru_stime}
     try:   # `hub merge --json` reports the engine's own time (interpreter and imports excluded)
         row["engine_s"] = json.loads(proc.stdout)["result"]["seconds"]
     except (ValueError, KeyError, TypeError):
@@ -335,26 +338,30 @@ def run_model(label: str, base: Path, adapters: dict[str, Path], work: Path, rep
 
 
 def report(rows: list[dict]) -> str:
-    lines = ["| model | adapter | hub s (engine s) | cp s | hub/cp time | PEFT s | hub RSS MB | PEFT RSS MB | "
-             "hub/PEFT RSS | hub = PEFT | load |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    before = ["", "| model | adapter | hub-before s (engine s) | hub-before/cp time | hub-before RSS MB | "
-              "hub-before/PEFT RSS | hub/hub-before time |", "|---|---|---|---|---|---|---|"]
+    lines = ["| model | adapter | hub s (engine s) | cp s | hub/cp time | hub/cp CPU | PEFT s | hub RSS MB | "
+             "PEFT RSS MB | hub/PEFT RSS | hub = PEFT | load |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    before = ["", "| model | adapter | hub-before s (engine s) | hub-before/cp time | hub-before/cp CPU | "
+              "hub-before RSS MB | hub-before/PEFT RSS | hub/hub-before time | hub/hub-before CPU |",
+              "|---|---|---|---|---|---|---|---|---|"]
 
     def fmt(value, spec):
         return "-" if value is None else format(value, spec)
 
     for r in rows:
         w, m, c = r["wall_s"], r["peak_rss_mb"], r["hub_vs_peft"]
+        cpu = {k: statistics.median(x.get("cpu_s", float("nan")) for x in v) for k, v in r["runs"].items() if v}
         equal = f"{c['bit_identical']}/{c['tensors']} bit-identical, max diff {c['max_abs_diff']:.2g}" if c else "-"
         cp, peft, peft_rss = w.get("cp"), w.get("peft"), m.get("peft")
         if "hub-before" in w:
             b = w["hub-before"]
             before.append(f"| {r['model']} | {r['adapter']} | {b:.2f} ({r['engine_s']['hub-before']:.2f}) | "
-                          f"{fmt(cp and b / cp, '.2f')} | {m['hub-before']:.0f} | "
-                          f"{fmt(peft_rss and m['hub-before'] / peft_rss, '.2f')} | {w['hub'] / b:.2f} |")
+                          f"{fmt(cp and b / cp, '.2f')} | {fmt(cp and cpu['hub-before'] / cpu['cp'], '.2f')} | "
+                          f"{m['hub-before']:.0f} | {fmt(peft_rss and m['hub-before'] / peft_rss, '.2f')} | "
+                          f"{w['hub'] / b:.2f} | {cpu['hub'] / cpu['hub-before']:.2f} |")
         lines.append(f"| {r['model']} | {r['adapter']} | {w['hub']:.2f} ({r['engine_s']['hub']:.2f}) | {fmt(cp, '.2f')} | "
-                     f"{fmt(cp and w['hub'] / cp, '.2f')} | {fmt(peft, '.2f')} | {m['hub']:.0f} | "
+                     f"{fmt(cp and w['hub'] / cp, '.2f')} | {fmt(cp and cpu['hub'] / cpu['cp'], '.2f')} | "
+                     f"{fmt(peft, '.2f')} | {m['hub']:.0f} | "
                      f"{fmt(peft_rss, '.0f')} | {fmt(peft_rss and m['hub'] / peft_rss, '.2f')} | {equal} | "
                      f"{r['load']:.1f} |")
     return "\n".join(lines + (before if len(before) > 3 else []))
@@ -374,7 +381,11 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "hub-bench-merge",
                     help="fixtures are cached here between runs")
     ap.add_argument("--json", type=Path, help="also write the raw results here")
+    ap.add_argument("--from-json", type=Path, help="print the table of an earlier run's --json file")
     args = ap.parse_args()
+    if args.from_json:
+        print(report(json.loads(args.from_json.read_text())))
+        return
     args.work.mkdir(parents=True, exist_ok=True)
     kinds = args.adapters.split(",")
     rows = []
