@@ -152,6 +152,8 @@ def open_text(home, db_url: str | None):
         log.debug("fast path unavailable (%s: %s)", type(exc).__name__, exc)
         ready = False
     runner = SQLiteText(conn, cache) if ready else None
+    log.debug("reading %s %s", db_file, "through the cached SQL text (stdlib sqlite3)" if ready else
+              "through the ordinary path (schema, store binding or cache not ready)")
     try:
         yield runner
     finally:
@@ -176,6 +178,7 @@ def list_records(run: SQLiteText, f: ListFilter, full: bool = False, raw: bool =
     tags: dict[int, list[str]] = {}
     for row in run.execute(entry["tags"], params):
         tags.setdefault(row["adapter_id"], []).append(row["tag"])
+    log.debug("list: %d rows of shape %s", len(rows), _shape_key(f, full))
     return [adapter_from_row(row, tags.get(row["id"], ()), base_name=row["base_name"], full=full, raw=raw)
             for row in rows]
 
