@@ -34,19 +34,19 @@ _EXPORTS: dict[str, str] = {
     "ScanResult": "hub.records",
     "VerifyResult": "hub.records",
     "Finding": "hub.findings",
-    "BaseRecord": "hub.services.checking",
-    "CheckReport": "hub.services.checking",
-    "FitsResult": "hub.services.checking",
-    "BatchResult": "hub.services.checking",
-    "MergedModelRecord": "hub.services.merging",
+    "BaseRecord": "hub.results",
+    "CheckReport": "hub.results",
+    "FitsResult": "hub.results",
+    "BatchResult": "hub.results",
+    "MergedModelRecord": "hub.results",
     "MergeOutcome": "hub.services.merging",
     "CombineOutcome": "hub.services.combining",
     "SurgeryOutcome": "hub.services.surgery",
     "PullResult": "hub.services.syncing",
     "PushOutcome": "hub.services.syncing",
     "SearchHit": "hub.services.syncing",
-    "RemoteState": "hub.services.syncing",
-    "VersionRecord": "hub.services.versions",
+    "RemoteState": "hub.results",
+    "VersionRecord": "hub.results",
     "TrashEntry": "hub.services.trash",
     "TrashEmptied": "hub.services.trash",
     # errors
@@ -72,24 +72,28 @@ __all__ = ["__version__", "DISTRIBUTION", *_EXPORTS]
 
 if TYPE_CHECKING:   # what type checkers see (`X as X`: explicit re-exports); at run time __getattr__ imports
     from hub.errors import (AlreadyExists as AlreadyExists, DatabaseError as DatabaseError, DiskFull as DiskFull,
-        HubError as HubError, Incompatible as Incompatible, IntegrityError as IntegrityError,
-        InvalidAdapter as InvalidAdapter, InvalidBaseModel as InvalidBaseModel, InvalidConfig as InvalidConfig,
-        InvalidSafetensors as InvalidSafetensors, NotFound as NotFound, RemoteError as RemoteError,
-        StoreError as StoreError, UnsafeFormat as UnsafeFormat, Unsupported as Unsupported, UsageError as UsageError)
+                            HubError as HubError, Incompatible as Incompatible, IntegrityError as IntegrityError,
+                            InvalidAdapter as InvalidAdapter, InvalidBaseModel as InvalidBaseModel,
+                            InvalidConfig as InvalidConfig, InvalidSafetensors as InvalidSafetensors,
+                            NotFound as NotFound, RemoteError as RemoteError, StoreError as StoreError,
+                            UnsafeFormat as UnsafeFormat, Unsupported as Unsupported, UsageError as UsageError)
     from hub.findings import Finding as Finding
     from hub.records import (AdapterRecord as AdapterRecord, AddResult as AddResult, ScanResult as ScanResult,
-        VerifyResult as VerifyResult)
+                             VerifyResult as VerifyResult)
     from hub.registry.filters import ListFilter as ListFilter
-    from hub.service import Hub as Hub, RemovalPlan as RemovalPlan
-    from hub.services.checking import (BaseRecord as BaseRecord, BatchResult as BatchResult,
-        CheckReport as CheckReport, FitsResult as FitsResult)
+    from hub.results import (BaseRecord as BaseRecord, BatchResult as BatchResult, CheckReport as CheckReport,
+                             FitsResult as FitsResult, MergedModelRecord as MergedModelRecord,
+                             RemoteState as RemoteState, VersionRecord as VersionRecord)
+    from hub.service import Hub as Hub
+    from hub.service import RemovalPlan as RemovalPlan
     from hub.services.combining import CombineOutcome as CombineOutcome
-    from hub.services.merging import MergeOutcome as MergeOutcome, MergedModelRecord as MergedModelRecord
+    from hub.services.merging import MergeOutcome as MergeOutcome
     from hub.services.surgery import SurgeryOutcome as SurgeryOutcome
-    from hub.services.syncing import (PullResult as PullResult, PushOutcome as PushOutcome,
-        RemoteState as RemoteState, SearchHit as SearchHit)
-    from hub.services.trash import TrashEmptied as TrashEmptied, TrashEntry as TrashEntry
-    from hub.services.versions import VersionRecord as VersionRecord
+    from hub.services.syncing import PullResult as PullResult
+    from hub.services.syncing import PushOutcome as PushOutcome
+    from hub.services.syncing import SearchHit as SearchHit
+    from hub.services.trash import TrashEmptied as TrashEmptied
+    from hub.services.trash import TrashEntry as TrashEntry
 
 
 def __getattr__(name: str) -> object:
