@@ -46,13 +46,17 @@ def imported(*args: str, env: dict, codes=(0,)) -> set[str]:
 
 @pytest.fixture(scope="module")
 def registry(artifacts, tmp_path_factory):
-    """Two versions of p (alias prod), a registered base with stored verdicts, a merged model."""
+    """Two versions of p (alias prod), a registered base with stored verdicts, a merged model
+    (on PostgreSQL: in a database of this module's own, dropped at the end)."""
     home = tmp_path_factory.mktemp("startup") / "home"
     env = {**os.environ, "HUB_HOME": str(home), "HUB_CACHE_DIR": str(home.parent / "sql-cache")}
-    if not ON_POSTGRES:
-        env.pop("HUB_DATABASE_URL", None)
+    env.pop("HUB_DATABASE_URL", None)
+    database = _module_database() if ON_POSTGRES else None
+    if database:
+        env["HUB_DATABASE_URL"] = database[1]
     saved = dict(os.environ)
-    os.environ.update({k: env[k] for k in ("HUB_HOME", "HUB_CACHE_DIR")})
+    os.environ.pop("HUB_DATABASE_URL", None)
+    os.environ.update({k: env[k] for k in ("HUB_HOME", "HUB_CACHE_DIR", "HUB_DATABASE_URL") if k in env})
     try:
         for args in (["add", artifacts["plain"][1], "--name", "p", "--tag", "t"],
                      ["add", artifacts["patterns"][1], "--name", "p", "--new-version"],
@@ -64,7 +68,25 @@ def registry(artifacts, tmp_path_factory):
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    return env
+    yield env
+    if database:
+        from tests.pg_server import admin_sql
+
+        admin_sql(os.environ["HUB_TEST_DATABASE_URL"], f'DROP DATABASE IF EXISTS "{database[0]}" WITH (FORCE)')
+
+
+def _module_database() -> tuple[str, str]:
+    """(name, URL) of a new PostgreSQL database (tests/pg_plugin makes one per test)."""
+    import uuid
+
+    from sqlalchemy.engine import make_url
+
+    from tests.pg_server import admin_sql
+
+    admin = os.environ["HUB_TEST_DATABASE_URL"]
+    name = f"hub_test_{uuid.uuid4().hex[:16]}"
+    admin_sql(admin, f'CREATE DATABASE "{name}" TEMPLATE template0 STRATEGY FILE_COPY')
+    return name, make_url(admin).set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.mark.parametrize("args", READING, ids=" ".join)
@@ -90,8 +112,11 @@ def test_reader_and_hub_give_the_same_answers(registry, monkeypatch):
     from hub.reader import ListFilter, Reader
     from hub.service import Hub
 
-    for key in ("HUB_HOME", "HUB_CACHE_DIR"):
-        monkeypatch.setenv(key, registry[key])
+    for key in ("HUB_HOME", "HUB_CACHE_DIR", "HUB_DATABASE_URL"):
+        if key in registry:
+            monkeypatch.setenv(key, registry[key])
+        else:
+            monkeypatch.delenv(key, raising=False)
     with Hub() as hub:
         reader = Reader(None, None, lambda: hub)
         calls = [("get", "p"), ("get", "p@1"), ("get", "p@prod"), ("versions", "p"), ("list_bases",),
