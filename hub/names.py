@@ -12,6 +12,7 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*(/[A-Za-z0-9][A-Za-z0-9._+-]*)?"
 MAX_NAME = 200
 _TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+/-]{0,99}")
 _BASE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/@+-]{0,199}")
+_ALIAS = re.compile(r"[A-Za-z][A-Za-z0-9._-]{0,99}")
 
 
 def check_text(text: object, pattern: re.Pattern[str], what: str, fix: str,
@@ -35,6 +36,11 @@ def check_tag(tag: str) -> str:
 
 def check_base_name(name: str) -> str:
     return check_text(name, _BASE_NAME, "base name", "use letters, digits and . _ - / @ + (at most 200 characters)")
+
+
+def check_alias_word(alias: str) -> str:
+    """The shape of an alias (hub.refs.check_alias also refuses the words that name versions)."""
+    return check_text(alias, _ALIAS, "alias", "use up to 100 letters, digits and . _ - , starting with a letter")
 
 
 def name_from_folder(folder_name: str) -> str:

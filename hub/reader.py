@@ -14,7 +14,8 @@ from typing import Callable
 
 # The list filter language, for front-ends (they import nothing of hub.registry)
 from hub.registry.filters import ListFilter  # noqa: F401 - re-exported
-from hub.registry.query import FLAG_MEANINGS, FLAGS, merge_filter_options, parse_query  # noqa: F401
+from hub.flags import FLAG_MEANINGS, FLAGS  # noqa: F401
+from hub.registry.query import merge_filter_options, parse_query  # noqa: F401
 
 _UNANSWERED = object()
 

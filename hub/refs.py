@@ -14,12 +14,11 @@ import re
 from dataclasses import dataclass
 
 from hub.errors import UsageError
-from hub.names import check_name, parse_weight
+from hub.names import check_alias_word, check_name, parse_weight
 
 LATEST_WORDS = frozenset({"main", "latest"})
 _VERSION = re.compile(r"v?([0-9]{1,9})")  # fullmatch: no trailing newline
 _COMMIT = re.compile(r"[0-9a-f]{40}")  # fullmatch: no trailing newline
-_ALIAS = re.compile(r"[A-Za-z][A-Za-z0-9._-]{0,99}")  # fullmatch: no trailing newline
 
 
 @dataclass(frozen=True)
@@ -44,10 +43,7 @@ def is_reserved(word: str) -> bool:
 
 
 def check_alias(alias: str) -> str:
-    if not isinstance(alias, str) or not _ALIAS.fullmatch(alias):
-        shown = alias.encode("unicode_escape").decode() if isinstance(alias, str) else repr(alias)
-        raise UsageError(f"invalid alias {shown!r}", None,
-                         "use up to 100 letters, digits and . _ - , starting with a letter")
+    check_alias_word(alias)
     if is_reserved(alias):
         raise UsageError(f"{alias!r} is reserved and cannot be an alias", None,
                          "main, latest, vN, plain numbers and 40-hex ids name versions; choose another word")
@@ -71,10 +67,11 @@ def parse_ref(text: str, what: str = "adapter name") -> Ref:
         return Ref(name, version=version)
     if _COMMIT.fullmatch(pin.lower()):
         return Ref(name, commit=pin.lower())
-    if not _ALIAS.fullmatch(pin):
-        shown = text.encode("unicode_escape").decode()
-        raise UsageError(f"invalid {what} {shown!r}", None,
-                         "write NAME, NAME@VERSION (e.g. style@2) or NAME@ALIAS (e.g. style@prod)")
+    try:
+        check_alias_word(pin)
+    except UsageError:
+        raise UsageError(f"invalid {what} {text!r}", None,
+                         "write NAME, NAME@VERSION (e.g. style@2) or NAME@ALIAS (e.g. style@prod)") from None
     return Ref(name, alias=pin)
 
 

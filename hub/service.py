@@ -11,25 +11,26 @@ import os
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from hub import paths
 from hub.errors import AlreadyExists, DiskFull, HubError, IntegrityError, InvalidAdapter, NotFound, UsageError
 from hub.names import check_name, check_tag, name_from_folder
-from hub.records import AddResult, AdapterRecord, ScanResult, VerifyResult, adapter_from_row
+from hub.progress import Progress
+from hub.records import AddResult, AdapterRecord, ScanResult, VerifyResult
 from hub.redact import without_userinfo
 from hub.registry import adapters as q
 from hub.registry import fastread, reading
 from hub.registry import versions as qv
 from hub.registry.adapters import ListFilter
 from hub.registry.db import Database
+from hub.registry.rows import adapter_from_row
 from hub.registry.store import Store
 from hub.services.maintenance import store_lock
 from hub.services.versions import version_label
 
-Progress = Callable[[int, int, str], None]  # (done, total, current item)
 
 
 @dataclass(frozen=True)

@@ -144,7 +144,7 @@ def test_interrupt_inside_the_merge_leaves_nothing(artifacts, tmp_path):
     base, adapter = artifacts["all_linear"]
     calls = []
 
-    def progress(done, total):
+    def progress(done, total, item):
         calls.append(done)
         if len(calls) == 3:
             raise KeyboardInterrupt
@@ -171,7 +171,7 @@ def test_base_file_changing_under_the_merge_fails_cleanly(artifacts, tmp_path):
 SLOW_MERGE = textwrap.dedent("""
     import sys, time
     from hub.merge import merge
-    def progress(done, total):
+    def progress(done, total, item):
         print("progress", done, flush=True)
         time.sleep(0.3)
     merge(sys.argv[1], [(sys.argv[2], 1.0)], sys.argv[3], device="cpu", progress=progress, shard_size="20KB")

@@ -14,7 +14,6 @@ import logging
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -26,6 +25,7 @@ from hub.combine.registry import get_method
 from hub.combine.writer import bias_key, lora_keys, plain_lora_config, write_adapter
 from hub.errors import Incompatible, Unsupported, UsageError
 from hub.findings import Finding, finding
+from hub.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ def combine(parents: list[Parent], method: str, params: dict | None = None, *,
             layer_weights: list[LayerWeightRule] | tuple = (), drop_dora: bool = False,
             drop_modules_to_save: bool = False, dtype: str = "float32",
             compute_dtype: torch.dtype = torch.float32,
-            progress: Callable[[int, int], None] | None = None) -> Combination:
+            progress: Progress | None = None) -> Combination:
     spec: Method = get_method(method)
     resolved = spec.resolve(params or {})
     if dtype not in DTYPES:
@@ -218,7 +218,7 @@ def combine(parents: list[Parent], method: str, params: dict | None = None, *,
                     biases[path] = sum(t.factors.bias.to(compute_dtype) * (t.weight * t.factors.scaling)
                                        for t in bias_terms)
             if progress:
-                progress(i + 1, len(paths))
+                progress(i + 1, len(paths), path)
     log.debug("combined: %d modules, ranks %s, %d dropped as zero", len(ranks), sorted(set(ranks.values())),
               len(dropped))
     if dropped:

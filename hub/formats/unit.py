@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
 
+from hub.progress import Progress
+
 
 @dataclass(frozen=True)
 class ExportJob:
@@ -22,7 +24,7 @@ class ExportJob:
     base: object | None               # hub.compat.BaseSpec, or None when the format needs none
     target: Path                      # the final path the user asked for (a file or a folder)
     options: Mapping = field(default_factory=dict)   # outtype, from_model, ...
-    progress: Callable[[int, int, str], None] | None = None
+    progress: Progress | None = None
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,10 @@ from pathlib import Path
 
 from hub.formats.base_model import BaseModelInfo, read_base_model
 from hub.formats.bnb import refuse_gguf
-from hub.merge.execute import DEFAULT_PREFETCH_BYTES, MergeResult, Progress, execute, fold, resolve_device
+from hub.merge.execute import DEFAULT_PREFETCH_BYTES, MergeResult, execute, fold, resolve_device
 from hub.merge.plan import DEFAULT_SHARD_SIZE, MergeInput, MergePlan, build_full_plan, parse_size
 from hub.merge.quantized import QuantOptions, build_quantized_plan
+from hub.progress import Progress
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,6 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -37,6 +36,7 @@ from hub.merge.plan import BiasOp, LoraOp, MergePlan, TensorTask
 from hub.merge.quantized import Drift, measure_task
 from hub.atomic import AtomicFolder
 from hub.merge.writer import ShardStream, write_index
+from hub.progress import Progress
 
 TORCH_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64}
 # packed weights of quantized bases are read too (hub.merge.quantized)
@@ -52,7 +52,6 @@ PIECE_BYTES = 8 << 20
 POOL_BYTES = 64 << 20
 LINEAGE_NAME = "hub_merge.json"
 
-Progress = Callable[[int, int], None]   # (bytes written so far, total bytes)
 
 
 @dataclass
@@ -416,7 +415,7 @@ def _writer(plan: MergePlan, folder: Path, inbox: queue.Queue, budget: _Budget, 
                 pool.give(item.buf)
                 del item, data
                 if progress:
-                    progress(done, total)
+                    progress(done, total, task.name)
                 continue
             if pieces is None:
                 if task.source_file not in fds:
@@ -429,7 +428,7 @@ def _writer(plan: MergePlan, folder: Path, inbox: queue.Queue, budget: _Budget, 
                 budget.release(cost)
             done += task.out_bytes
             if progress:
-                progress(done, total)
+                progress(done, total, task.name)
         if stream is not None and not stop.is_set():
             stream.close()
             stream = None

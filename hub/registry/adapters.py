@@ -12,20 +12,14 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import Alias
 
 from hub.registry import reading, versions
+from hub.flags import DECLARED as DECLARED_FLAGS
 from hub.registry.filters import ListFilter, list_params, search_words
 from hub.registry.schema import (
     adapter_base_fits, adapter_files, adapter_tags, adapter_targets, adapters, base_models, lineage, remotes,
     trash_blobs,
 )
 
-FLAG_COLUMNS = {
-    "rslora": adapters.c.use_rslora,
-    "dora": adapters.c.use_dora,
-    "embed": adapters.c.has_embedding_lora,
-    "mts": adapters.c.has_modules_to_save,
-    "bias": adapters.c.lora_bias,
-    "fifo": adapters.c.fan_in_fan_out,
-}
+FLAG_COLUMNS = {f.name: adapters.c[f.column] for f in DECLARED_FLAGS}
 SORT_COLUMNS = {
     "name": adapters.c.name, "r": adapters.c.r, "rank": adapters.c.r, "alpha": adapters.c.lora_alpha,
     "size": adapters.c.size_bytes, "created": adapters.c.created_at, "base": adapters.c.base_model,

@@ -28,7 +28,8 @@ from datetime import datetime
 from pathlib import Path
 
 from hub import atomic
-from hub.records import AdapterRecord, adapter_from_row
+from hub.records import AdapterRecord
+from hub.registry.rows import adapter_from_row
 from hub.registry.filters import ListFilter, list_params, list_shape
 from hub.registry.reading import Row
 

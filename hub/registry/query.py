@@ -14,20 +14,11 @@ import shlex
 from dataclasses import dataclass, field, replace
 
 from hub.errors import UsageError
+from hub.flags import FLAG_LABELS, FLAGS
 from hub.registry.filters import ListFilter, search_words
 
-FLAGS = ("rslora", "dora", "embed", "mts", "bias", "fifo")
-# what each flag means, for help screens and `hub list --help`
-FLAG_MEANINGS = {
-    "rslora": "rank-stabilised LoRA (scaling alpha/sqrt(r))",
-    "dora": "DoRA (weight-decomposed; has magnitude vectors)",
-    "embed": "adapts an embedding layer",
-    "mts": "modules_to_save: carries fully trained copies of some modules",
-    "bias": "trains LoRA biases (lora_bias)",
-    "fifo": "fan_in_fan_out: Conv1D weights stored transposed (GPT-2 style)",
-}
 _FLAG_ALIASES = {"modules_to_save": "mts", "fan_in_fan_out": "fifo", "embedding": "embed", "lora_bias": "bias",
-                 "rs": "rslora", **{f: f for f in FLAGS}}
+                 "rs": "rslora", **{label.lower(): f for f, label in FLAG_LABELS.items()}, **{f: f for f in FLAGS}}
 KEYS = {  # accepted key -> canonical key
     "base": "base", "b": "base", "r": "r", "rank": "r", "alpha": "alpha", "a": "alpha",
     "target": "target", "t": "target", "tag": "tag", "flag": "flag", "f": "flag", "is": "flag",
@@ -150,4 +141,4 @@ def format_query(flt: ListFilter, fits: str | None = None) -> str:
     return " ".join(parts)
 
 
-__all__ = ["FLAGS", "FLAG_MEANINGS", "KEYS", "Query", "format_query", "merge_filter_options", "parse_query"]
+__all__ = ["KEYS", "Query", "format_query", "merge_filter_options", "parse_query"]

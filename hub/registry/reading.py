@@ -121,7 +121,7 @@ def aliases_by_adapter(run: Runner, name: str) -> dict[int, list[str]]:
 
 def get_adapter(run: Runner, name: str):
     """The AdapterRecord ``NAME[@VERSION|ALIAS]`` names, with files, lineage, remotes, aliases."""
-    from hub.records import adapter_from_row
+    from hub.registry.rows import adapter_from_row
 
     row = resolve_text(run, name)
     if row is None:

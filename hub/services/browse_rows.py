@@ -8,10 +8,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import case, func, select
 
+from hub.flags import FLAGS
 from hub.registry import adapters as q
 from hub.registry.schema import adapter_tags, adapters, base_models
 
-_FLAG_ORDER = ("rslora", "dora", "embed", "mts", "bias", "fifo")
+_FLAG_ORDER = FLAGS
 PENDING_SOURCE = "…"   # a Source label not read yet
 
 

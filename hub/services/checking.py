@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 from sqlalchemy import and_, delete, insert, select, update
 
@@ -20,13 +20,13 @@ from hub.compat import AdapterSpec, BaseSpec, check_adapter_base, check_adapters
 from hub.errors import AlreadyExists, NotFound
 from hub.findings import Finding
 from hub.names import check_base_name
+from hub.progress import Progress
 from hub.results import BaseRecord, BatchResult, CheckReport, FitsResult, finding_dicts
 from hub.registry import adapters as q
 from hub.registry import reading
 from hub.registry.adapters import now
 from hub.registry.schema import adapter_base_fits, adapters, base_models
 
-Progress = Callable[[int, int, str], None]
 
 
 class UnknownCheckTarget(NotFound):

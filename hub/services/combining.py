@@ -13,17 +13,16 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from hub import patterns
 from hub.errors import AlreadyExists, Incompatible, UsageError
 from hub.findings import Finding, has_errors
 from hub.names import check_name, check_weight
+from hub.progress import Progress
 from hub.refs import parse_ref
 from hub.records import AdapterRecord
 from hub.registry import adapters as q
 
-Progress = Callable[[int, int, str], None]
 
 # compat findings that the user's explicit opt-in turns from a refusal into a note
 _WAIVED_BY = {"drop_dora": {"DORA_NOT_COMBINABLE"}, "drop_modules_to_save": {"MODULES_TO_SAVE_CONFLICT"}}
@@ -102,7 +101,7 @@ class CombiningMixin:
             with patterns.budget():   # layer_weights regexes, all modules together
                 result = combine([Parent(f, w) for f, (_, w) in zip(factors, parents)], method, params,
                                  layer_weights=rules, drop_dora=drop_dora, drop_modules_to_save=drop_modules_to_save,
-                                 dtype=dtype, progress=(lambda done, n: progress(done, n, "")) if progress else None)
+                                 dtype=dtype, progress=progress)
         recipe = Recipe(method=result.method, parents=[ParentSpec(label, w, rec.sha256)
                                                        for label, rec, (_, w) in zip(labels, records, parents)],
                         params=result.params, name=name, layer_weights=rules, drop_dora=drop_dora,

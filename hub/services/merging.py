@@ -15,18 +15,18 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 from sqlalchemy import delete, insert, select
 
 from hub.errors import AlreadyExists, NotFound, UsageError
 from hub.names import check_name, check_weight, name_from_folder
+from hub.progress import Progress
 from hub.registry import adapters as q
 from hub.registry import reading
 from hub.results import MergedModelRecord
 from hub.registry.schema import base_models, lineage, merged_models
 
-Progress = Callable[[int, int, str], None]   # (bytes written, total bytes, current item)
 
 
 @dataclass(frozen=True)
@@ -89,8 +89,7 @@ class MergingMixin:
             return MergeOutcome(True, report)
 
         existed = out.exists()
-        update = (lambda done, total: progress(done, total, "")) if progress else None
-        result = execute(plan, out, device=device, progress=update, overwrite=overwrite,
+        result = execute(plan, out, device=device, progress=progress, overwrite=overwrite,
                          lineage_extra={"name": model_name})
         try:
             if check_logits:

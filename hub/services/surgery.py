@@ -13,14 +13,13 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import dataclass, field
-from typing import Callable
 
 from hub.errors import AlreadyExists, UsageError
 from hub.names import check_name
+from hub.progress import Progress
 from hub.records import AdapterRecord
 from hub.registry import adapters as q
 
-Progress = Callable[[int, int, str], None]
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 
 from hub.combine.core import module_seed
 from hub.combine.lowrank import choose_rank, truncate, zero_tolerance
 from hub.errors import Incompatible, UsageError
+from hub.progress import Progress
 from hub.surgery.assemble import NewModule, assemble
 from hub.surgery.report import ModuleChange, Surgery
 from hub.surgery.rsvd import randomized_svd
@@ -98,7 +98,7 @@ def factor(M: torch.Tensor, rank: int | None, energy: float | None, generator: t
 def extract(base: ModelWeights, tuned: ModelWeights, rank: int | None = None, energy: float | None = None,
             targets: tuple[str, ...] | None = None, high_error: str = "keep", max_error: float = DEFAULT_MAX_ERROR,
             seed: int = 0, base_name: str | None = None,
-            progress: Callable[[int, int, str], None] | None = None) -> Surgery:
+            progress: Progress | None = None) -> Surgery:
     """``high_error``: what happens to a weight whose error exceeds ``max_error``:
     keep (as a flagged LoRA), save (whole, modules_to_save) or leave (out)."""
     if high_error not in ("keep", "save", "leave"):

@@ -19,7 +19,6 @@ at the rank the runtime allows:
 
 from __future__ import annotations
 
-from typing import Callable
 
 import torch
 
@@ -29,6 +28,7 @@ from hub.errors import Unsupported
 from hub.formats.adapter_config import unknown_keys
 from hub.formats.base_model import is_embedding_name
 from hub.merge.maths import dora_merge
+from hub.progress import Progress
 from hub.surgery.assemble import NewModule, assemble
 from hub.surgery.report import ModuleChange, Surgery
 from hub.surgery.resize import COMPUTE, truncate_module
@@ -70,7 +70,7 @@ def _saved_modules(adapter: AdapterFactors) -> dict[str, dict[str, torch.Tensor]
 
 
 def fix(adapter: AdapterFactors, needs: RuntimeNeeds, base: ModelWeights | None = None,
-        progress: Callable[[int, int, str], None] | None = None) -> Surgery:
+        progress: Progress | None = None) -> Surgery:
     params = {"runtime": needs.name, **({"max_lora_rank": needs.max_rank} if needs.max_rank else {})}
     if needs.name == "peft":
         return _fix_peft(adapter, params)

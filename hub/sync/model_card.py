@@ -18,9 +18,10 @@ import re
 import yaml
 
 from hub import safe_yaml
+from hub.errors import UsageError
+from hub.sync.spec import check_repo_id
 
 _FRONT = re.compile(r"^---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|$)", re.S)
-_HUB_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 MARKER = "Pushed with `hub`, a registry for PEFT LoRA adapters."  # ends every body hub writes
 PIPELINES = {"CAUSAL_LM": "text-generation", "SEQ_2_SEQ_LM": "text2text-generation",
              "SEQ_CLS": "text-classification", "TOKEN_CLS": "token-classification",
@@ -45,10 +46,10 @@ def hub_base_model(value) -> str | None:
     """A declared base usable as Hub metadata: a repo id, not a local path or null."""
     if not value or not isinstance(value, str):
         return None
-    value = value.strip()
-    if value.startswith((".", "/", "~")) or ".." in value or "--" in value or not _HUB_REPO.fullmatch(value):
+    try:
+        return check_repo_id(value.strip())
+    except UsageError:
         return None
-    return value
 
 
 def card_base_model(text: str | None) -> str | None:

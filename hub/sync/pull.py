@@ -15,9 +15,9 @@ import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from hub.errors import IntegrityError, InvalidAdapter, NotFound, RemoteError, UnsafeFormat, UsageError
+from hub.progress import Progress
 from hub.sync import http_bounds
 from hub.sync.remote import Remote
 from hub.sync.spec import RepoSpec, check_remote_paths
@@ -30,7 +30,6 @@ README = "README.md"
 PICKLES = ("adapter_model.bin", "adapter_model.pt", "adapter_model.pth")
 WANTED = (CONFIG, WEIGHTS, README)
 MAX_REPO_FILES = 100_000   # a listing longer than this is refused (endless paging stops here at the latest)
-Progress = Callable[[int, int, str], None]   # (bytes done, bytes total, current file)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import re
 from rich.cells import cell_len, set_cell_size
 
 from hub.display import fmt_num, human_size
+from hub.flags import FLAG_LABELS
 
 __all__ = ["FLAG_LABELS", "fit", "flags_text", "fmt_num", "human_size", "inert", "middle", "short_base",
            "tags_text"]
@@ -19,9 +20,6 @@ __all__ = ["FLAG_LABELS", "fit", "flags_text", "fmt_num", "human_size", "inert",
 # C0/C1 controls, DEL, and the bidi overrides/isolates that reorder what follows them
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
-# how the Flags column spells each flag (the filter language accepts these too)
-FLAG_LABELS = {"rslora": "rsLoRA", "dora": "DoRA", "embed": "embed", "mts": "saves-mods", "bias": "bias",
-               "fifo": "conv1d"}
 
 
 def inert(text) -> str:

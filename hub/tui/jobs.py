@@ -15,6 +15,8 @@ from typing import Any, Callable
 from textual.dom import DOMNode
 from textual.worker import Worker, get_current_worker
 
+from hub.progress import Progress
+
 
 class Cancelled(Exception):
     """Raised inside a worker's progress callback once the user cancelled it."""
@@ -69,7 +71,7 @@ def run_in_thread(node: DOMNode, fn: Callable[[], Any], on_success: Callable[[An
                            description=description or getattr(fn, "__name__", "job"))
 
 
-def progress_reporter(node: DOMNode, update: Callable[[int, int, str], None], stop: threading.Event | None = None,
+def progress_reporter(node: DOMNode, update: Progress, stop: threading.Event | None = None,
                       min_interval: float = 0.05) -> Callable[..., None]:
     """A service ``progress(done, total, item)`` callback for use inside a worker thread:
     forwards at most every ``min_interval`` seconds to ``update`` on the UI thread, and

@@ -10,7 +10,7 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
-from hub.registry.query import FLAG_MEANINGS
+from hub.flags import FLAG_MEANINGS
 from hub.tui.actions import ACTIONS, EXTRA_KEYS, MOUSE, TABLE_KEYS
 from hub.tui.format import FLAG_LABELS
 
