@@ -36,6 +36,7 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     ("hub.service", "sqlalchemy", SQL): "arch-core (SQL into registry/ query modules)",
     ("hub.service", "sqlalchemy.exc", SQL): "arch-core",
     ("hub.services.browsing", "sqlalchemy", SQL): "arch-core",
+    ("hub.services.browsing", "sqlalchemy.sql.util", SQL): "tui2 (the 100k browse pages) / arch-core",
     ("hub.services.checking", "sqlalchemy", SQL): "arch-core",
     ("hub.services.maintenance", "sqlalchemy", SQL): "arch-core",
     ("hub.services.merging", "sqlalchemy", SQL): "arch-core",
