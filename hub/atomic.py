@@ -12,6 +12,7 @@ hash, known only once it is written; see hub.registry.store.)
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import Iterator
 
 from hub.errors import AlreadyExists, UsageError
+
+log = logging.getLogger(__name__)
 
 
 def staging_folder(target: Path) -> Path:
@@ -53,6 +56,7 @@ class AtomicFolder:
     def __enter__(self) -> Path:
         self.check()
         self.tmp = staging_folder(self.target)
+        log.debug("writing %s through %s", self.target, self.tmp)
         return self.tmp
 
     def commit(self) -> None:
@@ -64,12 +68,15 @@ class AtomicFolder:
             os.replace(self.target, old / "previous")
             os.replace(self.tmp, self.target)
             shutil.rmtree(old, ignore_errors=True)
+            log.debug("replaced %s (the previous one removed)", self.target)
         else:
             os.replace(self.tmp, self.target)
+            log.debug("wrote %s", self.target)
         self.committed = True
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if not self.committed and self.tmp is not None:
+            log.debug("%s not written (%s); staging removed", self.target, exc_type.__name__ if exc_type else "no commit")
             shutil.rmtree(self.tmp, ignore_errors=True)
 
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from hub.formats.safetensors_header import ADAPTER, hash_file, read_header
+
+log = logging.getLogger(__name__)
 
 
 def verify_files(entries: list[tuple[dict, Path]]) -> list[str]:
     """entries: (recorded file dict with name/size/sha256, path on disk) -> problems."""
     problems = []
     for record, path in entries:
+        log.debug("verifying %s against sha256 %s", path, record["sha256"])
         if path.is_symlink():   # a linked adapter's file swapped for a link: never followed
             problems.append(f"{record['name']}: is a symbolic link now ({path}); hub never follows it")
             continue

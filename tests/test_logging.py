@@ -38,7 +38,7 @@ def test_hub_log_debug_lists_with_log_lines_and_clean_json():
     assert any("hub.registry.fastread: list:" in line for line in _log_lines(again.stderr))
 
 
-def test_verbose_flag_means_debug_and_quiet_without_it(artifacts):
+def test_verbose_flag_means_debug_and_quiet_without_it(artifacts, tmp_path):
     _base, adapter = artifacts["plain"]
     added = _hub("-v", "add", str(adapter), "--name", "style", "--json")
     assert added.returncode == 0, added.stderr
@@ -46,6 +46,11 @@ def test_verbose_flag_means_debug_and_quiet_without_it(artifacts):
     lines = _log_lines(added.stderr)
     assert any("DEBUG hub.inspect: inspecting" in line for line in lines)
     assert any("hub.registry.store: adapter_model.safetensors: stored as blob" in line for line in lines)
+    exported = _hub("-v", "export", "style", str(tmp_path / "out"))
+    assert exported.returncode == 0, exported.stderr
+    assert f"hub.atomic: wrote {tmp_path / 'out'}" in exported.stderr
+    verified = _hub("-v", "verify")
+    assert verified.returncode == 0 and "hub.verify: verifying " in verified.stderr
     quiet = _hub("list", "--json")
     assert quiet.returncode == 0 and quiet.stderr == ""
     assert [r["name"] for r in json.loads(quiet.stdout)] == ["style"]
