@@ -222,11 +222,21 @@ class BrowseIndex:
                     value = _sort_value(sort)
                     values = self._orders[("values", sort)] = [None if e is None else value(e) for e in entries]
                 # stable sorts: ties stay in name order, ascending, in both directions (as SQL's ", name ASC")
-                if sort in _NULLABLE_SORTS:
+                if sort == "created":    # mostly distinct: NULLs set apart, the rest sorted as they are
                     nulls = [i for i in by_name if values[i] is None]
-                    order = sorted((i for i in by_name if values[i] is not None), key=values.__getitem__,
+                    order = sorted([i for i in by_name if values[i] is not None], key=values.__getitem__,
                                    reverse=desc)
                     order = order + nulls if desc else nulls + order
+                elif sort in _NULLABLE_SORTS:
+                    # few distinct values: their ranks, NULL lowest; one sort of ints puts NULLs first
+                    # ascending and last descending, as SQL does
+                    ranks = self._orders.get(("ranks", sort))
+                    if ranks is None:
+                        distinct = sorted({v for v in values if v is not None})
+                        rank = dict(zip(distinct, range(len(distinct))))
+                        rank[None] = -1
+                        ranks = self._orders[("ranks", sort)] = list(map(rank.__getitem__, values))
+                    order = sorted(by_name, key=ranks.__getitem__, reverse=desc)
                 else:
                     order = sorted(by_name, key=values.__getitem__, reverse=desc)
             self._orders[key] = order
@@ -275,6 +285,9 @@ class BrowseIndex:
         if previous is None or not all(any(o in n for n in new_words) for o in old_words):
             return None
         search = self._search
+        if len(new_words) == 1:
+            needle = new_words[0]     # the common case: no generator per entry
+            return [i for i in previous if needle in search[i]]
         return [i for i in previous if all(w in search[i] for w in new_words)]
 
     def _match_all(self, flt: ListFilter) -> list[int]:
