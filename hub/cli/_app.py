@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from hub._version import __version__
+from hub._version import DISTRIBUTION, __version__
 from hub.error_lines import render_error
 
 
@@ -89,7 +89,7 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 @click.group(cls=HubGroup, context_settings=CONTEXT)
-@click.version_option(__version__, prog_name="hub")
+@click.version_option(__version__, prog_name="hub", message=f"%(prog)s %(version)s ({DISTRIBUTION})")
 @click.option("--db", "db_url", envvar="HUB_DATABASE_URL", metavar="URL",
               help="Registry database URL (default: SQLite under HUB_HOME; e.g. postgresql://user@host/hub).")
 @click.option("--home", envvar="HUB_HOME", metavar="DIR", type=click.Path(file_okay=False),

@@ -84,3 +84,12 @@ def test_distribution_name_declared_and_used():
     readme = (ROOT / "README.md").read_text()
     assert f"pip install {hub.DISTRIBUTION}" in readme
     assert (ROOT / "hub" / "py.typed").is_file()
+
+
+def test_version_names_the_distribution():
+    from click.testing import CliRunner
+
+    from hub.cli import cli
+
+    result = CliRunner().invoke(cli, ["--version"])
+    assert result.exit_code == 0 and result.output == f"hub {hub.__version__} ({hub.DISTRIBUTION})\n"
