@@ -141,11 +141,12 @@ class CudaIO:
             self.compute.wait_event(uploaded)
             with torch.cuda.stream(self.compute):
                 dev.record_stream(self.compute)
-                acc = dev.float()
+                base_finite = torch.isfinite(dev).all()
+                acc = dev.float()     # dev itself when the weight is fp32: it is not needed after this
                 for left, right, scaling in terms:   # PEFT's order: delta first, then one add
                     acc += (left[row0:row0 + rows.shape[0]] @ right) * scaling
                 out = acc.to(rows.dtype)
-                bad = torch.isfinite(dev).all() & ~torch.isfinite(out).all()
+                bad = base_finite & ~torch.isfinite(out).all()
                 folded = torch.cuda.Event()
                 folded.record(self.compute)
             self.copy.wait_event(folded)
