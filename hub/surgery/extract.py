@@ -15,6 +15,7 @@ tensor appears in the report: nothing is dropped silently.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 
@@ -28,6 +29,8 @@ from hub.surgery.assemble import NewModule, assemble
 from hub.surgery.report import ModuleChange, Surgery
 from hub.surgery.rsvd import randomized_svd
 from hub.surgery.weights import ModelWeights
+
+log = logging.getLogger(__name__)
 
 FACTOR_KINDS = ("linear", "conv1d", "embedding")
 DEFAULT_MAX_ERROR = 0.5
@@ -104,6 +107,8 @@ def extract(base: ModelWeights, tuned: ModelWeights, rank: int | None = None, en
     if high_error not in ("keep", "save", "leave"):
         raise UsageError(f"unknown choice {high_error!r}", "hub extract", "keep, save or leave")
     groups = plan(base, tuned, targets, rank)
+    log.debug("extract: %d weight groups, rank %s, energy %s, high error: %s above %g", len(groups), rank, energy,
+              high_error, max_error)
     changes: list[ModuleChange] = []
     modules: list[NewModule] = []
     saved: dict[str, torch.Tensor] = {}

@@ -10,6 +10,8 @@ norm of all of them, which is what each ModuleChange reports.
 
 from __future__ import annotations
 
+import logging
+
 import torch
 
 from hub.combine.core import map_modules
@@ -18,6 +20,8 @@ from hub.combine.lowrank import choose_rank, factored_svd, truncate, zero_tolera
 from hub.errors import Unsupported, UsageError
 from hub.surgery.assemble import NewModule, assemble
 from hub.surgery.report import ModuleChange, Surgery
+
+log = logging.getLogger(__name__)
 
 COMPUTE = torch.float64   # factors are small (r columns): exactness is cheap here
 
@@ -57,6 +61,7 @@ def resize(adapter: AdapterFactors, rank: int | None = None, energy: float | Non
            dtype: torch.dtype = torch.float32) -> Surgery:
     """Resize every LoRA module of ``adapter`` (DoRA refused: see ``hub fix``)."""
     check_rank_energy(rank, energy, adapter.name)
+    log.debug("resize %s: rank %s, energy %s, %d modules", adapter.name, rank, energy, len(adapter.modules))
     if adapter.info.use_dora:
         raise Unsupported(f"adapter {adapter.name} is DoRA: its effective change depends on the base weights, "
                           "so truncating its factors is not the best approximation of it", adapter.name,
