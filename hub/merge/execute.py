@@ -32,7 +32,7 @@ from hub.errors import HubError
 from hub.merge import maths
 from hub.merge import device_io
 from hub.merge.device_io import open_device, resolve_device
-from hub.merge.plan import BiasOp, LoraOp, MergePlan, TensorTask
+from hub.merge.plan import STREAM_POOL_BYTES, BiasOp, LoraOp, MergePlan, TensorTask
 from hub.merge.quantized import Drift, measure_task
 from hub.atomic import AtomicFolder
 from hub.merge.writer import ShardStream, write_index
@@ -49,7 +49,7 @@ DEFAULT_PREFETCH_BYTES = 512 << 20
 # streamed pieces: rows of one weight, about this many bytes, in a pool of about POOL_BYTES
 # (at least 3 buffers, so that reading, folding and writing each have one)
 PIECE_BYTES = 8 << 20
-POOL_BYTES = 64 << 20
+POOL_BYTES = STREAM_POOL_BYTES
 LINEAGE_NAME = "hub_merge.json"
 
 
@@ -161,16 +161,6 @@ class _Pool:
             self.free.put(buf)
 
 
-STREAM_DTYPES = ("F32", "F16", "BF16")
-
-
-def streamable(task: TensorTask) -> bool:
-    """Folded in row pieces: a 2-D weight that only gets plain LoRA deltas, in its own dtype."""
-    return (task.replace is None and not task.quantized and len(task.shape) == 2 and bool(task.ops)
-            and task.in_dtype == task.out_dtype and task.in_dtype in STREAM_DTYPES
-            and all(isinstance(op, LoraOp) and not op.magnitude_key for op in task.ops))
-
-
 def piece_rows(task: TensorTask, piece_bytes: int) -> int:
     """Rows per streamed piece: about piece_bytes, a multiple of device_io.ROW_ALIGN (or the whole weight)."""
     align = device_io.ROW_ALIGN
@@ -180,7 +170,7 @@ def piece_rows(task: TensorTask, piece_bytes: int) -> int:
 def _pool_buffer_bytes(plan: MergePlan, piece_bytes: int) -> int:
     """The largest streamed piece of this plan (pieces are whole rows, aligned)."""
     sizes = [min(task.shape[0], piece_rows(task, piece_bytes)) * (task.in_bytes // task.shape[0])
-             for task in plan.tasks if streamable(task)]
+             for task in plan.tasks if task.streamable]
     return max(sizes, default=0)
 
 
@@ -264,7 +254,7 @@ def _reader(plan: MergePlan, out: queue.Queue, budget: _Budget, pool: _Pool, sto
                 if not _put(out, task, stop):
                     return
                 continue
-            if streamable(task):
+            if task.streamable:
                 if not _stream_task(task, adapter, fd_of(task.source_file), pool, out, stop, piece_bytes):
                     return
                 continue

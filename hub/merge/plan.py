@@ -34,6 +34,9 @@ DTYPE_CHOICES = {"keep": None, "bf16": "BF16", "fp16": "F16", "fp32": "F32"}
 DEFAULT_SHARD_SIZE = 5 * 1000**3
 # resident size of Python + torch + hub before any tensor is read (measured: ~235 MB on Linux x86-64)
 RUNTIME_BASELINE_BYTES = 250 * 1000**2
+# host buffers of the streamed path (hub.merge.execute): whatever the model's size
+STREAM_POOL_BYTES = 64 << 20
+STREAM_DTYPES = ("F32", "F16", "BF16")
 # LoraConfig fields whose layers are not a plain or DoRA LoRA: their merge is something else
 UNMERGEABLE_OPTIONS = (
     "use_bdlora", "alora_invocation_tokens", "arrow_config", "velora_config", "monteclora_config",
@@ -129,6 +132,13 @@ class TensorTask:
         return self.replace is not None or bool(self.ops)
 
     @property
+    def streamable(self) -> bool:
+        """Folded in row pieces (hub.merge.execute): a 2-D weight that only gets plain LoRA deltas, in its own dtype."""
+        return (self.replace is None and not self.quantized and len(self.shape) == 2 and bool(self.ops)
+                and self.in_dtype == self.out_dtype and self.in_dtype in STREAM_DTYPES
+                and all(isinstance(op, LoraOp) and not op.magnitude_key for op in self.ops))
+
+    @property
     def raw_copy(self) -> bool:
         """Bytes can go from the base file to the output untouched."""
         return not self.touched and not self.quantized and self.in_dtype == self.out_dtype
@@ -161,21 +171,22 @@ class MergePlan:
         return sum(t.in_bytes for t in self.tasks) + adapter_bytes
 
     def peak_memory_estimate(self, prefetch_bytes: int, in_flight_tensors: int = 11) -> int:
-        """Interpreter and torch, plus the tensors in flight (bounded by the prefetch budget
-        and by the pipeline's queues: at most ``in_flight_tensors`` at once), plus the fp32
-        working set of the largest computed tensor (weight and delta, and the unmerged copy
-        DoRA needs), plus the adapters. Untouched tensors are copied file to file and cost
-        nothing here."""
-        computed = sorted((t for t in self.tasks if not t.raw_copy), key=lambda t: t.in_bytes + t.out_bytes,
-                          reverse=True)
+        """Interpreter and torch, plus the streamed path's buffer pool, plus the tensors merged
+        whole in flight (bounded by the prefetch budget and by the pipeline's queues: at most
+        ``in_flight_tensors`` at once) with the fp32 working set of the largest (weight and delta,
+        and the unmerged copy DoRA needs), plus the adapters. Untouched tensors are copied file
+        to file and cost nothing here."""
+        pool = STREAM_POOL_BYTES if any(t.streamable for t in self.tasks) else 0
+        computed = sorted((t for t in self.tasks if not t.raw_copy and not t.streamable),
+                          key=lambda t: t.in_bytes + t.out_bytes, reverse=True)
         if not computed:
-            return RUNTIME_BASELINE_BYTES
+            return RUNTIME_BASELINE_BYTES + pool + sum(a.info.size_bytes for a in self.adapters)
         largest = computed[0].in_bytes + computed[0].out_bytes
         queued = sum(t.in_bytes + t.out_bytes for t in computed[:in_flight_tensors])
         in_flight = min(max(prefetch_bytes, largest), queued)
         has_dora = any(isinstance(op, LoraOp) and op.magnitude_key for t in computed for op in t.ops)
         working = max(t.numel for t in computed) * 4 * (3 if has_dora else 2)
-        return RUNTIME_BASELINE_BYTES + in_flight + working + sum(a.info.size_bytes for a in self.adapters)
+        return RUNTIME_BASELINE_BYTES + pool + in_flight + working + sum(a.info.size_bytes for a in self.adapters)
 
     def describe(self, device: str, prefetch_bytes: int) -> dict:
         """The dry-run report (also what the CLI prints with --json)."""
