@@ -65,3 +65,51 @@ async def test_cursor_follows_typed_filters_after_a_dialog_created_an_adapter(re
         screen.action_run("resize")
         await settle(pilot, lambda: any("matches the filter" in n.message for n in app._notifications),
                      what="the empty-filter warning")
+
+
+async def test_filters_typed_while_the_index_loads_show_exact_first_rows_and_a_provisional_count(
+        registry, monkeypatch):
+    """The loading thread is held after its first chunk (an Event, not a delay): the filter is
+    answered from that chunk, marked provisional, and made exact when the load ends."""
+    import threading
+
+    from hub.service import Hub
+
+    release = threading.Event()
+    original = Hub.browse_index
+
+    def held(self, on_chunk=None, first=2_000, chunk=25_000):
+        def grew(index):
+            if on_chunk is not None:
+                on_chunk(index)
+            release.wait(60)
+        return original(self, on_chunk=grew, first=2, chunk=1)
+
+    async def until(pilot, cond, what):
+        # polls without waiting for every worker: the loading one is held on purpose
+        import time
+
+        deadline = time.monotonic() + 60
+        while not cond():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            await pilot.pause(0.05)
+
+    monkeypatch.setattr(Hub, "browse_index", held)
+    app = create_app(registry)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = main_screen(app)
+        table = screen.table
+        await until(pilot, lambda: table.settled and screen.source.index is not None, "the first chunk")
+        assert not screen.source.indexed and table.total == 4      # unfiltered: SQL's exact count
+        await pilot.press("slash", *"llama", "enter")
+        # the first chunk holds gpt2-attn and llama-dora: one match so far, and it is the first row
+        await until(pilot, lambda: table.settled and screen.filter_bar.text == "llama" and table.partial,
+                    "the provisional answer")
+        assert table.total == 1 and table.current_name == "llama-dora"
+        assert "1+ adapter match" in str(screen.query_one("#status").render())
+        release.set()
+        await until(pilot, lambda: screen.source.indexed and table.settled and not table.partial,
+                    "the complete index")
+        assert table.total == 3 and [table.row_at(i).name for i in range(3)] == [
+            "llama-dora", "llama-plain", "llama-rslora"]
+        assert "3 adapters match" in str(screen.query_one("#status").render())
