@@ -61,8 +61,11 @@ def main() -> None:
     page = ListFilter(limit=200)
     t = {"old page": [], "new page": []}
     for _ in range(args.rounds):
-        t0 = time.perf_counter(); old_first_page(hub, page); t["old page"].append(time.perf_counter() - t0)
-        t0 = time.perf_counter(); hub.list_rows(page, sources=False); t["new page"].append(time.perf_counter() - t0)
+        for label, fetch in (("old page", lambda: old_first_page(hub, page)),
+                             ("new page", lambda: hub.list_rows(page, sources=False))):
+            t0 = time.perf_counter()
+            fetch()
+            t[label].append(time.perf_counter() - t0)
     print(f"first page in SQL   old {_stats(t['old page'])}\n                    new {_stats(t['new page'])}"
           f"\n  ratio old/new (medians) {statistics.median(t['old page']) / statistics.median(t['new page']):.1f}x")
 
