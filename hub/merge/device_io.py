@@ -74,7 +74,7 @@ def _fits(acc: torch.Tensor, dtype: torch.dtype) -> bool:
 
 class HostIO:
     """Folding on the CPU, in place, in cache-sized sub-blocks (no pinned memory, no streams).
-    Adapter factors are read with pread, not mapped (hub.merge.execute._AdapterFile)."""
+    Adapter factors are read with pread, not mapped (hub.merge.reading._AdapterFile)."""
 
     device = "cpu"
 

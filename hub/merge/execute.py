@@ -28,28 +28,21 @@ from pathlib import Path
 
 import torch
 
-from hub.errors import HubError
 from hub.merge import maths
-from hub.merge import device_io
 from hub.merge.device_io import open_device, resolve_device
-from hub.merge.plan import STREAM_POOL_BYTES, BiasOp, LoraOp, MergePlan, TensorTask
+from hub.merge.plan import BiasOp, LoraOp, MergePlan, TensorTask
+from hub.merge.reading import (DONE, PIECE_BYTES, POOL_BYTES, TORCH_DTYPES, Budget, Loaded, Piece, Pool,
+                               check_finite, get, overflow, pool_buffer_bytes, put, run_reader)
 from hub.merge.quantized import Drift, measure_task
 from hub.atomic import AtomicFolder
 from hub.merge.writer import ShardStream, write_index
 from hub.progress import Progress
 
-TORCH_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64}
-# packed weights of quantized bases are read too (hub.merge.quantized)
-READ_DTYPES = {**TORCH_DTYPES, "U8": torch.uint8, "I8": torch.int8}
 CONFIG_DTYPES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}
 # files of the base folder that are weights in another format or describe only the base
 SKIP_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".gguf", ".onnx", ".safetensors")
 SKIP_NAMES = ("README.md", ".gitattributes", "hub_merge.json")
 DEFAULT_PREFETCH_BYTES = 512 << 20
-# streamed pieces: rows of one weight, about this many bytes, in a pool of about POOL_BYTES
-# (at least 3 buffers, so that reading, folding and writing each have one)
-PIECE_BYTES = 8 << 20
-POOL_BYTES = STREAM_POOL_BYTES
 LINEAGE_NAME = "hub_merge.json"
 
 
@@ -73,251 +66,6 @@ class MergeResult:
         return asdict(self)
 
 
-class _Budget:
-    """Bytes in flight between reader and writer; one oversized tensor may always pass."""
-
-    def __init__(self, limit: int, stop: threading.Event):
-        self.limit, self.used, self.stop = limit, 0, stop
-        self.cond = threading.Condition()
-
-    def acquire(self, n: int) -> bool:
-        with self.cond:
-            while self.used and self.used + n > self.limit:
-                if self.stop.is_set():
-                    return False
-                self.cond.wait(0.1)
-            self.used += n
-            return True
-
-    def release(self, n: int) -> None:
-        with self.cond:
-            self.used -= n
-            self.cond.notify_all()
-
-
-_DONE = object()
-
-
-def _put(q: queue.Queue, item, stop: threading.Event) -> bool:
-    while not stop.is_set():
-        try:
-            q.put(item, timeout=0.1)
-            return True
-        except queue.Full:
-            continue
-    return False
-
-
-def _get(q: queue.Queue, stop: threading.Event):
-    while True:
-        try:
-            return q.get(timeout=0.1)
-        except queue.Empty:
-            if stop.is_set():
-                return _DONE
-
-
-@dataclass
-class _Loaded:
-    task: TensorTask
-    weight: torch.Tensor
-    op_tensors: list[dict[str, torch.Tensor]]
-    cost: int
-    owned: bool = False     # weight lives in a buffer of our own (safe to add into)
-    original: torch.Tensor | None = None   # the weight before a quantization round trip (drift report)
-
-
-@dataclass
-class _Piece:
-    """Rows [row0, row0 + rows.shape[0]) of a streamed weight, in a pool buffer."""
-    task: TensorTask
-    row0: int
-    rows: torch.Tensor          # a view into buf, in the weight's dtype
-    buf: torch.Tensor
-    terms: list                 # (left, right, scaling) of the whole tensor, fp32
-    first: bool
-    ticket: object = None
-
-
-class _Pool:
-    """A fixed set of host buffers (pinned on CUDA) shared by reader and writer."""
-
-    def __init__(self, io, count: int, nbytes: int, stop: threading.Event):
-        self.io, self.nbytes, self.stop = io, nbytes, stop
-        self.free: queue.Queue = queue.Queue()
-        self.made, self.count = 0, count
-
-    def take(self, nbytes: int) -> torch.Tensor | None:
-        if nbytes > self.nbytes:        # a single row wider than a piece: a buffer of its own
-            return self.io.host_buffer(nbytes)
-        if self.free.empty() and self.made < self.count:
-            self.made += 1
-            return self.io.host_buffer(self.nbytes)
-        item = _get(self.free, self.stop)
-        return None if item is _DONE else item
-
-    def give(self, buf: torch.Tensor) -> None:
-        if buf.numel() == self.nbytes:
-            self.free.put(buf)
-
-
-def piece_rows(task: TensorTask, piece_bytes: int) -> int:
-    """Rows per streamed piece: about piece_bytes, a multiple of device_io.ROW_ALIGN (or the whole weight)."""
-    align = device_io.ROW_ALIGN
-    return max(align, piece_bytes // (task.in_bytes // task.shape[0] or 1) // align * align)
-
-
-def _pool_buffer_bytes(plan: MergePlan, piece_bytes: int) -> int:
-    """The largest streamed piece of this plan (pieces are whole rows, aligned)."""
-    sizes = [min(task.shape[0], piece_rows(task, piece_bytes)) * (task.in_bytes // task.shape[0])
-             for task in plan.tasks if task.streamable]
-    return max(sizes, default=0)
-
-
-def _terms(task: TensorTask, adapter) -> list[tuple[torch.Tensor, torch.Tensor, float]]:
-    """(left, right, scaling) per LoRA op, so that the delta's rows are left[rows] @ right."""
-    terms = []
-    for op in task.ops:
-        f = adapter(op.adapter)
-        t = {"A": f.get_tensor(op.a_key), "B": f.get_tensor(op.b_key)}
-        _check_finite(task, op, t)
-        a, b = t["A"].float(), t["B"].float()
-        # Conv1D and embeddings store the transposed layout: ΔW = (B @ A)ᵀ = Aᵀ @ Bᵀ
-        terms.append((a.T, b.T, op.scaling) if (op.embedding or op.fan_in_fan_out) else (b, a, op.scaling))
-    return terms
-
-
-def _pread_into(fd: int, view: memoryview, offset: int) -> None:
-    done, nbytes = 0, view.nbytes
-    while done < nbytes:
-        got = os.preadv(fd, [view[done:]], offset + done)
-        if got == 0:
-            raise HubError("base model file ended early", f"fd {fd} at byte {offset + done}",
-                           "the file changed or is truncated; re-download the base")
-        done += got
-
-
-def read_range(fd: int, offset: int, nbytes: int, dtype: str, shape: tuple[int, ...]) -> torch.Tensor:
-    """One tensor's bytes straight from the base file into a fresh buffer.
-
-    pread rather than safe_open's mmap: pages of a mapped shard stay in the process's
-    resident set until the mapping goes, so a merge through mmap grows by every byte it
-    touches; a private buffer is freed as soon as the tensor is written."""
-    if nbytes == 0:
-        return torch.empty(shape, dtype=READ_DTYPES[dtype])
-    buf = bytearray(nbytes)
-    _pread_into(fd, memoryview(buf), offset)
-    return torch.frombuffer(buf, dtype=READ_DTYPES[dtype]).reshape(shape)
-
-
-class _AdapterFile:
-    """An adapter's tensors by key, each pread into its own buffer: a mapped file would keep every
-    page it served in the resident set, so a 7 B all-linear adapter would add its size to the peak."""
-
-    def __init__(self, path: Path):
-        from hub.formats.safetensors_header import ADAPTER, read_header
-
-        self.header = read_header(path, ADAPTER)
-        self.fd = os.open(path, os.O_RDONLY)
-
-    def get_tensor(self, key: str) -> torch.Tensor:
-        e = self.header.tensors[key]
-        return read_range(self.fd, self.header.data_start + e.begin, e.nbytes, e.dtype, e.shape)
-
-    def close(self) -> None:
-        os.close(self.fd)
-
-
-def _reader(plan: MergePlan, out: queue.Queue, budget: _Budget, pool: _Pool, stop: threading.Event,
-            errors: list, piece_bytes: int = PIECE_BYTES) -> None:
-    from hub.formats.adapter_weights import WEIGHTS_NAME
-
-    base_dir = Path(plan.base.path)
-    adapters: dict = {}
-    fds: dict[str, int] = {}
-
-    def adapter(idx):
-        if idx not in adapters:
-            adapters[idx] = _AdapterFile(Path(plan.adapters[idx].info.path) / WEIGHTS_NAME)
-        return adapters[idx]
-
-    def fd_of(file):
-        if file not in fds:
-            fds[file] = os.open(base_dir / file, os.O_RDONLY)
-        return fds[file]
-
-    try:
-        for task in plan.tasks:
-            if stop.is_set():
-                return
-            if task.raw_copy:
-                if not _put(out, task, stop):
-                    return
-                continue
-            if task.streamable:
-                if not _stream_task(task, adapter, fd_of(task.source_file), pool, out, stop, piece_bytes):
-                    return
-                continue
-            cost = task.in_bytes + task.out_bytes
-            if not budget.acquire(cost):
-                return
-            owned = task.replace is None
-            original = None
-
-            def read(file, begin, nbytes, dtype, shape):
-                return read_range(fd_of(file), begin, nbytes, dtype, shape)
-
-            if task.replace is not None:
-                weight = adapter(task.replace.adapter).get_tensor(task.replace.key)
-            elif task.packed is not None:     # a packed weight: dequantized here
-                weight = task.packed.load(lambda p: read(p.file, p.begin, p.end - p.begin, p.dtype, p.shape))
-            else:
-                weight = read(task.source_file, task.begin, task.in_bytes, task.in_dtype, task.shape)
-            if task.transform is not None:    # QLoRA round trip of a full-precision weight
-                original = weight if task.original else None
-                weight = task.transform(weight)
-            op_tensors = []
-            for op in task.ops:
-                f = adapter(op.adapter)
-                if isinstance(op, BiasOp):
-                    op_tensors.append({"bias": f.get_tensor(op.key)})
-                else:
-                    t = {"A": f.get_tensor(op.a_key), "B": f.get_tensor(op.b_key)}
-                    if op.magnitude_key:
-                        t["magnitude"] = f.get_tensor(op.magnitude_key)
-                    op_tensors.append(t)
-            if not _put(out, _Loaded(task, weight, op_tensors, cost, owned, original), stop):
-                return
-        _put(out, _DONE, stop)
-    except BaseException as exc:  # noqa: BLE001 - surfaced in the caller's thread
-        errors.append(exc)
-        stop.set()
-    finally:
-        for f in adapters.values():
-            f.close()
-        for fd in fds.values():
-            os.close(fd)
-
-
-def _stream_task(task: TensorTask, adapter, fd: int, pool: _Pool, out: queue.Queue, stop: threading.Event,
-                 piece_bytes: int) -> bool:
-    terms = _terms(task, adapter)
-    n, cols = task.shape
-    row_bytes = task.in_bytes // n
-    step = piece_rows(task, piece_bytes)
-    for row0 in range(0, n, step):
-        count = min(step, n - row0)
-        buf = pool.take(count * row_bytes)
-        if buf is None:
-            return False
-        view = memoryview(buf.numpy())[:count * row_bytes]
-        _pread_into(fd, view, task.begin + row0 * row_bytes)
-        rows = buf[:count * row_bytes].view(READ_DTYPES[task.in_dtype]).view(count, cols)
-        if not _put(out, _Piece(task, row0, rows, buf, terms, row0 == 0), stop):
-            return False
-    return True
-
-
 def fold(task: TensorTask, weight: torch.Tensor, op_tensors: list[dict[str, torch.Tensor]], device: str,
          owned: bool = False) -> torch.Tensor:
     """The merged value of one output tensor, computed in fp32 on ``device``, returned on CPU in the output dtype."""
@@ -332,7 +80,7 @@ def fold(task: TensorTask, weight: torch.Tensor, op_tensors: list[dict[str, torc
     shares_input = base.data_ptr() == weight.data_ptr() and not owned
     acc = base.clone() if (needs_base or shares_input) else base
     for op, t in zip(task.ops, op_tensors):
-        _check_finite(task, op, t)
+        check_finite(task, op, t)
         if isinstance(op, BiasOp):
             acc += maths.bias_delta(t["bias"].to(**f32), op.scaling)
             continue
@@ -353,24 +101,11 @@ def fold(task: TensorTask, weight: torch.Tensor, op_tensors: list[dict[str, torc
     # finite factors times finite weights can still overflow (fp32, or the output dtype):
     # refuse rather than write a model of Inf/NaN; a base that already holds them is its own affair
     if not bool(torch.isfinite(out).all()) and bool(torch.isfinite(weight).all()):
-        raise _overflow(task, out_dtype)
+        raise overflow(task, out_dtype)
     return out.cpu()
 
 
-def _overflow(task: TensorTask, dtype: torch.dtype) -> HubError:
-    return HubError(f"merging gives values too large for {str(dtype).removeprefix('torch.')} in {task.name}",
-                    "the adapter weights or lora_alpha", "lower the weights, or merge with --dtype fp32")
-
-
-def _check_finite(task: TensorTask, op, tensors: dict[str, torch.Tensor]) -> None:
-    # the factors are tiny next to the weight: checking them, not the merged tensor, is free
-    for role, t in tensors.items():
-        if not torch.isfinite(t).all():
-            raise HubError(f"{role} of {op.module} has NaN or Inf values", f"adapter #{op.adapter + 1} for {task.name}",
-                           "the adapter is broken; check it with `hub verify`")
-
-
-def _writer(plan: MergePlan, folder: Path, inbox: queue.Queue, budget: _Budget, pool: _Pool, io,
+def _writer(plan: MergePlan, folder: Path, inbox: queue.Queue, budget: Budget, pool: Pool, io,
             stop: threading.Event, errors: list, progress: Progress | None) -> None:
     base_dir = Path(plan.base.path)
     fds: dict[str, int] = {}
@@ -382,10 +117,10 @@ def _writer(plan: MergePlan, folder: Path, inbox: queue.Queue, budget: _Budget, 
         tasks_by_file.setdefault(task.out_file, []).append(task)
     try:
         while True:
-            item = _get(inbox, stop)
-            if item is _DONE:
+            item = get(inbox, stop)
+            if item is DONE:
                 break
-            if isinstance(item, _Piece):
+            if isinstance(item, Piece):
                 task = item.task
             else:
                 task, pieces, cost = item if isinstance(item, tuple) else (item, None, 0)
@@ -394,11 +129,11 @@ def _writer(plan: MergePlan, folder: Path, inbox: queue.Queue, budget: _Budget, 
                     stream.close()
                 entries = [e for t in tasks_by_file[task.out_file] for e in t.entries]
                 stream = ShardStream(folder / task.out_file, entries, {"format": "pt"})
-            if isinstance(item, _Piece):
+            if isinstance(item, Piece):
                 if item.first:
                     stream.begin(task.name, task.out_bytes)
                 if not io.wait(item.ticket):
-                    raise _overflow(task, item.rows.dtype)
+                    raise overflow(task, item.rows.dtype)
                 data = item.rows.reshape(-1).view(torch.uint8)
                 stream.write_bytes(memoryview(data.numpy()))
                 done += data.numel()
@@ -447,15 +182,15 @@ def execute(plan: MergePlan, out_dir: str | os.PathLike, *, device: str = "auto"
     folder.check()
     stop = threading.Event()
     errors: list[BaseException] = []
-    budget = _Budget(prefetch_bytes, stop)
+    budget = Budget(prefetch_bytes, stop)
     loaded: queue.Queue = queue.Queue(maxsize=4)
     finished: queue.Queue = queue.Queue(maxsize=4)
     drift = Drift() if plan.quant else None
     with _terminate_as_interrupt(), _compute_threads(device), folder as tmp:
         io = open_device(device)
-        buffer_bytes = _pool_buffer_bytes(plan, piece_bytes)
-        pool = _Pool(io, max(3, POOL_BYTES // max(1, buffer_bytes)), buffer_bytes, stop)
-        reader = threading.Thread(target=_reader, args=(plan, loaded, budget, pool, stop, errors, piece_bytes),
+        buffer_bytes = pool_buffer_bytes(plan, piece_bytes)
+        pool = Pool(io, max(3, POOL_BYTES // max(1, buffer_bytes)), buffer_bytes, stop)
+        reader = threading.Thread(target=run_reader, args=(plan, loaded, budget, pool, stop, errors, piece_bytes),
                                   name="hub-merge-reader", daemon=True)
         writer = threading.Thread(target=_writer,
                                   args=(plan, tmp, finished, budget, pool, io, stop, errors, progress),
@@ -464,18 +199,18 @@ def execute(plan: MergePlan, out_dir: str | os.PathLike, *, device: str = "auto"
         writer.start()
         try:
             while True:
-                item = _get(loaded, stop)
-                if item is _DONE:
+                item = get(loaded, stop)
+                if item is DONE:
                     break
-                if isinstance(item, _Piece):
+                if isinstance(item, Piece):
                     if item.first:
                         on_device = io.prepare(item.terms)
                     item.ticket = io.fold(item.rows, item.row0, on_device)
-                elif isinstance(item, _Loaded):
+                elif isinstance(item, Loaded):
                     item = (item.task, _compute(item, device, drift), item.cost)
-                if not _put(finished, item, stop):
+                if not put(finished, item, stop):
                     break
-            _put(finished, _DONE, stop)
+            put(finished, DONE, stop)
             writer.join()
         except BaseException:
             stop.set()
@@ -504,7 +239,7 @@ def execute(plan: MergePlan, out_dir: str | os.PathLike, *, device: str = "auto"
     )
 
 
-def _compute(item: _Loaded, device: str, drift: Drift | None) -> list[tuple[str, torch.Tensor]]:
+def _compute(item: Loaded, device: str, drift: Drift | None) -> list[tuple[str, torch.Tensor]]:
     """The tensors one task writes: the folded value, or its packed pieces when requantized."""
     task = item.task
     base = item.weight if drift is not None and task.ops else None

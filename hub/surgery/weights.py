@@ -1,6 +1,6 @@
 """Read single tensors of a Hugging Face model folder, one at a time.
 
-pread into a private buffer (hub.merge.execute.read_range), as `hub merge` reads, so a
+pread into a private buffer (hub.merge.reading.read_range), as `hub merge` reads, so a
 pass over a model holds one tensor per open reader, not the mapped shards."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import torch
 from hub.errors import InvalidBaseModel
 from hub.formats.base_model import BaseModelInfo, read_base_model
 from hub.formats.safetensors_header import SafetensorsHeader, hash_file, read_header
-from hub.merge.execute import read_range
+from hub.merge.reading import read_range
 
 HEAD_NAMES = ("lm_head.weight", "embed_out.weight")
 
