@@ -106,10 +106,11 @@ async def test_filters_typed_while_the_index_loads_show_exact_first_rows_and_a_p
         await until(pilot, lambda: table.settled and screen.filter_bar.text == "llama" and table.partial,
                     "the provisional answer")
         assert table.total == 1 and table.current_name == "llama-dora"
-        assert "1+ adapter match" in str(screen.query_one("#status").render())
+        status = screen.query_one("#status")
+        await until(pilot, lambda: "1+ adapter match" in str(status.render()), "the provisional count")
         release.set()
         await until(pilot, lambda: screen.source.indexed and table.settled and not table.partial,
                     "the complete index")
         assert table.total == 3 and [table.row_at(i).name for i in range(3)] == [
             "llama-dora", "llama-plain", "llama-rslora"]
-        assert "3 adapters match" in str(screen.query_one("#status").render())
+        await until(pilot, lambda: "3 adapters match" in str(status.render()), "the exact count")
