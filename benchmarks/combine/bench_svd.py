@@ -6,10 +6,12 @@ q/k/v/o_proj, all 4096 x 4096): ranks 16 / 16 / 32, one with rsLoRA, weights
 
   hub-math   hub.combine.combine() on factors already in memory (QR + small SVD per module)
   hub-files  load the three adapter folders, combine, write the PEFT folder
+  hub-math-np  the same on numpy arrays (hub's path for float16/32/64 parents: no torch import)
   hub-cli    `hub combine ... --method svd --rank 32` as a subprocess against a fresh
-             HUB_HOME (interpreter start, torch import, registry add included; bytecode
-             cached as installed), median of --cli-repeats, alternating with a bare
-             `python -c "import torch"` (the floor any torch command pays)
+             HUB_HOME (interpreter start, registry add included; float parents take the
+             numpy path, so no torch import; bytecode cached as installed), median of
+             --cli-repeats, alternating with a bare `python -c "import torch"` (the floor
+             the torch path pays) and, with --before CHECKOUT, that checkout's CLI
   peft       PeftModel + add_weighted_adapter(svd, svd_rank=32) on a Llama model with the
              same module shapes but only --peft-layers layers (default 1 = 4 modules): PEFT
              forms every 4096 x 4096 delta and runs a full SVD, ~a minute per module on two
@@ -150,6 +152,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5, help="runs of each hub timing (best and median printed)")
     ap.add_argument("--cli-repeats", type=int, default=3, help="runs of the CLI (median printed)")
     ap.add_argument("--skip-cli", action="store_true")
+    ap.add_argument("--before", type=Path, metavar="CHECKOUT",
+                    help="also run that checkout's `hub combine` (PYTHONPATH), alternating with this one's")
     ap.add_argument("--skip-peft", action="store_true")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
@@ -176,6 +180,15 @@ def main() -> None:
             ours = combine(parents, "svd", {"rank": args.rank})
             times.append(time.perf_counter() - start)
         hub_math, hub_math_median = min(times), statistics.median(times)
+        # the same on numpy factors: what `hub combine` runs for float parents (no torch import)
+        np_parents = [Parent(load_factors(folders[n], name=n, arrays="numpy"), w) for n, _, _, _, w in SPECS]
+        times = []
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            ours_np = combine(np_parents, "svd", {"rank": args.rank})
+            times.append(time.perf_counter() - start)
+        results.update(hub_math_numpy_s=min(times), numpy_min_energy=ours_np.min_energy)
+        print(f"hub-math-np {min(times):7.2f} s  best of {args.repeats}, numpy arrays (the CLI's path for float parents)")
         # -- hub, folders to folder ------------------------------------------------------------
         times = []
         for i in range(args.repeats):
@@ -215,7 +228,7 @@ def main() -> None:
                 subprocess.run([*hub_command(), "add", str(folder), "--name", name], env=env, check=True,
                                stdout=subprocess.DEVNULL)
             parents_args = [f"{n}:{w}" for n, _, _, _, w in SPECS]
-            cli, floor = [], []
+            cli, floor, before = [], [], []
             for i in range(args.cli_repeats):   # alternating with the bare torch import: the same load for both
                 start = time.perf_counter()
                 subprocess.run([sys.executable, "-c", "import torch"], env=env, check=True)
@@ -225,12 +238,22 @@ def main() -> None:
                 start = time.perf_counter()
                 subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 cli.append(time.perf_counter() - start)
+                if args.before:
+                    start = time.perf_counter()
+                    subprocess.run([*cmd[:-1], f"before-{i}"], env={**env, "PYTHONPATH": str(args.before.resolve())},
+                                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    before.append(time.perf_counter() - start)
             hub_cli, torch_import = statistics.median(cli), statistics.median(floor)
             results.update(hub_cli_s=hub_cli, hub_cli_runs_s=cli, torch_import_s=torch_import)
             print(f"hub-cli    {hub_cli:8.2f} s  median of {len(cli)} ({', '.join(f'{t:.2f}' for t in cli)}): "
                   f"`hub combine {' '.join(parents_args)} --method svd --rank {args.rank}` (registry add included)")
             print(f"torch      {torch_import:8.2f} s  median of `python -c 'import torch'` alone, alternating with "
                   f"hub-cli: {hub_cli - torch_import:.2f} s of hub-cli is not torch's import")
+            if before:
+                results.update(before_cli_s=statistics.median(before), before_cli_runs_s=before)
+                print(f"before     {statistics.median(before):8.2f} s  median of {len(before)} "
+                      f"({', '.join(f'{t:.2f}' for t in before)}): {args.before}'s `hub combine`, alternating; "
+                      f"hub-cli is {statistics.median(before) / hub_cli:.1f}x faster")
 
         # -- PEFT ----------------------------------------------------------------------------------
         peft_deltas = {}

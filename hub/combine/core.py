@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
-import torch
-
+from hub.combine.arrays import NumpyOps, TorchOps, torch_ops
 from hub.combine.factors import ModuleFactors
 
 
@@ -26,19 +24,19 @@ class Term:
 class ModuleContext:
     path: str
     seed: int | None = None
-    compute_dtype: torch.dtype = torch.float32
+    compute_dtype: Any = None       # of the parents' array library; None: its float32
 
-    def generator(self) -> torch.Generator:
-        """A generator seeded from (seed, module path): every module draws its own
+    def generator(self):
+        """A torch generator seeded from (seed, module path): every module draws its own
         stream, so a result does not depend on which modules ran before it."""
-        return torch.Generator().manual_seed(module_seed(self.seed or 0, self.path))
+        return torch_ops().torch.Generator().manual_seed(module_seed(self.seed or 0, self.path))
 
 
 @dataclass
 class ModuleResult:
     """New factors in LoRA layout with scaling 1: delta = B @ A."""
-    A: torch.Tensor                 # (k, in)
-    B: torch.Tensor                 # (out, k)
+    A: Any                          # (k, in), numpy array or torch tensor
+    B: Any                          # (out, k)
     # fraction of the target's squared Frobenius norm the factors keep; the target is the
     # exact weighted sum (cat, linear, svd) or the merged dense delta (ties, dare, ...)
     energy: float = 1.0
@@ -57,24 +55,14 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-@contextmanager
-def single_threaded_torch() -> Iterator[int]:
-    """Intra-op threads off for the duration; yields how many there were."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield before
-    finally:
-        torch.set_num_threads(before)
-
-
-def map_modules(fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
-    """``map(fn, items)`` in order, on a thread pool with single-threaded torch ops.
+def map_modules(fn: Callable[[T], R], items: Iterable[T], xp: NumpyOps | TorchOps | None = None) -> Iterator[R]:
+    """``map(fn, items)`` in order, on a thread pool with single-threaded ops of ``xp``
+    (default torch).
 
     Per-module work (QRs of out × R factors, r × r products) is too small for torch's
     intra-op threads, whose spin-waits collapse when other processes share the cores;
     independent modules on separate threads use the cores without that."""
-    with single_threaded_torch() as workers, ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    with (xp or torch_ops()).single_threaded() as workers, ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         yield from pool.map(fn, items)
 
 

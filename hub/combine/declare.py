@@ -80,6 +80,9 @@ class Method:
     space: str = "factors"          # factors: never forms a dense delta | delta: dense per module
     rank: str = ""                  # one of RANK_RULES; "" = "sum" when exact, else "k"
     equal_ranks: bool = False       # mixes factors elementwise, so the parents' ranks must agree
+    # array libraries its function takes (hub.combine.arrays); hub loads numpy factors where
+    # it may, so that the run never imports torch
+    arrays: tuple[str, ...] = ("torch",)
 
     @property
     def rank_rule(self) -> str:

@@ -14,9 +14,9 @@ import logging
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
-import torch
-
+from hub.combine.arrays import NUMPY, ops
 from hub.combine.core import ModuleContext, Term, map_modules
 from hub.combine.factors import AdapterFactors, ModuleFactors
 from hub.combine.layer_weights import LayerWeightRule, weight_factor
@@ -29,7 +29,7 @@ from hub.progress import Progress
 
 log = logging.getLogger(__name__)
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DTYPES = ("float32", "bfloat16", "float16")   # of the written factors
 SAVED_LAYER = ".base_layer."   # PEFT saves a targeted embedding's base weights under this name
 
 
@@ -60,7 +60,7 @@ class Combination:
     method: str
     params: dict
     config: dict
-    tensors: dict[str, torch.Tensor]
+    tensors: dict[str, Any]        # numpy arrays or torch tensors, as the parents' factors
     modules: list[ModuleReport]
     notes: list[str] = field(default_factory=list)
 
@@ -135,14 +135,14 @@ def _module_findings(path: str, present: list[tuple[Parent, ModuleFactors]]) -> 
     return out
 
 
-def _saved_layers(parents: list[Parent]) -> dict[str, torch.Tensor]:
+def _saved_layers(parents: list[Parent]) -> dict[str, Any]:
     """Embedding weights PEFT saved next to an embedding LoRA: copied if the parents agree."""
-    out: dict[str, tuple[str, torch.Tensor]] = {}
+    out: dict[str, tuple[str, Any]] = {}
     for p in parents:
         for key, tensor in p.factors.full_tensors.items():
             if SAVED_LAYER not in key:
                 continue
-            if key in out and not torch.equal(out[key][1], tensor):
+            if key in out and not ops(tensor).equal(out[key][1], tensor):
                 raise Incompatible(f"{out[key][0]} and {p.name} carry different saved weights for {key}",
                                    f"{out[key][0]}, {p.name}",
                                    "the adapters were trained with different embeddings (resized vocabulary?); "
@@ -158,7 +158,7 @@ def build_config(parents: list[Parent], ranks: dict[str, int], has_bias: bool) -
 def combine(parents: list[Parent], method: str, params: dict | None = None, *,
             layer_weights: list[LayerWeightRule] | tuple = (), drop_dora: bool = False,
             drop_modules_to_save: bool = False, dtype: str = "float32",
-            compute_dtype: torch.dtype = torch.float32,
+            compute_dtype=None,
             progress: Progress | None = None) -> Combination:
     spec: Method = get_method(method)
     resolved = spec.resolve(params or {})
@@ -183,11 +183,17 @@ def combine(parents: list[Parent], method: str, params: dict | None = None, *,
         raise Incompatible(findings[0].message + more, findings[0].module,
                            "combine adapters trained on the same base model", findings=findings)
 
-    out_dtype = DTYPES[dtype]
-    tensors: dict[str, torch.Tensor] = {}
+    # the parents' array library: numpy when hub chose it for a factor-space method
+    xp = next((ops(mf.A) for p in parents for mf in p.factors.modules.values()), NUMPY)
+    if xp.name not in spec.arrays:
+        raise UsageError(f"method {spec.name} takes {' or '.join(spec.arrays)} factors, not {xp.name}",
+                         "hub.combine.load_factors", f"load the parents with arrays={spec.arrays[0]!r}")
+    out_dtype = xp.dtype(dtype)
+    compute_dtype = xp.float32 if compute_dtype is None else compute_dtype
+    tensors: dict[str, Any] = {}
     reports: list[ModuleReport] = []
     ranks: dict[str, int] = {}
-    biases: dict[str, torch.Tensor] = {}
+    biases: dict[str, Any] = {}
     dropped: list[str] = []
     rules = list(layer_weights)
 
@@ -202,20 +208,20 @@ def combine(parents: list[Parent], method: str, params: dict | None = None, *,
         return terms, result
 
     # modules are independent (DARE seeds are per module), so they may run in any order
-    with closing(map_modules(run, paths)) as results:
+    with closing(map_modules(run, paths, xp)) as results:
         for i, (path, (terms, result)) in enumerate(zip(paths, results)):
             if result is None or result.rank == 0:
                 dropped.append(path)
             else:
                 key_a, key_b = lora_keys(path, terms[0].factors.kind)
-                tensors[key_a] = result.A.to(out_dtype).contiguous()
-                tensors[key_b] = result.B.to(out_dtype).contiguous()
+                tensors[key_a] = xp.contiguous(xp.astype(result.A, out_dtype))
+                tensors[key_b] = xp.contiguous(xp.astype(result.B, out_dtype))
                 ranks[path] = result.rank
                 reports.append(ModuleReport(path, result.rank, result.energy, result.rel_error,
                                             [t.parent for t in terms]))
                 bias_terms = [t for t in terms if t.factors.bias is not None]
                 if bias_terms:  # the bias is linear in the weights for every method: its exact weighted sum
-                    biases[path] = sum(t.factors.bias.to(compute_dtype) * (t.weight * t.factors.scaling)
+                    biases[path] = sum(xp.astype(t.factors.bias, compute_dtype) * (t.weight * t.factors.scaling)
                                        for t in bias_terms)
             if progress:
                 progress(i + 1, len(paths), path)
@@ -231,7 +237,8 @@ def combine(parents: list[Parent], method: str, params: dict | None = None, *,
         for report in reports:
             b = tensors.get(lora_keys(report.path, "linear")[1])
             if b is not None:
-                tensors[bias_key(report.path)] = biases.get(report.path, torch.zeros(b.shape[0])).to(out_dtype)
+                tensors[bias_key(report.path)] = xp.astype(biases.get(report.path, xp.zeros(b.shape[0], out_dtype)),
+                                                           out_dtype)
     for key, tensor in _saved_layers(parents).items():
         tensors[f"base_model.model.{key}"] = tensor
     config = build_config(parents, ranks, has_bias=bool(biases))

@@ -13,7 +13,7 @@ cross terms Bᵢ Aⱼ and needs equal ranks; here ``linear`` is the exact sum to
 from __future__ import annotations
 
 from hub.combine.core import ModuleContext, ModuleResult, Term
-from hub.combine.maths import stacked_factors
+from hub.combine.lowrank import stacked_factors
 
 
 def combine_cat(terms: list[Term], params: dict, ctx: ModuleContext) -> ModuleResult:

@@ -15,12 +15,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
+from hub.combine.arrays import NUMPY_DTYPES, backend
 from hub.errors import InvalidAdapter
 from hub.formats.adapter_weights import PREFIX, WEIGHTS_NAME, split_keys
 from hub.inspect import AdapterInfo, inspect_adapter, refuse_on_errors
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -51,11 +54,15 @@ class ModuleFactors:
         """True when the base weight is the transpose of B @ A (Conv1D, Embedding)."""
         return self.fan_in_fan_out or self.kind == "embedding"
 
-    def delta(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """The dense delta in LoRA layout, (out, in). Only for small modules and tests."""
+    def delta(self, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """The dense delta in LoRA layout, (out, in), float32 by default. Only for small
+        modules and tests (torch factors)."""
+        import torch
+
+        dtype = dtype or torch.float32
         return (self.B.to(dtype) @ self.A.to(dtype)) * self.scaling
 
-    def weight_delta(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    def weight_delta(self, dtype: torch.dtype | None = None) -> torch.Tensor:
         """The dense delta in the base weight's layout (what PEFT's get_delta_weight returns)."""
         d = self.delta(dtype)
         return d.T if self.transposed else d
@@ -80,17 +87,21 @@ class AdapterFactors:
 
 
 def load_factors(folder: str | os.PathLike, name: str | None = None, info: AdapterInfo | None = None,
-                 dtype: torch.dtype = torch.float32) -> AdapterFactors:
-    """Read every LoRA factor of the adapter in ``folder`` (as ``dtype``)."""
+                 dtype=None, arrays: str = "torch") -> AdapterFactors:
+    """Read every LoRA factor of the adapter in ``folder`` as ``dtype`` (default float32),
+    as torch tensors or, with ``arrays="numpy"``, numpy arrays (for float16/32/64 files:
+    hub.combine.arrays.NUMPY_DTYPES)."""
     from safetensors import safe_open
 
+    xp = backend(arrays)
+    dtype = xp.float32 if dtype is None else dtype
     folder = Path(folder)
     info = info or inspect_adapter(folder)
     refuse_on_errors(info)
     weights = folder / WEIGHTS_NAME
     modules: dict[str, ModuleFactors] = {}
     full: dict[str, torch.Tensor] = {}
-    with safe_open(str(weights), framework="pt") as fh:
+    with safe_open(str(weights), framework=xp.framework) as fh:
         keys = list(fh.keys())
         raw_modules, full_keys = split_keys(keys)
         for path, raw in sorted(raw_modules.items()):
@@ -101,15 +112,23 @@ def load_factors(folder: str | os.PathLike, name: str | None = None, info: Adapt
             t = raw.tensors
             modules[path] = ModuleFactors(
                 path=path,
-                A=fh.get_tensor(t["A"]).to(dtype),
-                B=fh.get_tensor(t["B"]).to(dtype),
+                A=xp.astype(fh.get_tensor(t["A"]), dtype),
+                B=xp.astype(fh.get_tensor(t["B"]), dtype),
                 scaling=meta.scaling,
                 kind=meta.kind,
                 fan_in_fan_out=info.fan_in_fan_out and meta.kind == "linear",
-                bias=fh.get_tensor(t["B_bias"]).to(dtype) if "B_bias" in t else None,
+                bias=xp.astype(fh.get_tensor(t["B_bias"]), dtype) if "B_bias" in t else None,
                 # PEFT ignores a magnitude when use_dora is off (inspect warns), and so do we
-                magnitude=fh.get_tensor(t["magnitude"]).to(dtype) if "magnitude" in t and info.use_dora else None,
+                magnitude=xp.astype(fh.get_tensor(t["magnitude"]), dtype) if "magnitude" in t and info.use_dora else None,
             )
         for key in full_keys.values():
             full[key[len(PREFIX):] if key.startswith(PREFIX) else key] = fh.get_tensor(key)
     return AdapterFactors(name=name or folder.name, info=info, modules=modules, full_tensors=full)
+
+
+def arrays_for(method, infos: list[AdapterInfo], dtype: str = "float32") -> str:
+    """"numpy" where ``method`` (a hub.combine.declare.Method) takes numpy factors and numpy
+    holds every parent tensor and the output exactly (no bf16, only plain LoRA factors),
+    else "torch": the same result, without torch's import for the common case."""
+    plain = all(i.dtype in NUMPY_DTYPES and not (i.saved_tensors or i.use_dora or i.lora_bias) for i in infos)
+    return "numpy" if "numpy" in method.arrays and plain and dtype != "bfloat16" else "torch"

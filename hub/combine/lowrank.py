@@ -12,80 +12,87 @@ sqrt(1 − retained energy).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Callable
 
-import torch
+from hub.combine.arrays import ops
+from hub.combine.core import ModuleResult, Term
 
-from hub.combine.core import ModuleResult
+
+def stacked_factors(terms: list[Term], dtype=None) -> tuple[Any, Any]:
+    """(B, A) with B @ A == Σ weight·scaling·Bᵢ Aᵢ; weight and scaling go into A (as PEFT's cat does).
+    ``dtype``: the arrays' float32 when not given."""
+    xp = ops(terms[0].factors.A)
+    dtype = xp.float32 if dtype is None else dtype
+    B = xp.cat([xp.astype(t.factors.B, dtype) for t in terms], 1)
+    A = xp.cat([xp.astype(t.factors.A, dtype) * (t.weight * t.factors.scaling) for t in terms], 0)
+    return B, A
 
 
 @dataclass
 class FactoredSVD:
-    """The SVD of B @ A held as Householder QRs of B and Aᵀ plus the small core's SVD;
+    """The SVD of B @ A held as thin QRs of B and Aᵀ plus the small core's SVD;
     :meth:`top` forms only the k singular vectors it is asked for."""
-    S: torch.Tensor
-    _qb: tuple[torch.Tensor, torch.Tensor]
-    _qa: tuple[torch.Tensor, torch.Tensor]
-    _u: torch.Tensor
-    _vh: torch.Tensor
+    S: Any
+    _qb: Callable
+    _qa: Callable
+    _u: Any
+    _vh: Any
 
-    def top(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def top(self, k: int) -> tuple[Any, Any]:
         """(U[:, :k], Vh[:k]) of B @ A."""
-        return _apply_q(*self._qb, self._u[:, :k]), _apply_q(*self._qa, self._vh[:k].T).T
+        return self._qb(self._u[:, :k]), self._qa(self._vh[:k].T).T
 
 
-def _apply_q(a: torch.Tensor, tau: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Q[:, :n] @ y for the Q that geqrf left in (a, tau), without forming Q."""
-    padded = y.new_zeros(a.shape[0], y.shape[1])
-    padded[: y.shape[0]] = y
-    return torch.ormqr(a, tau, padded)
-
-
-def factored_svd(B: torch.Tensor, A: torch.Tensor) -> FactoredSVD:
+def factored_svd(B, A) -> FactoredSVD:
     """SVD of B @ A (B: out × R, A: R × in) from the factors, never forming out × in."""
-    qb = torch.geqrf(B)                  # B = Q_B R_B, reflectors kept implicit (cheaper than forming Q)
-    qa = torch.geqrf(A.T)                # Aᵀ = Q_A R_A
-    rb = qb[0][: min(B.shape)].triu()
-    ra = qa[0][: min(A.shape)].triu()
-    u, s, vh = torch.linalg.svd(rb @ ra.T)
+    xp = ops(B)
+    rb, qb = xp.householder(B)           # B = Q_B R_B
+    ra, qa = xp.householder(A.T)         # Aᵀ = Q_A R_A
+    u, s, vh = xp.svd(rb @ ra.T)
     return FactoredSVD(s, qb, qa, u, vh)
 
 
-def lowrank_svd(B: torch.Tensor, A: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def lowrank_svd(B, A) -> tuple[Any, Any, Any]:
     """Thin SVD of B @ A from the factors: U, S, Vh with U @ diag(S) @ Vh == B @ A."""
     f = factored_svd(B, A)
     U, Vh = f.top(f.S.shape[0])
     return U, f.S, Vh
 
 
-def choose_rank(s: torch.Tensor, rank: int | None, energy: float | None, default: int, tol: float) -> int:
+def choose_rank(s, rank: int | None, energy: float | None, default: int, tol: float) -> int:
     """How many leading singular values to keep: by energy and/or rank, never the
     numerically-zero tail (values below ``tol``)."""
-    nonzero = int((s > tol).sum())
+    values = [float(v) for v in s]      # at most a few hundred: plain floats, any array library
+    nonzero = sum(v > tol for v in values)
     k = rank if rank is not None else (default if energy is None else nonzero)
     if energy is not None and nonzero:
-        cum = torch.cumsum(s[:nonzero].double() ** 2, 0)
-        k = min(k, int(torch.searchsorted(cum, energy * cum[-1] * (1 - 1e-12)).item()) + 1)
+        cum, total = [], 0.0
+        for v in values[:nonzero]:
+            total += v * v
+            cum.append(total)
+        target = energy * total * (1 - 1e-12)
+        k = min(k, next(i for i, c in enumerate(cum) if c >= target) + 1)
     return max(0, min(k, nonzero))
 
 
-def truncate(U: torch.Tensor, S: torch.Tensor, Vh: torch.Tensor, k: int) -> ModuleResult:
+def truncate(U, S, Vh, k: int) -> ModuleResult:
     """Keep k triplets, splitting each singular value evenly between B and A (both
     factors then have the same scale, which suits half-precision storage and training)."""
-    total = float((S.double() ** 2).sum())
-    kept = float((S[:k].double() ** 2).sum())
-    root = S[:k].sqrt()
+    squares = [float(v) ** 2 for v in S]
+    total, kept = sum(squares), sum(squares[:k])
+    root = S[:k] ** 0.5
     return ModuleResult(A=root[:, None] * Vh[:k], B=U[:, :k] * root, energy=kept / total if total > 0 else 1.0)
 
 
-def zero_tolerance(S: torch.Tensor, shape: tuple[int, int], scale: float) -> float:
+def zero_tolerance(S, shape: tuple[int, int], scale: float) -> float:
     """Singular values below this are rounding noise of a sum whose terms have
     norm up to ``scale`` (LAPACK's usual rank tolerance, relative to the inputs)."""
-    return torch.finfo(S.dtype).eps * max(shape) * scale
+    return float(ops(S).finfo(S.dtype).eps) * max(shape) * scale
 
 
-def factor_dense(delta: torch.Tensor, rank: int | None, energy: float | None, default: int) -> ModuleResult:
+def factor_dense(delta, rank: int | None, energy: float | None, default: int) -> ModuleResult:
     """Truncated SVD of a dense (out × in) delta in LoRA layout."""
-    U, S, Vh = torch.linalg.svd(delta, full_matrices=False)
-    scale = float(S[0]) if S.numel() else 0.0
+    U, S, Vh = ops(delta).svd(delta)
+    scale = float(S[0]) if S.shape[0] else 0.0
     k = choose_rank(S, rank, energy, default, zero_tolerance(S, tuple(delta.shape), scale))
     return truncate(U, S, Vh, k)

@@ -1,5 +1,5 @@
-"""Maths the methods share: the exact stacked factors (cat, linear, svd) and the pieces of
-the delta-space methods (ties, dare_*, magnitude_prune).
+"""Maths the delta-space methods share (ties, dare_*, magnitude_prune); the factor-space
+ones (cat, linear, svd) share hub.combine.lowrank, which runs on numpy or torch.
 
 These methods are elementwise on the dense delta (pruning by magnitude or at
 random, sign election), so they form each module's delta Δᵢ = sᵢ·Bᵢ Aᵢ in the
@@ -18,13 +18,6 @@ import torch
 
 from hub.combine.core import ModuleContext, ModuleResult, Term
 from hub.combine.lowrank import factor_dense
-
-
-def stacked_factors(terms: list[Term], dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, A) with B @ A == Σ weight·scaling·Bᵢ Aᵢ; weight and scaling go into A (as PEFT's cat does)."""
-    B = torch.cat([t.factors.B.to(dtype) for t in terms], dim=1)
-    A = torch.cat([t.factors.A.to(dtype) * (t.weight * t.factors.scaling) for t in terms], dim=0)
-    return B, A
 
 
 def prune_magnitude(tensor: torch.Tensor, density: float) -> torch.Tensor:
@@ -77,7 +70,7 @@ def delta_space(merge: MergeFn):
     """Turn a merge over dense weight-layout deltas into a per-module method function."""
 
     def combine(terms: list[Term], params: dict, ctx: ModuleContext) -> ModuleResult:
-        dtype = ctx.compute_dtype
+        dtype = ctx.compute_dtype or torch.float32
         deltas = [t.factors.weight_delta(dtype) for t in terms]
         weights = torch.tensor([t.weight for t in terms], dtype=dtype)
         merged = merge(deltas, weights, params, ctx)

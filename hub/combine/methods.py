@@ -22,23 +22,26 @@ MAJORITY = Param("majority_sign_method", str, "how the sign of each entry is ele
 SEED = Param("seed", int, "seed of the random masks (per module: derived from the seed and the module path)",
              default=0, minimum=0)
 DELTA_PARAMS = (DENSITY, RANK, ENERGY)
+BOTH = ("torch", "numpy")   # the factor-space maths (hub.combine.lowrank) runs on either
 
 CAT = Method(
     name="cat",
     summary="exact weighted sum: concatenated factors, rank = sum of the parents' ranks",
     exact=True, params=(), combine="hub.combine.exact:combine_cat",
+    arrays=BOTH,
 )
 
 LINEAR = Method(
     name="linear",
     summary="exact weighted sum (same as cat; unlike PEFT's linear it has no cross terms and allows mixed ranks)",
     exact=True, params=(), combine="hub.combine.exact:combine_cat",
+    arrays=BOTH,
 )
 
 SVD = Method(
     name="svd",
     summary="best rank-K approximation of the exact weighted sum, from the factors (no dense matrix)",
-    exact=False, params=(RANK, ENERGY), combine="hub.combine.svd:combine_svd",
+    exact=False, params=(RANK, ENERGY), combine="hub.combine.svd:combine_svd", arrays=BOTH,
 )
 
 TIES = Method(

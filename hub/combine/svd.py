@@ -6,14 +6,16 @@ its SVD comes from the factors (hub.combine.lowrank, shared with `hub resize`).
 
 from __future__ import annotations
 
+from hub.combine.arrays import ops
 from hub.combine.core import ModuleContext, ModuleResult, Term
-from hub.combine.lowrank import choose_rank, factored_svd, truncate, zero_tolerance
-from hub.combine.maths import stacked_factors
+from hub.combine.lowrank import choose_rank, factored_svd, stacked_factors, truncate, zero_tolerance
+
 
 def combine_svd(terms: list[Term], params: dict, ctx: ModuleContext) -> ModuleResult:
     B, A = stacked_factors(terms, ctx.compute_dtype)
     f = factored_svd(B, A)
-    scale = max(abs(t.weight * t.factors.scaling) * float(t.factors.B.norm()) * float(t.factors.A.norm())
+    xp = ops(B)
+    scale = max(abs(t.weight * t.factors.scaling) * xp.norm(t.factors.B) * xp.norm(t.factors.A)
                 for t in terms)
     default = max(t.factors.r for t in terms)
     k = choose_rank(f.S, params.get("rank"), params.get("energy"), default,

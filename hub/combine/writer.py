@@ -7,8 +7,7 @@ import json
 import os
 from collections import Counter
 from pathlib import Path
-
-import torch
+from typing import Any
 
 from hub.atomic import AtomicFolder
 from hub.formats.adapter_config import CONFIG_NAME
@@ -26,15 +25,21 @@ def bias_key(path: str) -> str:
     return f"{PREFIX}{path}.lora_B.bias"
 
 
-def write_adapter(folder: str | os.PathLike, config: dict, tensors: dict[str, torch.Tensor],
+def write_adapter(folder: str | os.PathLike, config: dict, tensors: dict[str, Any],
                   metadata: dict[str, str] | None = None) -> Path:
-    """Create ``folder`` (which must not exist, or be empty) holding the adapter."""
-    from safetensors.torch import save_file
+    """Create ``folder`` (which must not exist, or be empty) holding the adapter; ``tensors``
+    are all torch tensors or all numpy arrays (the same file either way)."""
+    from hub.combine.arrays import NUMPY, ops
 
+    xp = ops(next(iter(tensors.values()))) if tensors else NUMPY
+    if xp is NUMPY:
+        from safetensors.numpy import save_file
+    else:
+        from safetensors.torch import save_file
     out = AtomicFolder(folder)
     with out as tmp:
         (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-        save_file({k: v.detach().contiguous() for k, v in tensors.items()}, str(tmp / WEIGHTS_NAME),
+        save_file({k: xp.contiguous(v) for k, v in tensors.items()}, str(tmp / WEIGHTS_NAME),
                   metadata={"format": "pt", **(metadata or {})})
         out.commit()
     return Path(folder)

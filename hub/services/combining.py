@@ -64,7 +64,8 @@ class CombiningMixin:
         ``reuse``: an earlier dry run; if it was computed from the same inputs (parents'
         content, weights, method, parameters, options), its result is written instead of
         being computed again."""
-        from hub.combine import Parent, Recipe, combine, load_factors, parse_layer_weights
+        from hub.combine import Parent, Recipe, combine, get_method, load_factors, parse_layer_weights
+        from hub.combine.factors import arrays_for
         from hub.combine.recipe import ParentSpec
         from hub.inspect import inspect_adapter
 
@@ -97,7 +98,9 @@ class CombiningMixin:
         if reuse is not None and reuse.computed is not None and reuse.computed[0] == inputs:
             result = reuse.computed[1]
         else:
-            factors = [load_factors(info.path, name=label, info=info) for label, info in zip(labels, infos)]
+            arrays = arrays_for(get_method(method), infos, dtype)
+            factors = [load_factors(info.path, name=label, info=info, arrays=arrays)
+                       for label, info in zip(labels, infos)]
             with patterns.budget():   # layer_weights regexes, all modules together
                 result = combine([Parent(f, w) for f, (_, w) in zip(factors, parents)], method, params,
                                  layer_weights=rules, drop_dora=drop_dora, drop_modules_to_save=drop_modules_to_save,
