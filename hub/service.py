@@ -1,79 +1,70 @@
 """The one API that the CLI and the TUI call.
 
-``Hub`` owns a registry database and a content-addressed store under HUB_HOME and
-returns plain dataclasses (hub.records). Areas beyond the core (checking, merging,
-combining, syncing) live in mixins under hub/services/ and are added to Hub's bases.
+``Hub`` opens one context (HUB_HOME, the registry database, the store, the store lock;
+hub.services.context) and builds the services on it, each a small class that is handed
+the context and the other services it needs (hub/services/*). They are public as
+``hub.adapters``, ``hub.checks``, ``hub.merging``, ... ; the methods below are the
+services' own, reachable on ``Hub`` as well because the CLI, the TUI and library callers
+use them by these names.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Iterable
+from typing import Any
 
-from sqlalchemy.exc import IntegrityError as SAIntegrityError
-
-from hub import paths
-from hub.errors import AlreadyExists, DiskFull, HubError, IntegrityError, InvalidAdapter, NotFound, UsageError
-from hub.names import check_name, check_tag, name_from_folder
-from hub.progress import Progress
-from hub.records import AddResult, AdapterRecord, ScanResult, VerifyResult
-from hub.redact import without_userinfo
-from hub.registry import adapters as q
-from hub.registry import fastread, reading
-from hub.registry import versions as qv
-from hub.registry.adapters import ListFilter
-from hub.registry.db import Database
-from hub.registry.rows import adapter_from_row
-from hub.registry.store import Store
-from hub.services.maintenance import store_lock
-from hub.services.versions import version_label
+from hub.errors import InvalidAdapter, UsageError
+from hub.registry.filters import ListFilter
+from hub.services.adapters import AdapterService
+from hub.services.browsing import BrowsingService
+from hub.services.checking import CheckingService
+from hub.services.combining import CombiningService
+from hub.services.context import HubContext
+from hub.services.converting import ConvertingService
+from hub.services.maintenance import MaintenanceService
+from hub.services.merging import MergingService
+from hub.services.surgery import SurgeryService
+from hub.services.syncing import SyncService
+from hub.services.trash import RemovalPlan, TrashService
+from hub.services.versions import VersionService
 
 
+class _Via:
+    """A Hub method that is a service's: ``add = _Via("adapters")`` makes ``hub.add`` the bound
+    method ``hub.adapters.add`` (same signature, same docstring)."""
 
-@dataclass(frozen=True)
-class RemovalPlan:
-    name: str                 # NAME (every version) or NAME@N (one)
-    blobs: list[str]          # store files that only these versions use (freed when the trash is emptied)
-    bytes_freed: int
-    view: str | None
-    ids: tuple[int, ...] = ()
-    versions: tuple[int, ...] = ()
-    views: tuple[str, ...] = ()
-    trash_ids: tuple[int, ...] = ()   # their trash entries, once removed
+    def __init__(self, service: str):
+        self.service = service
 
-    def to_dict(self) -> dict:
-        return {"name": self.name, "blobs": self.blobs, "bytes_freed": self.bytes_freed,
-                "versions": list(self.versions), "trash_ids": list(self.trash_ids)}
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
 
-
-def _open_bound(db: Database, store_dir: Path) -> None:
-    """Migrate the registry when behind, refusing one that is not the store's (hub.registry.binding)."""
-    from hub.registry import binding
-    from hub.registry.schema import HEAD_REVISION
-
-    revision = None if db.is_new() else db.current_revision()
-    if revision is None:
-        binding.refuse_new_registry(store_dir, db.url)
-    if revision != HEAD_REVISION:
-        db.upgrade()
-    binding.check(db, store_dir)
+    def __get__(self, hub, owner=None) -> Any:
+        if hub is None:
+            return self
+        return getattr(getattr(hub, self.service), self.name)
 
 
-class HubCore:
+class Hub:
+    """The hub API: the services of one HUB_HOME (see the module docstring)."""
+
     def __init__(self, home: str | os.PathLike | None = None, db_url: str | None = None):
-        self.home = Path(home).expanduser().resolve() if home else paths.home()
-        self.db = Database(db_url or paths.default_database_url(self.home))
-        self.store = Store(self.home)
-        _open_bound(self.db, paths.store_dir(self.home))
-        self._checked_copies: list[Path] = []   # private copies of linked adapters, see adapter_dir
+        self.ctx = ctx = HubContext.open(home, db_url)
+        self.home, self.db, self.store = ctx.home, ctx.db, ctx.store
+        self.checks = CheckingService(ctx)
+        self.adapters = AdapterService(ctx, self.checks)
+        self.versioning = VersionService(ctx, self.adapters)
+        self.trash = TrashService(ctx, self.adapters, self.versioning)
+        self.merging = MergingService(ctx, self.adapters)
+        self.combining = CombiningService(ctx, self.adapters)
+        self.converting = ConvertingService(ctx, self.adapters, self.checks)
+        self.surgery = SurgeryService(ctx, self.adapters, self.merging)
+        self.syncing = SyncService(ctx, self.adapters, self.versioning, self.trash, self.merging)
+        self.maintenance = MaintenanceService(ctx)
+        self.browsing = BrowsingService(ctx)
 
     def close(self) -> None:
-        for folder in self._checked_copies:
-            shutil.rmtree(folder, ignore_errors=True)
-        self._checked_copies.clear()
+        self.adapters.close()
         self.db.dispose()
 
     def __enter__(self):
@@ -82,412 +73,69 @@ class HubCore:
     def __exit__(self, *exc):
         self.close()
 
-    # -- hooks for mixins ------------------------------------------------------------------
-
-    def _on_adapter_added(self, conn, adapter_id: int, info) -> None:
-        """Called inside the write transaction that registers an adapter."""
-
-    # -- adding ----------------------------------------------------------------------------
-
-    def add(self, path: str | os.PathLike, name: str | None = None, tags: Iterable[str] = (), link: bool = False,
-            source: dict | None = None, recipe: dict | None = None, description: str | None = None,
-            lineage: list[dict] | None = None, allow_nonfinite: bool = False,
-            new_version: bool = False) -> AddResult:
-        """Register one adapter folder: copy it into the store (or link it in place).
-        ``new_version``: add it as the next version of ``name`` (which may already be taken)."""
-        folder = Path(path).expanduser()
-        if name is not None:
-            check_name(name)
-        elif new_version:
-            raise UsageError("a new version needs the name it belongs to", None, "pass --name NAME")
-        tags = [check_tag(t) for t in tags]
-        if name is not None and not new_version:
-            with self.db.read() as conn:
-                if q.name_taken(conn, name):
-                    raise AlreadyExists(f"the name {name!r} is already taken", None,
-                                        "choose another with --name, add it as a new version with --new-version, "
-                                        "or `hub rm` the old one")
-        with self.store.staging() as staging:
-            info = self._inspect(folder, staging, link, allow_nonfinite)
-            status, final_name, message = self._register(
-                folder, info, staging, link=link, tags=tags, name=name, source=source, recipe=recipe,
-                description=description, lineage=lineage, new_version=new_version)
-        return AddResult(status, self.get(final_name), message)
-
-    def _inspect(self, folder: Path, staging, link: bool, allow_nonfinite: bool = False):
-        """Read, hash and check one folder (copying it into ``staging`` unless ``link``);
-        no database access, so scan runs it on worker threads."""
-        from hub.inspect import inspect_adapter, refuse_on_errors
-
-        info = inspect_adapter(folder, None if link else staging.sink_factory, check_values=not allow_nonfinite)
-        refuse_on_errors(info)
-        if link:
-            _refuse_linked_links(folder, info)
-        return info
-
-    def _register(self, folder: Path, info, staging, *, link: bool, tags: list[str], name: str | None = None,
-                  wanted: str | None = None, alternatives: Iterable[str] = (), source: dict | None = None,
-                  recipe: dict | None = None, description: str | None = None,
-                  lineage: list[dict] | None = None, new_version: bool = False) -> tuple[str, str, str]:
-        """Record an inspected adapter in one write transaction; returns (status, name, message).
-        Without ``name``, takes the first free of ``wanted`` (default: the folder's name),
-        ``alternatives``, then ``wanted-2``, ``wanted-3``..."""
-        source = dict(source or {"kind": "local", "path": str(folder.resolve())})
-        if "://" in str(source.get("path") or ""):   # a URL is recorded without user:token@
-            source["path"] = without_userinfo(source["path"])
-        final_name = name
-        try:
-            with self.db.write() as conn:
-                existing = q.get_by_sha(conn, info.sha256)
-                if existing is not None:
-                    return "exists", version_label(existing), f"same content is already registered as {version_label(existing)!r}"
-                final_name = name or _free_name_in(conn, wanted or name_from_folder(folder.resolve().name),
-                                                   alternatives)
-                version = qv.next_version(conn, final_name) if new_version else 1
-                adapter_id = q.insert_adapter(
-                    conn, info, final_name, storage="link" if link else "store",
-                    path=str(folder.resolve()) if link else None, source=source, tags=tags,
-                    recipe=recipe, description=description, version=version)
-                if version > 1:
-                    qv.mark_latest(conn, final_name)
-                    final_name = f"{final_name}@{version}"
-                if lineage:
-                    q.add_lineage(conn, "adapter", adapter_id, lineage)
-                self._on_adapter_added(conn, adapter_id, info)
-                if not link:
-                    # blobs land before the row commits: a crash here leaves orphan blobs
-                    # (`hub doctor` removes them), never a row without files
-                    store_lock(conn)
-                    staging.commit({f.name: f.sha256 for f in info.files})
-        except SAIntegrityError:
-            staging.rollback()
-            with self.db.read() as conn:
-                dup = q.get_by_sha(conn, info.sha256)
-            if dup is not None:
-                return "exists", version_label(dup), f"same content is already registered as {version_label(dup)!r}"
-            raise AlreadyExists(f"the name {final_name!r} is already taken", str(folder),
-                                "choose another with --name") from None
-        except BaseException:
-            staging.rollback()
-            raise
-        return "added", final_name, f"added {final_name}"
+    # hub.adapters
+    add = _Via("adapters")
+    scan = _Via("adapters")
+    list = _Via("adapters")
+    count = _Via("adapters")
+    get = _Via("adapters")
+    adapter_dir = _Via("adapters")
+    open_adapter_file = _Via("adapters")
+    tag = _Via("adapters")
+    rename = _Via("adapters")
+    export = _Via("adapters")
+    verify = _Via("adapters")
+    # hub.checks
+    add_base = _Via("checks")
+    list_bases = _Via("checks")
+    get_base = _Via("checks")
+    remove_base = _Via("checks")
+    base_id = _Via("checks")
+    base_spec_for = _Via("checks")
+    check = _Via("checks")
+    check_all_bases = _Via("checks")
+    check_base_all = _Via("checks")
+    check_combination = _Via("checks")
+    check_runtime = _Via("checks")
+    # hub.versioning
+    versions = _Via("versioning")
+    versions_or_none = _Via("versioning")
+    alias = _Via("versioning")
+    # hub.trash
+    remove_plan = _Via("trash")
+    remove = _Via("trash")
+    dependents_of = _Via("trash")
+    trash_retention_days = _Via("trash")
+    trash_list = _Via("trash")
+    trash_restore = _Via("trash")
+    trash_empty = _Via("trash")
+    # hub.merging
+    merge = _Via("merging")
+    list_models = _Via("merging")
+    get_model = _Via("merging")
+    # hub.combining
+    combine = _Via("combining")
+    combine_recipe = _Via("combining")
+    similar = _Via("combining")
+    recipe_of = _Via("combining")
+    # hub.converting
+    export_as = _Via("converting")
+    add_file = _Via("converting")
+    # hub.surgery
+    resize = _Via("surgery")
+    fix = _Via("surgery")
+    extract = _Via("surgery")
+    # hub.syncing
+    remote_adapters = _Via("syncing")
+    pull = _Via("syncing")
+    pull_update = _Via("syncing")
+    push = _Via("syncing")
+    search_remote = _Via("syncing")
+    remote_status = _Via("syncing")
+    # hub.maintenance
+    doctor = _Via("maintenance")
+    # hub.browsing
+    children_of = _Via("browsing")
 
 
-    def _free_name(self, wanted: str, alternatives: Iterable[str] = ()) -> str:
-        with self.db.read() as conn:
-            return _free_name_in(conn, wanted, alternatives)
-
-    def scan(self, root: str | os.PathLike, tags: Iterable[str] = (), link: bool = False,
-             progress: Progress | None = None) -> ScanResult:
-        """Register every adapter folder under ``root`` (recursively).
-
-        Worker threads read, hash and check the next folders while this thread records the
-        current one: hashing and file reads release the GIL, so reading overlaps the
-        registry work and, with cores to spare, other reads."""
-        from collections import deque
-        from concurrent.futures import ThreadPoolExecutor
-
-        root = Path(root).expanduser()
-        if not root.is_dir():
-            raise NotFound("folder does not exist", str(root), "check the path")
-        tags = [check_tag(t) for t in tags]
-        folders = find_adapter_folders(root)
-        result = ScanResult()
-        workers = max(1, min(SCAN_WORKERS, os.cpu_count() or 1))
-
-        def inspect_one(folder: Path):
-            staging = self.store.staging()
-            try:
-                return staging, self._inspect(folder, staging, link)
-            except BaseException:
-                staging.discard()
-                raise
-
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hub-scan") as pool:
-            ahead = iter(folders)
-            pending: deque = deque()
-
-            def top_up() -> None:  # a bounded window: memory stays flat however many folders
-                while len(pending) < 2 * workers and (folder := next(ahead, None)) is not None:
-                    pending.append((folder, pool.submit(inspect_one, folder)))
-
-            try:
-                top_up()
-                for i in range(len(folders)):
-                    folder, future = pending.popleft()
-                    top_up()
-                    if progress:
-                        progress(i, len(folders), str(folder))
-                    rel = folder.relative_to(root)
-                    wanted = name_from_folder(folder.resolve().name if rel == Path(".") else rel.name)
-                    alternatives = [name_from_folder("-".join(rel.parts))] if len(rel.parts) > 1 else []
-                    try:
-                        staging, info = future.result()
-                        with staging:
-                            status, name, message = self._register(folder, info, staging, link=link, tags=tags,
-                                                                    wanted=wanted, alternatives=alternatives)
-                    except (HubError, OSError) as exc:   # one bad folder never stops a scan
-                        result.failed.append((str(folder), str(exc)))
-                        continue
-                    if status == "added":
-                        result.added.append(name)
-                    else:
-                        result.skipped.append((str(folder), message))
-            finally:  # interrupted: drop what the workers staged ahead
-                for _, future in pending:
-                    future.cancel()
-                for _, future in pending:
-                    if not future.cancelled() and future.exception() is None:
-                        future.result()[0].discard()
-        if progress:
-            progress(len(folders), len(folders), "")
-        return result
-
-    # -- reading ---------------------------------------------------------------------------
-
-    def list(self, flt: ListFilter | None = None, full: bool = False) -> list[AdapterRecord]:
-        flt = flt or ListFilter()
-        with self.db.read() as conn:
-            rows = conn.execute(q.list_query(flt, details=full)).all()
-            tags = q.tags_for(conn, [r.id for r in rows])
-        fastread.remember(self.db, flt, full)   # the next process lists this shape without SQLAlchemy
-        return [adapter_from_row(r, tags.get(r.id, ()), base_name=r.base_name, full=full) for r in rows]
-
-    def base_id(self, name: str) -> int:
-        """Id of a registered base model by name."""
-        from sqlalchemy import select
-
-        from hub.registry.schema import base_models
-
-        with self.db.read() as conn:
-            found = conn.execute(select(base_models.c.id).where(base_models.c.name == name)).scalar()
-        if found is None:
-            raise NotFound(f"no registered base named {name!r}", None, "register it with `hub base add PATH`")
-        return found
-
-    def count(self) -> int:
-        with self.db.read() as conn:
-            return reading.count(reading.Alchemy(conn))
-
-    def get(self, name: str) -> AdapterRecord:
-        with self.db.read() as conn:
-            return reading.get_adapter(reading.Alchemy(conn), name)
-
-    def adapter_dir(self, name: str) -> Path:
-        """A folder holding the adapter's files under their PEFT names, for readers.
-
-        A stored adapter's view is hard links into the store. A linked adapter's files are
-        read through hub.checked_files into a private folder under HUB_HOME/tmp (removed by
-        ``close()`` or when the process ends; `hub doctor` removes what a killed one left): no
-        symbolic link is followed and nothing but the registered bytes reaches merge, combine
-        or push."""
-        record = self.get(name)
-        if record.storage == "link":
-            return self._checked_copy(record)
-        missing = [f["name"] for f in record.files if not self.store.has(f["sha256"])]
-        if missing:
-            raise IntegrityError(f"store is missing {', '.join(missing)}", name, "run `hub doctor`")
-        return self.store.view(record.sha256, [(f["name"], f["sha256"]) for f in record.files])
-
-    def _checked_copy(self, record: AdapterRecord) -> Path:
-        from hub.checked_files import copy_checked
-
-        folder = self.store.temp_path("linked")
-        folder.mkdir(parents=True)
-        self._checked_copies.append(folder)
-        _remove_at_exit(folder)
-        for f in record.files:
-            copy_checked(record.path, f, folder / f["name"])
-        return folder
-
-    def open_adapter_file(self, name: str | AdapterRecord, file_name: str):
-        """One registered file of adapter ``name`` (or of a record already read) opened for
-        reading (binary), exactly the bytes registered: a store blob, or a linked file checked
-        by hub.checked_files."""
-        from hub.checked_files import open_checked
-
-        record = name if isinstance(name, AdapterRecord) else self.get(name)
-        wanted = next((f for f in record.files if f["name"] == file_name), None)
-        if wanted is None:
-            raise NotFound(f"{name} has no file {file_name!r}", None,
-                           f"its files: {', '.join(f['name'] for f in record.files)}")
-        if record.storage == "link":
-            return open_checked(record.path, wanted)
-        return open_checked(self.store.blob_path(wanted["sha256"]).parent,
-                            {**wanted, "name": wanted["sha256"]}, rehash=False)
-
-    # -- changing --------------------------------------------------------------------------
-
-    def remove_plan(self, name: str, force: bool = False) -> RemovalPlan:
-        """``NAME``: every version; ``NAME@N`` or ``NAME@ALIAS``: that version, refused while an
-        alias points at it unless ``force`` (which drops the alias)."""
-        label, records = self.removal_targets(name, force)   # hub.services.versions
-        files = [f for rec in records if rec.storage == "store" for f in rec.files]
-        blobs = list(dict.fromkeys(f["sha256"] for f in files))
-        with self.db.read() as conn:
-            others = q.referenced_blobs(conn, blobs, except_adapter=[r.id for r in records])
-        only_here = [s for s in blobs if s not in others]
-        freed = sum({f["sha256"]: f["size"] for f in files if f["sha256"] in only_here}.values())
-        return RemovalPlan(label, only_here, freed, records[0].sha256, tuple(r.id for r in records),
-                           tuple(r.version for r in records), tuple(r.sha256 for r in records))
-
-    def remove(self, name: str, dry_run: bool = False, force: bool = False) -> RemovalPlan:
-        """Move ``name`` (every version, or NAME@N) to the trash (hub.services.trash): the rows
-        leave the registry in one transaction, one trash entry per version; the store files
-        stay until the trash is emptied."""
-        from hub.registry import trash as tq
-
-        plan = self.remove_plan(name, force=force)
-        if dry_run:
-            return plan
-        stamp = q.now()
-        with self.db.write() as conn:
-            trash_ids = []
-            for adapter_id in plan.ids:
-                trash_id = tq.move_to_trash(conn, adapter_id, stamp)
-                if trash_id is None:
-                    raise NotFound(f"no adapter named {name!r}", None, "see `hub list`")
-                trash_ids.append(trash_id)
-        for view in plan.views or (plan.view,):
-            self.store.drop_view(view)
-        return replace(plan, trash_ids=tuple(trash_ids))
-
-    def tag(self, name: str, add: Iterable[str] = (), remove: Iterable[str] = ()) -> AdapterRecord:
-        add = [check_tag(t) for t in add]
-        remove = list(remove)
-        with self.db.write() as conn:
-            row = q.get_row(conn, name)
-            if row is None:
-                raise NotFound(f"no adapter named {name!r}", None, "see `hub list`")
-            q.set_tags(conn, row.id, add, remove)
-        return self.get(name)
-
-    def rename(self, name: str, new_name: str) -> AdapterRecord:
-        """Rename ``name`` with all its versions and aliases."""
-        check_name(new_name)
-        if "@" in name:
-            raise UsageError(f"rename takes a name, not a version ({name!r})", None,
-                             "rename NAME: every version moves with it")
-        try:
-            with self.db.write() as conn:
-                if q.name_taken(conn, new_name):
-                    raise AlreadyExists(f"the name {new_name!r} is already taken", None, "choose another name")
-                if not q.rename(conn, name, new_name):
-                    raise NotFound(f"no adapter named {name!r}", None, "see `hub list`")
-        except SAIntegrityError:
-            raise AlreadyExists(f"the name {new_name!r} is already taken", None, "choose another name") from None
-        return self.get(new_name)
-
-    def export(self, name: str, out: str | os.PathLike, overwrite: bool = False) -> Path:
-        """Write the adapter as a PEFT folder (real copies, so edits never reach the store).
-        An existing target (with ``overwrite``) is swapped out whole at the end."""
-        from hub.atomic import AtomicFolder
-        from hub.write_guard import check_write_target
-
-        record = self.get(name)
-        from hub.checked_files import copy_checked
-
-        source = None if record.storage == "link" else self.adapter_dir(name)
-        out = check_write_target(self, out, sources=[record.path if source is None else source],
-                                 overwrite=overwrite)
-        folder = AtomicFolder(out, overwrite=True, replace_files=True)
-        with folder as tmp:
-            for f in record.files:
-                try:
-                    if source is None:   # linked: verified against the record while copying
-                        copy_checked(record.path, f, tmp / f["name"])
-                    else:
-                        shutil.copyfile(source / f["name"], tmp / f["name"])
-                except OSError as exc:
-                    DiskFull.check(exc, out)
-                    raise
-            folder.commit()
-        return out
-
-    def verify(self, name: str | None = None, progress: Progress | None = None) -> list[VerifyResult]:
-        """Re-hash every file and scan tensors for NaN/Inf."""
-        from hub.verify import verify_files
-
-        records = [self.get(name)] if name else self.list(ListFilter(all_versions=True), full=False)
-        results = []
-        for i, rec in enumerate(records):
-            label = name or (rec.name if rec.version == 1 else f"{rec.name}@{rec.version}")
-            if progress:
-                progress(i, len(records), label)
-            full = self.get(name or f"{rec.name}@{rec.version}")
-            if full.storage == "link":
-                locate = lambda f, base=Path(full.path): base / f["name"]  # noqa: E731
-            else:
-                locate = lambda f: self.store.blob_path(f["sha256"])  # noqa: E731
-            problems = verify_files([(f, locate(f)) for f in full.files])
-            results.append(VerifyResult(label, not problems, problems))
-        if progress:
-            progress(len(records), len(records), "")
-        return results
-
-
-SCAN_WORKERS = 4  # reading threads at most; more rarely helps a single disk
-
-
-def _refuse_linked_links(folder: Path, info) -> None:
-    """A linked adapter is read later with O_NOFOLLOW (hub.checked_files): its files must be
-    regular files now, or it could never be used."""
-    import stat
-
-    for f in info.files:
-        if not stat.S_ISREG(os.lstat(folder / f.name).st_mode):
-            raise InvalidAdapter(f"{f.name} is a symbolic link or not a regular file", str(folder / f.name),
-                                 "--link registers regular files only (they are never followed later); "
-                                 "add the folder without --link to copy it into the store")
-
-
-_AT_EXIT: list[Path] = []
-
-
-def _remove_at_exit(folder: Path) -> None:
-    if not _AT_EXIT:
-        import atexit
-
-        atexit.register(lambda: [shutil.rmtree(p, ignore_errors=True) for p in _AT_EXIT])
-    _AT_EXIT.append(folder)
-
-
-def _free_name_in(conn, wanted: str, alternatives: Iterable[str] = ()) -> str:
-    for candidate in (wanted, *alternatives):
-        if not q.name_taken(conn, candidate):
-            return candidate
-    for i in range(2, 10_000):
-        candidate = f"{wanted}-{i}"
-        if not q.name_taken(conn, candidate):
-            return candidate
-    raise AlreadyExists(f"no free name near {wanted!r}", None, "pass --name")
-
-
-def find_adapter_folders(root: Path) -> list[Path]:
-    """Folders under root holding adapter_config.json; hidden folders and symlinks skipped."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        if "adapter_config.json" in filenames:
-            found.append(Path(dirpath))
-    return found
-
-
-from hub.services.browsing import BrowsingMixin  # noqa: E402
-from hub.services.checking import CheckingMixin  # noqa: E402
-from hub.services.combining import CombiningMixin  # noqa: E402
-from hub.services.converting import ConvertingMixin  # noqa: E402
-from hub.services.maintenance import MaintenanceMixin  # noqa: E402
-from hub.services.merging import MergingMixin  # noqa: E402
-from hub.services.surgery import SurgeryMixin  # noqa: E402
-from hub.services.syncing import SyncMixin  # noqa: E402
-from hub.services.trash import TrashMixin  # noqa: E402
-from hub.services.versions import VersionsMixin  # noqa: E402
-
-
-class Hub(CheckingMixin, CombiningMixin, ConvertingMixin, SurgeryMixin, MergingMixin, SyncMixin, MaintenanceMixin,
-          TrashMixin, BrowsingMixin, VersionsMixin, HubCore):
-    """The hub API. Area mixins from hub/services/ are listed before HubCore."""
-
-
-__all__ = ["Hub", "HubCore", "ListFilter", "RemovalPlan", "InvalidAdapter", "UsageError"]
+__all__ = ["Hub", "ListFilter", "RemovalPlan", "InvalidAdapter", "UsageError"]

@@ -69,16 +69,16 @@ def test_hub_list_query_errors_are_one_line(artifacts, hub_home):
 
 def test_the_browse_index_matches_sql_for_query_filters(artifacts, hub_home):
     hub = build_registry(artifacts)
-    index = hub.browse_index()
+    index = hub.browsing.browse_index()
     for text in ("llama", "o_proj", "LLAMA DORA", "tag:fix", "target:proj r:8", "base:tiny -flag:dora",
                  "c_ gpt", "proj k_", "flag:fifo", "alpha:8"):
         flt = parse_query(text).filter
         assert [r.name for r in index.list_rows(flt, sources=False)] == \
-            [r.name for r in hub.list_rows(flt, sources=False)] == [r.name for r in hub.list(flt)], text
-        assert index.count_matching(flt) == hub.count_matching(flt)
+            [r.name for r in hub.browsing.list_rows(flt, sources=False)] == [r.name for r in hub.list(flt)], text
+        assert index.count_matching(flt) == hub.browsing.count_matching(flt)
     # typing narrows (the index refines its last answer): still the same as SQL
     for prefix in ("l", "ll", "lla", "llama d", "llama do"):
         flt = parse_query(prefix).filter
-        assert index.count_matching(flt) == hub.count_matching(flt), prefix
+        assert index.count_matching(flt) == hub.browsing.count_matching(flt), prefix
     assert index.count_matching(ListFilter()) == 4
     hub.close()

@@ -42,7 +42,7 @@ async def test_browse_filter_sort_and_details(registry):
         table = screen.table
         assert table.total == registry.count() == 4
         assert names_in_table(table) == [r.name for r in registry.list()]
-        assert rows_in_table(table) == registry.list_rows(ListFilter(), sources=False)
+        assert rows_in_table(table) == registry.browsing.list_rows(ListFilter(), sources=False)
 
         # the filter language, applied as you type: plain words match names (and targets)
         await pilot.press("slash")
@@ -234,13 +234,13 @@ async def test_table_pages_through_sql_until_the_index_is_ready(registry, monkey
     monkeypatch.setattr(adapter_table, "PAGE_SIZE", 2)
     monkeypatch.setattr(RegistrySource, "load_index", lambda self: 0)
     calls = []
-    real = registry.list_rows
+    real = registry.browsing.list_rows
 
     def counting(flt, **kw):
         calls.append((flt.limit, flt.offset))
         return real(flt, **kw)
 
-    monkeypatch.setattr(registry, "list_rows", counting)
+    monkeypatch.setattr(registry.browsing, "list_rows", counting)
     app = create_app(registry)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot, index=False)
@@ -259,7 +259,7 @@ async def test_the_browse_index_follows_changes_made_in_the_tui(registry):
         screen = main_screen(app)
         await settle(pilot, lambda: screen.source.indexed, what="the browse index")
         index = screen.source.index
-        assert index.list_rows(ListFilter()) == registry.list_rows(ListFilter())
+        assert index.list_rows(ListFilter()) == registry.browsing.list_rows(ListFilter())
         await pilot.press("t")
         await type_text(pilot, "indexed")
         await pilot.press("enter")
@@ -267,7 +267,7 @@ async def test_the_browse_index_follows_changes_made_in_the_tui(registry):
         await settle(pilot, lambda: screen.table.settled and screen.table.current.tags == ("attention", "fixture",
                                                                                                "indexed"))
         flt = ListFilter(tags=("indexed",))
-        assert index.list_rows(flt, sources=False) == registry.list_rows(flt, sources=False) == [screen.table.current]
+        assert index.list_rows(flt, sources=False) == registry.browsing.list_rows(flt, sources=False) == [screen.table.current]
 
 
 def test_hub_tui_does_not_import_torch():

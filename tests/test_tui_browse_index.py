@@ -29,7 +29,7 @@ def big(artifacts, hub_home):
 
 
 def filters(hub, rng: random.Random, n: int):
-    rows = hub.list_rows(ListFilter())
+    rows = hub.browsing.list_rows(ListFilter())
     targets = sorted({t for r in rows for t in r.targets})
     tags = sorted({t for r in rows for t in r.tags})
     ranks = sorted({r.r for r in rows})
@@ -58,17 +58,17 @@ def filters(hub, rng: random.Random, n: int):
 
 
 def assert_same(hub, index, flt):
-    sql_rows = hub.list_rows(flt)
+    sql_rows = hub.browsing.list_rows(flt)
     assert index.list_rows(flt) == sql_rows, flt
-    assert index.count_matching(flt) == hub.count_matching(flt) == len(sql_rows), flt
+    assert index.count_matching(flt) == hub.browsing.count_matching(flt) == len(sql_rows), flt
     for row in sql_rows[:3] + sql_rows[-2:]:
-        assert index.position_of(row.name, flt) == hub.position_of(row.name, flt), (row.name, flt)
+        assert index.position_of(row.name, flt) == hub.browsing.position_of(row.name, flt), (row.name, flt)
     page = ListFilter(**{**flt.__dict__, "limit": 7, "offset": 5})
-    assert index.list_rows(page) == hub.list_rows(page), page
+    assert index.list_rows(page) == hub.browsing.list_rows(page), page
 
 
 def test_every_sort_both_ways(big):
-    index = big.browse_index()
+    index = big.browsing.browse_index()
     assert len(index) == big.count() == 604
     for key in BrowseIndex.SORTS:
         for desc in (False, True):
@@ -79,18 +79,18 @@ def test_every_sort_both_ways(big):
 
 
 def test_random_filters_match_sql(big):
-    index = big.browse_index()
+    index = big.browsing.browse_index()
     for flt in filters(big, random.Random(7), 300):
         assert_same(big, index, flt)
 
 
 def test_refresh_after_tag_rename_remove(big):
-    index = big.browse_index()
+    index = big.browsing.browse_index()
     big.tag("llama-plain", add=["fresh"], remove=["fixture"])
     big.rename("llama-rslora", "llama-rs")
-    victim = big.list_rows(ListFilter(limit=1, offset=17))[0].name
+    victim = big.browsing.list_rows(ListFilter(limit=1, offset=17))[0].name
     big.remove(victim)
-    big.refresh_browse_index(index, ["llama-plain", "llama-rslora", "llama-rs", victim])
+    big.browsing.refresh_browse_index(index, ["llama-plain", "llama-rslora", "llama-rs", victim])
     for flt in (ListFilter(), ListFilter(tags=("fresh",)), ListFilter(tags=("fixture",)), ListFilter(search="rs"),
                 ListFilter(sort="tags", desc=True), ListFilter(sort="created")):
         assert_same(big, index, flt)
@@ -100,7 +100,7 @@ def test_refresh_after_tag_rename_remove(big):
 def test_typing_narrows_and_widens_like_sql(big):
     """Each keystroke's answer may reuse the previous one (a longer search matches a subset);
     backspacing, case changes and other fields changing must not."""
-    index = big.browse_index()
+    index = big.browsing.browse_index()
     steps = ["s", "sq", "sql", "SQL", "sql-", "sql-r1", "sql-r", "sql-r16", "q", "qw", "qwen2-5-0-5b-sql"]
     for sort, desc, rank in (("name", False, None), ("size", True, None), ("tags", False, 16)):
         for text in steps:

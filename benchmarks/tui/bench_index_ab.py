@@ -62,7 +62,7 @@ def main() -> None:
     t = {"old page": [], "new page": []}
     for _ in range(args.rounds):
         for label, fetch in (("old page", lambda: old_first_page(hub, page)),
-                             ("new page", lambda: hub.list_rows(page, sources=False))):
+                             ("new page", lambda: hub.browsing.list_rows(page, sources=False))):
             t0 = time.perf_counter()
             fetch()
             t[label].append(time.perf_counter() - t0)
@@ -75,7 +75,7 @@ def main() -> None:
     old_load = time.perf_counter() - t0
     first = []
     t0 = time.perf_counter()
-    new_index = hub.browse_index(on_chunk=lambda _i: first.append(time.perf_counter() - t0) if not first else None)
+    new_index = hub.browsing.browse_index(on_chunk=lambda _i: first.append(time.perf_counter() - t0) if not first else None)
     new_load = time.perf_counter() - t0
     print(f"index load          old {old_load * 1000:.0f} ms, new {new_load * 1000:.0f} ms "
           f"(first chunk answering after {first[0] * 1000:.0f} ms)")

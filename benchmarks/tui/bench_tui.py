@@ -210,7 +210,7 @@ def bench_index_alone(home: Path) -> dict:
 
     with Hub(home=home) as hub:
         t0 = time.perf_counter()
-        index = hub.browse_index()
+        index = hub.browsing.browse_index()
         out = {"load": time.perf_counter() - t0, "queries": []}
         index.count_matching(ListFilter())
         for field, text in TYPED:
@@ -293,7 +293,7 @@ def main() -> None:
             from hub.service import Hub
 
             with Hub(home=home) as hub:
-                first = hub.list_rows(ListFilter(limit=1))[0].name
+                first = hub.browsing.list_rows(ListFilter(limit=1))[0].name
             terminal = bench_terminal(home, first)
             if terminal is not None:
                 print(f"  end to end in tmux (launch -> rows shown)   {terminal * 1000:8.1f} ms", flush=True)

@@ -15,8 +15,8 @@ from hub.registry import reading, versions
 from hub.flags import DECLARED as DECLARED_FLAGS
 from hub.registry.filters import ListFilter, list_params, search_words
 from hub.registry.schema import (
-    adapter_base_fits, adapter_files, adapter_tags, adapter_targets, adapters, base_models, lineage, remotes,
-    trash_blobs,
+    adapter_base_fits, adapter_files, adapter_tags, adapter_targets, adapters, base_models, lineage, merged_models,
+    remotes, trash_blobs,
 )
 
 FLAG_COLUMNS = {f.name: adapters.c[f.column] for f in DECLARED_FLAGS}
@@ -143,6 +143,25 @@ def list_tags_query(f: ListFilter):
     """(adapter_id, tag) of the adapters list_query(f) returns."""
     ids = list_query(f, details=False).with_only_columns(adapters.c.id).order_by(None)
     return select(adapter_tags.c.adapter_id, adapter_tags.c.tag).where(adapter_tags.c.adapter_id.in_(ids))
+
+
+def list_rows(conn: Connection, f: ListFilter, details: bool = True) -> list:
+    return conn.execute(list_query(f, details=details)).all()
+
+
+def version_of(conn: Connection, adapter_id: int) -> int:
+    return conn.execute(select(adapters.c.version).where(adapters.c.id == adapter_id)).scalar_one()
+
+
+def children(conn: Connection, parent_ids, kind: str = "adapter") -> list:
+    """(name, weight) of the adapters (``kind`` "adapter") or merged models ("model") recorded
+    as made from any of the adapters ``parent_ids``, by name."""
+    table = adapters if kind == "adapter" else merged_models
+    return conn.execute(
+        select(table.c.name, lineage.c.weight)
+        .select_from(lineage.join(table, and_(lineage.c.child_type == kind, lineage.c.child_id == table.c.id)))
+        .where(and_(lineage.c.parent_type == "adapter", lineage.c.parent_id.in_(list(parent_ids))))
+        .order_by(table.c.name)).all()
 
 
 def count(conn: Connection) -> int:

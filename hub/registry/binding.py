@@ -128,3 +128,15 @@ def _write_marker(store_dir: Path, rid: str, url: str) -> None:
         atomic.write_text(path, json.dumps(doc, indent=2) + "\n")
     except OSError:
         return   # a read-only store cannot be bound; it is checked again on the next open
+
+
+def open_bound(db, store_dir: Path) -> None:
+    """Migrate the registry when behind, refusing one that is not the store's."""
+    from hub.registry.schema import HEAD_REVISION
+
+    revision = None if db.is_new() else db.current_revision()
+    if revision is None:
+        refuse_new_registry(store_dir, db.url)
+    if revision != HEAD_REVISION:
+        db.upgrade()
+    check(db, store_dir)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, ProgrammingError
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError, ProgrammingError
 from sqlalchemy.exc import DatabaseError as SADatabaseError
 
 from hub.errors import DatabaseError
@@ -73,6 +73,11 @@ def _refuse_if_disk_full(file: Path) -> None:
                        "free space there and run the command again")
 
 
+class RowConflict(Exception):
+    """A write broke a uniqueness or foreign-key rule (another writer got there first):
+    services catch this, not the driver's exception."""
+
+
 class Database:
     def __init__(self, url: str):
         self.url = url
@@ -112,6 +117,8 @@ class Database:
             with self._connect() as conn:
                 with conn.begin():
                     yield conn
+        except IntegrityError as exc:
+            raise RowConflict(str(exc.orig)) from exc
         finally:
             _IMMEDIATE.reset(token)
 

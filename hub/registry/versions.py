@@ -11,6 +11,11 @@ from hub.registry import reading
 from hub.registry.schema import adapter_aliases, adapters
 
 
+def version_label(row) -> str:
+    """NAME for version 1, NAME@N for later versions: a ref that names exactly this row."""
+    return row.name if row.version == 1 else f"{row.name}@{row.version}"
+
+
 def resolve(conn: Connection, ref: Ref):
     """The adapters row (plus base_name) ``ref`` names, or None (hub.registry.reading)."""
     return reading.resolve(reading.Alchemy(conn), ref)

@@ -132,5 +132,9 @@ class _PagedQueries:
         return [{"name": n, "weight": w} for n, w in found]
 
 
-class BrowsingMixin(_PagedQueries, _BrowseIndexMethods):
-    """Paged SQL queries and the in-memory browse index (mixed into hub.service.Hub)."""
+class BrowsingService(_PagedQueries, _BrowseIndexMethods):
+    """What the TUI's table asks: paged SQL answers and the in-memory browse index
+    (hub.browsing). Needs the registry only."""
+
+    def __init__(self, ctx):
+        self.db = ctx.db

@@ -51,7 +51,14 @@ class CombineOutcome:
         return out
 
 
-class CombiningMixin:
+class CombiningService:
+    """`hub combine`, recipes and `hub similar`. Needs the adapters service (parents are read
+    from the store; the result is registered through ``add``)."""
+
+    def __init__(self, ctx, adapters):
+        self.db, self.store = ctx.db, ctx.store
+        self.adapters = adapters
+
     def combine(self, parents: list[tuple[str, float]], method: str, name: str, params: dict | None = None,
                 layer_weights=(), drop_dora: bool = False, drop_modules_to_save: bool = False,
                 dtype: str = "float32", tags=(), description: str | None = None, dry_run: bool = False,
@@ -82,7 +89,7 @@ class CombiningMixin:
         # a parent is known by its ref as written (style, style@2, style@prod): layer weight rules
         # and recipes name it so; lineage records the exact version it resolved to
         labels = [str(parse_ref(n)) for n, _ in parents]
-        records = [self.get(n) for n in labels]
+        records = [self.adapters.get(n) for n in labels]
         for label, rec in zip(labels, records):
             want = (pinned or {}).get(label)
             if want and want != rec.sha256:
@@ -90,7 +97,7 @@ class CombiningMixin:
                                  f"(sha256 {rec.sha256[:12]}, recipe pins {want[:12]})", rec.name,
                                  "register the original content under that name, or remove sha256 from the recipe")
         # the parents are registered under their hashes: their headers are enough here
-        infos = [inspect_adapter(self.adapter_dir(label), hash_files=False) for label in labels]
+        infos = [inspect_adapter(self.adapters.adapter_dir(label), hash_files=False) for label in labels]
         findings = self._combine_findings(records, infos, method, params or {}, drop_dora, drop_modules_to_save)
 
         inputs = (tuple((rec.sha256, float(w)) for rec, (_, w) in zip(records, parents)), method,
@@ -120,7 +127,7 @@ class CombiningMixin:
             result.write(folder, recipe_json=recipe.to_json())
             lineage = [{"type": "adapter", "id": rec.id, "name": rec.name, "sha256": rec.sha256, "weight": w,
                         "version": rec.version} for rec, (_, w) in zip(records, parents)]
-            added = self.add(folder, name=name, tags=tags, source={"kind": "combine"}, recipe=doc,
+            added = self.adapters.add(folder, name=name, tags=tags, source={"kind": "combine"}, recipe=doc,
                              description=description, lineage=lineage)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
@@ -189,18 +196,18 @@ class CombiningMixin:
             for i, n in enumerate(names):
                 if progress:
                     progress(i, len(names), n)
-                factors.append(load_factors(self.adapter_dir(n), name=n))
+                factors.append(load_factors(self.adapters.adapter_dir(n), name=n))
             return similarity(factors, samples=samples, seed=seed)
-        target = self.get(names[0])
+        target = self.adapters.get(names[0])
         shapes = {p: (m["in_features"], m["out_features"]) for p, m in target.modules.items()}
-        others = [r for r in self.list(full=True) if r.name != target.name and any(
+        others = [r for r in self.adapters.list(full=True) if r.name != target.name and any(
             shapes.get(p) == (m["in_features"], m["out_features"]) for p, m in r.modules.items())]
-        mine = load_factors(self.adapter_dir(target.name), name=target.name)
+        mine = load_factors(self.adapters.adapter_dir(target.name), name=target.name)
         report = similarity([mine], samples=samples, seed=seed)
         for i, rec in enumerate(others):
             if progress:
                 progress(i, len(others), rec.name)
-            other = load_factors(self.adapter_dir(rec.name), name=rec.name)
+            other = load_factors(self.adapters.adapter_dir(rec.name), name=rec.name)
             report.adapters.append(rec.name)
             report.norms[rec.name] = norm(other)
             report.pairs.append(compare(mine, other, samples, seed))
@@ -210,7 +217,7 @@ class CombiningMixin:
         return report
 
     def recipe_of(self, name: str) -> dict | None:
-        return self.get(name).recipe
+        return self.adapters.get(name).recipe
 
 
 def folder_recipe(folder: str | Path) -> dict | None:

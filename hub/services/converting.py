@@ -37,8 +37,13 @@ def format_for_file(path: Path):
     return None
 
 
-class ConvertingMixin:
-    """Service operations of `hub export --format` and `hub add FILE --base` (mixed into Hub)."""
+class ConvertingService:
+    """`hub export --format` and `hub add FILE --base`. Needs the adapters service and the
+    checks service (a format's base and runtime rules)."""
+
+    def __init__(self, ctx, adapters, checks):
+        self.ctx = ctx
+        self.adapters, self.checks = adapters, checks
 
     def export_as(self, name: str, out: str | os.PathLike, fmt: str = DEFAULT_FORMAT, *, base: str | None = None,
                   outtype: str | None = None, from_model: str | None = None, overwrite: bool = False,
@@ -54,15 +59,15 @@ class ConvertingMixin:
                              f"use one of: {', '.join(unit.outtypes)}" if unit.outtypes else "drop --outtype")
         if from_model and fmt != "ollama":
             raise UsageError("--from goes with --format ollama", "--from", "drop it or add --format ollama")
-        record = self.get(name)
+        record = self.adapters.get(name)
         adapter = AdapterSpec.from_json(record.name, record.config, record.modules,
                                         {k: tuple(v) for k, v in record.saved_tensors.items()}, record.dtype)
-        base_spec = self.base_spec_for(record.id, base) if unit.needs_base else None
+        base_spec = self.checks.base_spec_for(record.id, base) if unit.needs_base else None
         if unit.needs_base and base_spec is None:
             raise UsageError(f"format {fmt} needs the base the adapter runs on", "--base",
                              "pass --base NAME (a registered base or a model folder); see `hub check NAME --all-bases`")
         sources = [p for p in (record.path, getattr(base_spec, "path", None)) if p]   # the store is HUB_HOME
-        target = check_write_target(self, out, sources=sources, overwrite=overwrite)
+        target = check_write_target(self.ctx, out, sources=sources, overwrite=overwrite)
         if unit.output == "file" and target.is_dir():
             raise UsageError(f"format {fmt} writes one file, but the path is a folder", str(target),
                              f"name the file, e.g. {target / (name + '.gguf')}")
@@ -78,7 +83,7 @@ class ConvertingMixin:
                 raise Incompatible(f"{name} cannot be exported as {fmt}: {first.code}"
                                    f"{' ' + first.module if first.module else ''}: {first.message}",
                                    None, None, findings=errors)
-        job = ExportJob(self.adapter_dir(name), name, adapter, base_spec, target,
+        job = ExportJob(self.adapters.adapter_dir(name), name, adapter, base_spec, target,
                         {"outtype": outtype, "from_model": from_model}, progress)
         if unit.output == "folder":
             folder = AtomicFolder(target, overwrite=True, replace_files=True)
@@ -106,14 +111,14 @@ class ConvertingMixin:
                              "pass --base NAME (a registered base or a model folder)")
         from hub.formats.safetensors_header import hash_file
 
-        base_spec = self.base_spec_for(None, base)
+        base_spec = self.checks.base_spec_for(None, base)
         with tempfile.TemporaryDirectory(prefix=".hub-import-") as tmp:
             folder = Path(tmp) / (name or file.stem)
             unit.read(file, base_spec, folder)     # checks the file first (regular, sane header)
             digest = hash_file(file)
             source = {"kind": unit.name, "path": str(file.resolve())}
             lineage = [{"type": unit.name, "name": file.name, "sha256": digest}]
-            return self.add(folder, name=name, tags=tags, source=source, lineage=lineage,
+            return self.adapters.add(folder, name=name, tags=tags, source=source, lineage=lineage,
                             description=f"converted from {unit.name} {file.name} (sha256 {digest})")
 
 

@@ -10,22 +10,20 @@ folder again, so a failed merge leaves the registry and the disk as they were.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from sqlalchemy import delete, insert, select
-
 from hub.errors import AlreadyExists, NotFound, UsageError
 from hub.names import check_name, check_weight, name_from_folder
 from hub.progress import Progress
 from hub.registry import adapters as q
+from hub.registry import bases as qb
+from hub.registry import models as qm
 from hub.registry import reading
 from hub.results import MergedModelRecord
-from hub.registry.schema import base_models, lineage, merged_models
 
 
 
@@ -49,8 +47,12 @@ class MergeOutcome:
         return out
 
 
-class MergingMixin:
-    """Service operations of `hub merge` and `hub models` (mixed into hub.service.Hub)."""
+class MergingService:
+    """`hub merge` and `hub models`. Needs the adapters service (parents are read from the store)."""
+
+    def __init__(self, ctx, adapters):
+        self.ctx, self.db = ctx, ctx.db
+        self.adapters = adapters
 
     def merge(self, base: str, adapters: Sequence[tuple[str, float]], out: str | os.PathLike, *,
               name: str | None = None, device: str = "auto", dtype: str = "keep", shard_size: str | int = "5GB",
@@ -67,9 +69,9 @@ class MergingMixin:
 
         if not adapters:
             raise UsageError("no adapters to merge", "hub merge", "name adapters as NAME or NAME:WEIGHT")
-        base_id, base_name, base_path = self._merge_base(base)
+        base_id, base_name, base_path = self.merge_base(base)
         parents = [self._merge_adapter(ref) for ref, _ in adapters]
-        out = check_write_target(self, out, sources=[base_path, *(info.path for _, info, _ in parents)],
+        out = check_write_target(self.ctx, out, sources=[base_path, *(info.path for _, info, _ in parents)],
                                  overwrite=overwrite)
         model_name = check_name(name, "model name") if name else name_from_folder(out.name)
         replaces = self._merged_row_for(model_name, out, overwrite)
@@ -112,15 +114,11 @@ class MergingMixin:
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _merge_base(self, base: str) -> tuple[int | None, str, str]:
+    def merge_base(self, base: str) -> tuple[int | None, str, str]:
         """(registered id or None, display name, folder) for a base name or a model folder."""
+        folder = Path(base).expanduser()
         with self.db.read() as conn:
-            row = conn.execute(select(base_models.c.id, base_models.c.name, base_models.c.path)
-                               .where(base_models.c.name == base)).first()
-            folder = Path(base).expanduser()
-            if row is None and folder.is_dir():
-                row = conn.execute(select(base_models.c.id, base_models.c.name, base_models.c.path)
-                                   .where(base_models.c.path == str(folder.resolve()))).first()
+            row = qb.located(conn, base, str(folder.resolve()) if folder.is_dir() else None)
         if row is not None:
             if not row.path or not Path(row.path).is_dir():
                 raise NotFound(f"the folder of base {row.name!r} is gone", row.path,
@@ -138,8 +136,8 @@ class MergingMixin:
         with self.db.read() as conn:
             registered = q.get_row(conn, ref) is not None
         if registered:
-            record = self.get(ref)
-            info = inspect_adapter(self.adapter_dir(ref))
+            record = self.adapters.get(ref)
+            info = inspect_adapter(self.adapters.adapter_dir(ref))
             if info.sha256 != record.sha256:
                 from hub.errors import IntegrityError
 
@@ -158,8 +156,7 @@ class MergingMixin:
     def _merged_row_for(self, name: str, out: Path, overwrite: bool) -> int | None:
         """Id of the row this merge replaces (same name and folder, with overwrite), else refuse a taken name."""
         with self.db.read() as conn:
-            row = conn.execute(select(merged_models.c.id, merged_models.c.path)
-                               .where(merged_models.c.name == name)).first()
+            row = qm.row_by_name(conn, name)
         if row is None:
             return None
         if overwrite and Path(row.path) == out:
@@ -181,15 +178,10 @@ class MergingMixin:
                                  "weight": float(weight), "version": record.version if record else None})
         size = sum((out / shard).stat().st_size for shard in result.shards)
         with self.db.write() as conn:
-            if replaces is not None:
-                conn.execute(delete(lineage).where((lineage.c.child_type == "model") & (lineage.c.child_id == replaces)))
-                conn.execute(delete(merged_models).where(merged_models.c.id == replaces))
-            model_id = conn.execute(insert(merged_models).values(
-                name=name, path=str(out), base_id=base_id, base_name=base_name, base_path=base_path,
-                dtype=result.dtype, size_bytes=size, num_shards=len(result.shards),
-                recipe_json=json.dumps(result.lineage, sort_keys=True), hub_version=__version__, created_at=now(),
-                drift_json=json.dumps(result.drift) if result.drift is not None else None,
-            )).inserted_primary_key[0]
+            model_id = qm.insert_model(
+                conn, name=name, path=str(out), base_id=base_id, base_name=base_name, base_path=base_path,
+                dtype=result.dtype, size_bytes=size, num_shards=len(result.shards), recipe=result.lineage,
+                hub_version=__version__, stamp=now(), drift=result.drift, replaces=replaces)
             q.add_lineage(conn, "model", model_id, lineage_rows)
         return self.get_model(name)
 

@@ -45,7 +45,14 @@ def recipe_of(surgery, parents: list[dict], extra: dict | None = None) -> dict:
                        for c in surgery.table()]}
 
 
-class SurgeryMixin:
+class SurgeryService:
+    """`hub resize`, `hub fix`, `hub extract`. Needs the adapters service (parents, ``add``,
+    ``export``) and merging (a base given by name or folder)."""
+
+    def __init__(self, ctx, adapters, merging):
+        self.ctx, self.db, self.store = ctx, ctx.db, ctx.store
+        self.adapters, self.merging = adapters, merging
+
     def resize(self, name: str, rank: int | None = None, energy: float | None = None, new_name: str | None = None,
                out: str | None = None, tags=(), dry_run: bool = False,
                progress: Progress | None = None) -> SurgeryOutcome:
@@ -55,13 +62,13 @@ class SurgeryMixin:
         from hub.surgery.resize import check_rank_energy
 
         check_rank_energy(rank, energy, "hub resize")
-        record = self.get(name)
+        record = self.adapters.get(name)
         target = new_name or (f"{record.name}-r{rank}" if rank else f"{record.name}-e{energy:g}")
         self._check_free(target)
         self._guard_out(out)
         if progress:
             progress(0, 1, name)
-        result = resize(load_factors(self.adapter_dir(name), name=name), rank=rank, energy=energy)
+        result = resize(load_factors(self.adapters.adapter_dir(name), name=name), rank=rank, energy=energy)
         if progress:
             progress(1, 1, name)
         parents = [self._adapter_parent(record)]
@@ -78,11 +85,11 @@ class SurgeryMixin:
         from hub.surgery.runtimes import needs_of, serve_command
 
         needs = needs_of(runtime, max_lora_rank)
-        record = self.get(name)
+        record = self.adapters.get(name)
         target = new_name or f"{record.name}-{needs.name.replace('.', '')}"
         self._check_free(target)
         self._guard_out(out)
-        info = inspect_adapter(self.adapter_dir(name))
+        info = inspect_adapter(self.adapters.adapter_dir(name))
         factors = load_factors(info.path, name=name, info=info)
         parents = [self._adapter_parent(record)]
         weights = None
@@ -130,7 +137,7 @@ class SurgeryMixin:
             raise NotFound("tuned model folder does not exist", str(tuned_dir), "pass the fine-tuned model's folder")
         target = new_name or f"{tuned_dir.resolve().name}-lora-{f'r{rank}' if rank else f'e{energy:g}'}"
         self._check_free(target)
-        base_id, base_name, base_path = self._merge_base(base)
+        base_id, base_name, base_path = self.merging.merge_base(base)
         self._guard_out(out, sources=[base_path, tuned_dir])
         if tuned_dir.resolve() == Path(base_path).resolve():
             raise UsageError("--tuned is the base model itself", str(tuned_dir), "pass the fine-tuned model")
@@ -160,7 +167,7 @@ class SurgeryMixin:
         from hub.errors import Incompatible
         from hub.surgery.weights import ModelWeights
 
-        base_id, base_name, base_path = self._merge_base(base)
+        base_id, base_name, base_path = self.merging.merge_base(base)
         weights = ModelWeights(base_path)
         errors = [f for f in check_adapter_base(AdapterSpec.from_info(info, adapter_name),
                                                 BaseSpec.from_info(weights.info, base_name))
@@ -191,7 +198,7 @@ class SurgeryMixin:
         if out is not None:
             from hub.write_guard import check_write_target
 
-            check_write_target(self, out, sources=sources)
+            check_write_target(self.ctx, out, sources=sources)
 
     def _register_surgery(self, surgery, name: str, parents: list[dict], tags, dry_run: bool, message: str,
                           extra: dict | None = None, out: str | None = None) -> SurgeryOutcome:
@@ -205,7 +212,7 @@ class SurgeryMixin:
         try:
             surgery.write(folder, {"hub_surgery": json.dumps({"operation": surgery.operation,
                                                                "params": surgery.params})})
-            added = self.add(folder, name=name, tags=tags, source={"kind": surgery.operation}, recipe=recipe,
+            added = self.adapters.add(folder, name=name, tags=tags, source={"kind": surgery.operation}, recipe=recipe,
                              lineage=parents)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
@@ -213,7 +220,7 @@ class SurgeryMixin:
             raise AlreadyExists(f"the result is identical to the registered adapter {added.record.name!r}", name,
                                 "use that adapter, or `hub rm` it first")
         if out is not None:   # a PEFT folder where the user asked for one (guarded, atomic: hub export)
-            self.export(added.record.name, out)
+            self.adapters.export(added.record.name, out)
         return SurgeryOutcome(added.record, surgery, message, extra)
 
 

@@ -11,24 +11,17 @@ they were.
 
 from __future__ import annotations
 
-import contextvars
 import shutil
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
-
-from sqlalchemy import and_, insert, select, update
 
 from hub.errors import AlreadyExists, HubError, NotFound, UsageError
 from hub.names import check_name, name_from_folder
 from hub.records import AdapterRecord
-from hub.results import RemoteState
 from hub.registry import adapters as q
 from hub.registry import reading
-from hub.registry.schema import adapters, remotes
-
-# the remote a running pull wants recorded with the adapter it registers
-_PENDING_REMOTE: contextvars.ContextVar[dict | None] = contextvars.ContextVar("hub_pending_remote", default=None)
+from hub.registry import remotes as qr
+from hub.results import RemoteState
 
 
 @dataclass(frozen=True)
@@ -67,48 +60,27 @@ class SearchHit:
         return {**self.model.to_dict(), "registered": self.registered}
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
+class SyncService:
+    """Pull, push, remote search and status. Needs the adapters (a pull registers through
+    ``add``), versions, trash (an update retires the old commit) and merging (pushing a
+    merged model) services."""
 
+    def __init__(self, ctx, adapters, versions, trash, merging):
+        self.db, self.store = ctx.db, ctx.store
+        self.adapters, self.versions, self.trash, self.merging = adapters, versions, trash, merging
 
-def upsert_remote(conn, adapter_id: int, direction: str, repo_id: str, revision: str, subfolder: str | None,
-                  commit: str | None, remote_commit: str | None) -> None:
-    key = and_(remotes.c.adapter_id == adapter_id, remotes.c.direction == direction,
-               remotes.c.repo_id == repo_id, remotes.c.revision == revision)
-    values = {"subfolder": subfolder or None, "commit": commit, "remote_commit": remote_commit,
-              "checked_at": _now(), "updated_at": _now()}
-    if conn.execute(select(remotes.c.id).where(key)).first() is None:
-        conn.execute(insert(remotes).values(adapter_id=adapter_id, direction=direction, repo_id=repo_id,
-                                            revision=revision, **values))
-    else:
-        conn.execute(update(remotes).where(key).values(**values))
-
-
-class SyncMixin:
     # -- registry side ---------------------------------------------------------------------
 
-    def _on_adapter_added(self, conn, adapter_id: int, info) -> None:
-        super()._on_adapter_added(conn, adapter_id, info)
-        pending = _PENDING_REMOTE.get()
-        if pending is not None:
-            upsert_remote(conn, adapter_id, **pending)
-
     def _pulled_at(self, repo_id: str, subfolder: str, commit: str) -> str | None:
-        """Name of an adapter already pulled from this repo folder at this commit."""
         with self.db.read() as conn:
-            row = conn.execute(
-                select(adapters.c.name).select_from(remotes.join(adapters, remotes.c.adapter_id == adapters.c.id))
-                .where(and_(remotes.c.direction == "pull", remotes.c.repo_id == repo_id, remotes.c.commit == commit,
-                            (remotes.c.subfolder == subfolder) if subfolder else remotes.c.subfolder.is_(None)))
-                .limit(1)).first()
-        return row.name if row else None
+            return qr.pulled_at(conn, repo_id, subfolder, commit)
 
     def _record_remote(self, name: str, **values) -> None:
         with self.db.write() as conn:
             row = q.get_row(conn, name)
             if row is None:
                 raise NotFound(f"no adapter named {name!r}", None, "see `hub list`")
-            upsert_remote(conn, row.id, **values)
+            qr.upsert(conn, row.id, **values)
 
     # -- pull ------------------------------------------------------------------------------
 
@@ -176,12 +148,12 @@ class SyncMixin:
         if have is not None:
             self._record_remote(have, direction="pull", repo_id=snap.repo_id, revision=revision, subfolder=sub,
                                 commit=snap.commit, remote_commit=snap.commit)
-            return _with(base, name=have, record=self.get(have),
+            return _with(base, name=have, record=self.adapters.get(have),
                          message=f"{have} is already at {snap.commit[:12]}; nothing downloaded")
         if name is None:
             repo_name = snap.repo_id.rsplit("/", 1)[-1]
             wanted = name_from_folder(f"{repo_name}-{sub.replace('/', '-')}" if sub else repo_name)
-            name = self._free_name(wanted)
+            name = self.adapters._free_name(wanted)
         elif not new_version:
             with self.db.read() as conn:
                 if q.name_taken(conn, name):
@@ -193,17 +165,16 @@ class SyncMixin:
         source = {"kind": "hub", "path": f"{remote.public}/{snap.repo_id}", "repo": snap.repo_id,
                   "revision": revision, "commit": snap.commit, "subfolder": sub or None}
         folder = self.store.temp_path("pull")
-        token = _PENDING_REMOTE.set(pending)
         try:
             folder.mkdir(parents=True)
             hp.download(remote, adapter, snap.commit, folder, progress)
-            added = self.add(folder, name=name, tags=tags, source=source, new_version=new_version)
+            added = self.adapters.add(folder, name=name, tags=tags, source=source, new_version=new_version,
+                                      remote=pending)
         finally:
-            _PENDING_REMOTE.reset(token)
             shutil.rmtree(folder, ignore_errors=True)
         if added.status == "exists":
             self._record_remote(added.record.name, **pending)
-            return _with(base, status="exists", name=added.record.name, record=self.get(added.record.name),
+            return _with(base, status="exists", name=added.record.name, record=self.adapters.get(added.record.name),
                          message=f"same content is already registered as {added.record.name!r}; remote recorded")
         label = name if added.record.version == 1 else f"{name}@{added.record.version}"
         return _with(base, status="added", name=label, record=added.record,
@@ -215,7 +186,7 @@ class SyncMixin:
         from hub.sync.remote import Remote
         from hub.sync.spec import RepoSpec
 
-        record = self.get(name)
+        record = self.adapters.get(name)
         pulled = [r for r in record.remotes if r["direction"] == "pull"]
         if not pulled:
             raise NotFound(f"{name} was not pulled from the Hub", None, "use `hub pull REPO_ID` to pull an adapter")
@@ -232,11 +203,11 @@ class SyncMixin:
         adapter = snap.adapter(sub)
         hp.check_pullable(adapter, snap.commit)
         # a name with several versions keeps them: the new commit becomes its next version
-        versioned = len(self.versions_or_none(record.name)) > 1
+        versioned = len(self.versions.versions_or_none(record.name)) > 1
         if versioned:
             outcome = self._pull_one(remote, snap, adapter, record.name, record.tags, progress, new_version=True)
         else:
-            staging_name = self._free_name(f"{name}-{snap.commit[:8]}"[:200])
+            staging_name = self.adapters._free_name(f"{name}-{snap.commit[:8]}"[:200])
             outcome = self._pull_one(remote, snap, adapter, staging_name, record.tags, progress)
         if outcome.status in ("unchanged", "exists"):
             if outcome.name != name:
@@ -244,16 +215,16 @@ class SyncMixin:
                                     f"keep using {outcome.name}, or `hub rm` one of them")
             self._record_remote(name, direction="pull", repo_id=snap.repo_id, revision=track["revision"],
                                 subfolder=sub, commit=snap.commit, remote_commit=snap.commit)
-            return _with(base, record=self.get(name),
+            return _with(base, record=self.adapters.get(name),
                          message=f"{snap.repo_id} moved to {snap.commit[:12]} but the adapter files are the same")
         if versioned:
             return _with(base, status="updated", name=outcome.name, record=outcome.record,
                          message=f"updated {record.name}: {track['commit'][:12]} -> {snap.commit[:12]} "
                                  f"as {outcome.name}")
         # the new version is registered under a staging name: retire the old one, take over its name
-        self.remove(name)
-        self.rename(staging_name, name)
-        return _with(base, status="updated", record=self.get(name),
+        self.trash.remove(name)
+        self.adapters.rename(staging_name, name)
+        return _with(base, status="updated", record=self.adapters.get(name),
                      message=f"updated {name}: {track['commit'][:12]} -> {snap.commit[:12]}")
 
     # -- push ------------------------------------------------------------------------------
@@ -282,8 +253,8 @@ class SyncMixin:
             is_adapter = q.get_row(conn, name) is not None
         merged = None if is_adapter else self._merged_model(name)
         if merged is None:
-            record = self.get(name)   # raises "no adapter named ..." for unknown names
-            folder = self.adapter_dir(name)
+            record = self.adapters.get(name)   # raises "no adapter named ..." for unknown names
+            folder = self.adapters.adapter_dir(name)
             local = {f["name"]: folder / f["name"] for f in record.files}
             declared = record.base_model
         else:
@@ -314,11 +285,8 @@ class SyncMixin:
         return PushOutcome(name, result, hub_base, warnings + list(result.notes))
 
     def _merged_model(self, name: str):
-        get_model = getattr(self, "get_model", None)   # from the merging mixin, when present
-        if get_model is None:
-            return None
         try:
-            return get_model(name)
+            return self.merging.get_model(name)
         except NotFound:
             return None
 
@@ -353,15 +321,8 @@ class SyncMixin:
         if limit < 1:
             raise UsageError("--limit must be at least 1", None, "pass e.g. --limit 20")
         models = search(Remote.from_env(), base=base, author=author, query=query, limit=limit)
-        known: dict[str, set[str]] = {}
         with self.db.read() as conn:
-            for repo_id, adapter_name in conn.execute(
-                    select(remotes.c.repo_id, adapters.c.name)
-                    .select_from(remotes.join(adapters, remotes.c.adapter_id == adapters.c.id))):
-                known.setdefault(repo_id, set()).add(adapter_name)
-            for repo_id, adapter_name in conn.execute(
-                    select(adapters.c.source_repo, adapters.c.name).where(adapters.c.source_repo.is_not(None))):
-                known.setdefault(repo_id, set()).add(adapter_name)
+            known = qr.names_by_repo(conn)
         return [SearchHit(m, sorted(known.get(m.repo_id, ()))) for m in models]
 
     def remote_status(self, name: str | None = None, check: bool = True) -> list[RemoteState]:
@@ -379,8 +340,7 @@ class SyncMixin:
         for r in rows:
             now = head(remote, r.repo_id, r.revision)
             with self.db.write() as conn:
-                conn.execute(update(remotes).where(remotes.c.id == r.id)
-                             .values(remote_commit=now, checked_at=_now()))
+                qr.set_remote_commit(conn, r.id, now)
             state = "gone" if now is None else ("up-to-date" if now == r.commit else "moved")
             states.append(RemoteState(r.name, r.direction, r.repo_id, r.revision, r.subfolder, r.commit, now, state))
         return states

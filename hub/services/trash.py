@@ -9,18 +9,14 @@ row without its files)."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
-
-from sqlalchemy import select
 
 from hub.errors import AlreadyExists, NotFound, UsageError
 from hub.names import check_name
 from hub.records import AdapterRecord
 from hub.registry import adapters as q
 from hub.registry import trash as tq
-from hub.registry.schema import adapters
-from hub.services.maintenance import store_lock
 
 DEFAULT_RETENTION_DAYS = 30.0
 
@@ -67,7 +63,61 @@ class TrashEmptied:
                 "bytes_freed": self.bytes_freed}
 
 
-class TrashMixin:
+@dataclass(frozen=True)
+class RemovalPlan:
+    name: str                 # NAME (every version) or NAME@N (one)
+    blobs: list[str]          # store files that only these versions use (freed when the trash is emptied)
+    bytes_freed: int
+    view: str | None
+    ids: tuple[int, ...] = ()
+    versions: tuple[int, ...] = ()
+    views: tuple[str, ...] = ()
+    trash_ids: tuple[int, ...] = ()   # their trash entries, once removed
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "blobs": self.blobs, "bytes_freed": self.bytes_freed,
+                "versions": list(self.versions), "trash_ids": list(self.trash_ids)}
+
+
+class TrashService:
+    """`hub rm` (into the trash) and `hub trash ...`. Needs the adapters and versions services."""
+
+    def __init__(self, ctx, adapters, versions):
+        self.db, self.store, self.lock = ctx.db, ctx.store, ctx.lock
+        self.adapters, self.versions = adapters, versions
+
+    def remove_plan(self, name: str, force: bool = False) -> RemovalPlan:
+        """``NAME``: every version; ``NAME@N`` or ``NAME@ALIAS``: that version, refused while an
+        alias points at it unless ``force`` (which drops the alias)."""
+        label, records = self.versions.removal_targets(name, force)
+        files = [f for rec in records if rec.storage == "store" for f in rec.files]
+        blobs = list(dict.fromkeys(f["sha256"] for f in files))
+        with self.db.read() as conn:
+            others = q.referenced_blobs(conn, blobs, except_adapter=[r.id for r in records])
+        only_here = [s for s in blobs if s not in others]
+        freed = sum({f["sha256"]: f["size"] for f in files if f["sha256"] in only_here}.values())
+        return RemovalPlan(label, only_here, freed, records[0].sha256, tuple(r.id for r in records),
+                           tuple(r.version for r in records), tuple(r.sha256 for r in records))
+
+    def remove(self, name: str, dry_run: bool = False, force: bool = False) -> RemovalPlan:
+        """Move ``name`` (every version, or NAME@N) to the trash (hub.services.trash): the rows
+        leave the registry in one transaction, one trash entry per version; the store files
+        stay until the trash is emptied."""
+        plan = self.remove_plan(name, force=force)
+        if dry_run:
+            return plan
+        stamp = q.now()
+        with self.db.write() as conn:
+            trash_ids = []
+            for adapter_id in plan.ids:
+                trash_id = tq.move_to_trash(conn, adapter_id, stamp)
+                if trash_id is None:
+                    raise NotFound(f"no adapter named {name!r}", None, "see `hub list`")
+                trash_ids.append(trash_id)
+        for view in plan.views or (plan.view,):
+            self.store.drop_view(view)
+        return replace(plan, trash_ids=tuple(trash_ids))
+
     def trash_retention_days(self) -> float:
         return retention_days()
 
@@ -100,8 +150,8 @@ class TrashMixin:
                 raise AlreadyExists(f"the same content is registered again as {existing.name!r}", None,
                                     "keep that one, or `hub rm` it before restoring")
             new_id = tq.restore(conn, row.id, new_name)
-            version = conn.execute(select(adapters.c.version).where(adapters.c.id == new_id)).scalar_one()
-        return self.get(f"{new_name}@{version}")
+            version = q.version_of(conn, new_id)
+        return self.adapters.get(f"{new_name}@{version}")
 
     def trash_empty(self, ident=None, older_than_days: float | None = None, dry_run: bool = False) -> TrashEmptied:
         """Forget trash entries (all, ``ident``'s, or those older than ``older_than_days``) and
@@ -121,7 +171,7 @@ class TrashMixin:
             tq.forget(conn, [e.id for e in entries])
         deleted = freed = 0
         with self.db.write() as conn:
-            store_lock(conn)
+            self.lock(conn)
             still = q.referenced_blobs(conn, shas)
             for sha in sorted(shas - still):
                 freed += self._blob_size(sha)
@@ -137,20 +187,11 @@ class TrashMixin:
 
     def dependents_of(self, names) -> dict[str, list[tuple[str, str]]]:
         """{name: [(kind, child name)]}: registered adapters combined from it and merged models made with it."""
-        from sqlalchemy import and_, select
-
-        from hub.registry.schema import adapters, lineage, merged_models
-
         out: dict[str, list[tuple[str, str]]] = {}
         ids_of = {name: self.remove_plan(name, force=True).ids for name in names}   # every version it names
         with self.db.read() as conn:
             for name in names:
-                found = []
-                for kind, table in (("adapter", adapters), ("model", merged_models)):
-                    found += [(kind, n) for n in conn.execute(
-                        select(table.c.name).select_from(lineage.join(table, and_(
-                            lineage.c.child_type == kind, lineage.c.child_id == table.c.id)))
-                        .where(and_(lineage.c.parent_type == "adapter", lineage.c.parent_id.in_(ids_of[name])))
-                        .order_by(table.c.name)).scalars()]
+                found = [(kind, row.name) for kind in ("adapter", "model")
+                         for row in q.children(conn, ids_of[name], kind)]
                 out[name] = list(dict.fromkeys(found))
         return out

@@ -9,12 +9,13 @@ from hub.registry import versions as qv
 from hub.results import VersionRecord
 
 
-def version_label(row) -> str:
-    """NAME for version 1, NAME@N for later versions: a ref that names exactly this row."""
-    return row.name if row.version == 1 else f"{row.name}@{row.version}"
+class VersionService:
+    """`hub versions` and `hub alias`, and what a ref removes. Needs the adapters service."""
 
+    def __init__(self, ctx, adapters):
+        self.db = ctx.db
+        self.adapters = adapters
 
-class VersionsMixin:
     def removal_targets(self, name: str, force: bool = False) -> tuple[str, list]:
         """(label, records) that `rm name` removes: every version of a bare NAME; the one
         version of NAME@N / NAME@ALIAS, refused while aliased unless ``force``."""
@@ -26,8 +27,8 @@ class VersionsMixin:
                 rows = qv.rows_of(conn, ref.name)
             if not rows:
                 raise NotFound(f"no adapter named {name!r}", None, "see `hub list` for registered names")
-            return name, [self.get(f"{r.name}@{r.version}") for r in rows]
-        record = self.get(name)
+            return name, [self.adapters.get(f"{r.name}@{r.version}") for r in rows]
+        record = self.adapters.get(name)
         label = f"{record.name}@{record.version}"
         if record.aliases and not force:
             raise UsageError(f"{label} is aliased as {', '.join(record.aliases)}", None,
@@ -70,4 +71,4 @@ class VersionsMixin:
         return next(v for v in self.versions(ref.name) if v.version == row.version)
 
 
-__all__ = ["VersionsMixin", "VersionRecord"]
+__all__ = ["VersionService", "VersionRecord"]

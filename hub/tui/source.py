@@ -58,19 +58,19 @@ class RegistrySource:
         index = self._index(flt)
         if index is not None and index.supports(flt) and (index.has_page(flt) or self.partial(flt)):
             return index.list_rows(flt, sources=False)   # partial: the rows so far, re-asked per chunk
-        return self.hub.list_rows(flt, sources=False)
+        return self.hub.browsing.list_rows(flt, sources=False)
 
     def count_matching(self, flt: ListFilter) -> int:
         index = self._index(flt)
         if index is not None and not index.complete and _unfiltered(flt):
-            return self.hub.count_matching(flt)     # exact and instant in SQL
+            return self.hub.browsing.count_matching(flt)     # exact and instant in SQL
         return self._pick(flt).count_matching(flt)
 
     def position_of(self, name: str, flt: ListFilter) -> int | None:
         index = self._index(flt)
         if index is not None and not index.complete:
             found = index.position_of(name, flt) if index.supports(flt) else None
-            return found if found is not None or self.partial(flt) else self.hub.position_of(name, flt)
+            return found if found is not None or self.partial(flt) else self.hub.browsing.position_of(name, flt)
         return self._pick(flt).position_of(name, flt)
 
     def begin_load(self) -> None:
@@ -94,7 +94,7 @@ class RegistrySource:
                     on_chunk()
 
         try:
-            index = self.hub.browse_index(on_chunk=grew)
+            index = self.hub.browsing.browse_index(on_chunk=grew)
             with self._lock:
                 if self._loading is token:
                     self.index = index
@@ -112,4 +112,4 @@ class RegistrySource:
         """Adapters added, changed, renamed (old and new name) or removed from this TUI."""
         index = self.index
         if index is not None:
-            self.hub.refresh_browse_index(index, names)
+            self.hub.browsing.refresh_browse_index(index, names)
