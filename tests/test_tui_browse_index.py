@@ -113,7 +113,7 @@ def test_an_index_being_loaded_answers_exactly_what_its_prefix_holds(big):
     rng = random.Random(11)
     flts = [ListFilter(**{**f.__dict__, "sort": "name", "desc": False}) for f in filters(big, rng, 60)]
     flts += [ListFilter(), ListFilter(search="sql"), ListFilter(search="zz")]
-    expected = {i: big.list_rows(f) for i, f in enumerate(flts)}
+    expected = {i: big.browsing.list_rows(f) for i, f in enumerate(flts)}
     seen = []
 
     def check(index):
@@ -130,7 +130,7 @@ def test_an_index_being_loaded_answers_exactly_what_its_prefix_holds(big):
             for row in got[:2] + got[-1:]:
                 assert index.position_of(row.name, flt) == expected[i].index(row), (row.name, flt)
 
-    index = big.browse_index(on_chunk=check, first=50, chunk=120)
+    index = big.browsing.browse_index(on_chunk=check, first=50, chunk=120)
     assert seen == [50, 170, 290, 410, 530]      # then the last, short chunk completes it
     assert index.complete and len(index) == big.count() == 604
     for flt in flts[:20]:

@@ -73,10 +73,10 @@ async def test_filters_typed_while_the_index_loads_show_exact_first_rows_and_a_p
     answered from that chunk, marked provisional, and made exact when the load ends."""
     import threading
 
-    from hub.service import Hub
+    from hub.services.browsing import BrowsingService
 
     release = threading.Event()
-    original = Hub.browse_index
+    original = BrowsingService.browse_index
 
     def held(self, on_chunk=None, first=2_000, chunk=25_000):
         def grew(index):
@@ -94,7 +94,7 @@ async def test_filters_typed_while_the_index_loads_show_exact_first_rows_and_a_p
             assert time.monotonic() < deadline, f"timed out waiting for {what}"
             await pilot.pause(0.05)
 
-    monkeypatch.setattr(Hub, "browse_index", held)
+    monkeypatch.setattr(BrowsingService, "browse_index", held)
     app = create_app(registry)
     async with app.run_test(size=SIZE) as pilot:
         screen = main_screen(app)

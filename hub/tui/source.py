@@ -52,7 +52,7 @@ class RegistrySource:
 
     def _pick(self, flt: ListFilter):
         index = self._index(flt)
-        return index if index is not None and index.supports(flt) else self.hub
+        return index if index is not None and index.supports(flt) else self.hub.browsing
 
     def list_rows(self, flt: ListFilter):
         index = self._index(flt)
