@@ -46,6 +46,8 @@ def test_verbose_flag_means_debug_and_quiet_without_it(artifacts, tmp_path):
     lines = _log_lines(added.stderr)
     assert any("DEBUG hub.inspect: inspecting" in line for line in lines)
     assert any("hub.registry.store: adapter_model.safetensors: stored as blob" in line for line in lines)
+    assert any("DEBUG hub.services.adapters: add " in line and ": added as style (copied into the store)" in line
+               for line in lines)
     exported = _hub("-v", "export", "style", str(tmp_path / "out"))
     assert exported.returncode == 0, exported.stderr
     assert f"hub.atomic: wrote {tmp_path / 'out'}" in exported.stderr

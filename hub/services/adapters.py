@@ -5,6 +5,7 @@ registered base (the checks service) and, for a pull, the remote it came from.""
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -23,6 +24,8 @@ from hub.registry.db import RowConflict
 from hub.registry.filters import ListFilter
 from hub.registry.rows import adapter_from_row
 from hub.registry.versions import version_label
+
+log = logging.getLogger(__name__)
 
 
 
@@ -66,6 +69,8 @@ class AdapterService:
             status, final_name, message = self._register(
                 folder, info, staging, link=link, tags=tags, name=name, source=source, recipe=recipe,
                 description=description, lineage=lineage, new_version=new_version, remote=remote)
+        log.debug("add %s: %s as %s (%s)", folder, status, final_name,
+                  "linked in place" if link else "copied into the store")
         return AddResult(status, self.get(final_name), message)
 
     def _inspect(self, folder: Path, staging, link: bool, allow_nonfinite: bool = False):
