@@ -10,6 +10,7 @@ folder again, so a failed merge leaves the registry and the disk as they were.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from hub.registry import bases as qb
 from hub.registry import models as qm
 from hub.registry import reading
 from hub.results import MergedModelRecord
+
+log = logging.getLogger(__name__)
 
 
 
@@ -91,6 +94,8 @@ class MergingService:
             return MergeOutcome(True, report)
 
         existed = out.exists()
+        log.debug("merging %s into base %s -> %s on %s", ", ".join(f"{n}:{w:g}" for n, w in adapters), base, out,
+                  device)
         result = execute(plan, out, device=device, progress=progress, overwrite=overwrite,
                          lineage_extra={"name": model_name})
         try:
