@@ -25,6 +25,16 @@ class Served:
     def access_log(self) -> list[str]:
         return self.log.read_text(errors="replace").splitlines()
 
+    def logged(self, wanted, timeout: float = 30.0) -> list[str]:
+        """The access-log lines for which ``wanted(line)`` holds, waiting for at least one: the
+        server writes a request's line after the response went out, so a client may be faster."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = [line for line in self.access_log() if wanted(line)]
+            if lines or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.05)
+
     def rss_peak_kb(self) -> int:
         """The server process's peak resident memory (VmHWM)."""
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():

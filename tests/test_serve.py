@@ -201,8 +201,7 @@ def test_range_requests_and_head(served, registry):
                            {"Range": f"bytes={size}-"})
     assert status == 416 and head["Content-Range"] == f"bytes */{size}"
     assert _raw(served.url, "GET", "/health")[0] == 200
-    assert any('"GET /local/style/resolve/prod/adapter_model.safetensors" 206' in line
-               for line in served.access_log())
+    assert served.logged(lambda line: '"GET /local/style/resolve/prod/adapter_model.safetensors" 206' in line)
 
 
 def test_an_interrupted_download_resumes_with_range(registry, served, monkeypatch, tmp_path):
@@ -223,8 +222,8 @@ def test_an_interrupted_download_resumes_with_range(registry, served, monkeypatc
         _http.close_session()
     assert proxy.cut_done.is_set()
     assert _sha(path) == registry[1]["style@2"]["adapter_model.safetensors"]
-    resumed = [line for line in served.access_log()
-               if "resolve/canary/adapter_model.safetensors" in line and '" 206 ' in line and "range=bytes=" in line]
+    resumed = served.logged(lambda line: "resolve/canary/adapter_model.safetensors" in line and '" 206 ' in line
+                            and "range=bytes=" in line)
     assert resumed, served.access_log()[-5:]
 
 
