@@ -27,7 +27,7 @@ TYPE_CHECKING = False   # typing.TYPE_CHECKING without importing typing (mypy an
 _EXPORTS: dict[str, str] = {
     "Hub": "hub.service",
     "RemovalPlan": "hub.service",
-    "ListFilter": "hub.registry.filters",
+    "ListFilter": "hub.listing.filters",
     # records and results
     "AdapterRecord": "hub.records",
     "AddResult": "hub.records",
@@ -80,7 +80,7 @@ if TYPE_CHECKING:   # what type checkers see (`X as X`: explicit re-exports); at
     from hub.findings import Finding as Finding
     from hub.records import (AdapterRecord as AdapterRecord, AddResult as AddResult, ScanResult as ScanResult,
                              VerifyResult as VerifyResult)
-    from hub.registry.filters import ListFilter as ListFilter
+    from hub.listing.filters import ListFilter as ListFilter
     from hub.results import (BaseRecord as BaseRecord, BatchResult as BatchResult, CheckReport as CheckReport,
                              FitsResult as FitsResult, MergedModelRecord as MergedModelRecord,
                              RemoteState as RemoteState, VersionRecord as VersionRecord)

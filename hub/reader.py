@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Callable
 
 # The list filter language, for front-ends (they import nothing of hub.registry)
-from hub.registry.filters import ListFilter  # noqa: F401 - re-exported
+from hub.listing.filters import ListFilter  # noqa: F401 - re-exported
 from hub.flags import FLAG_MEANINGS, FLAGS  # noqa: F401
-from hub.registry.query import merge_filter_options, parse_query  # noqa: F401
+from hub.listing.query import merge_filter_options, parse_query  # noqa: F401
 
 _UNANSWERED = object()
 

@@ -1,12 +1,11 @@
 """Result types of the reading operations (hub.registry.reading), for every front-end.
 
-Plain dataclasses and the functions that build them from registry rows; nothing here
-imports SQLAlchemy, so a reading command can build them from the stdlib sqlite3 path.
+Plain dataclasses; hub.registry.rows builds them from registry rows (this module knows no
+column names), so a reading command can build them from the stdlib sqlite3 path.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -95,20 +94,6 @@ def finding_dicts(findings: list[Finding]) -> list[dict]:
     return [{"code": f.code, "severity": f.severity, "module": f.module, "message": f.message} for f in findings]
 
 
-def base_record(row, fits_count: int = 0) -> BaseRecord:
-    return BaseRecord(
-        id=row.id, name=row.name, path=row.path, architecture=row.architecture, model_type=row.model_type,
-        dtype=row.dtype, vocab_size=row.vocab_size, hidden_size=row.hidden_size, num_layers=row.num_layers,
-        tie_word_embeddings=bool(row.tie_word_embeddings),
-        quantization=json.loads(row.quantization_json) if row.quantization_json else None,
-        quant_scheme=json.loads(row.quant_scheme_json) if row.quant_scheme_json else None,
-        shape_signature=row.shape_signature, size_bytes=row.size_bytes or 0,
-        num_tensors=len(json.loads(row.shapes_json)),
-        source={k: v for k, v in (("kind", row.source_kind), ("repo", row.source_repo),
-                                  ("revision", row.source_revision), ("commit", row.source_commit)) if v},
-        created_at=row.created_at.isoformat() if row.created_at else "", fits=fits_count)
-
-
 @dataclass(frozen=True)
 class MergedModelRecord:
     id: int
@@ -138,15 +123,6 @@ class MergedModelRecord:
         d["exists"] = self.exists
         d["adapters"] = [{"name": p["name"], "weight": p["weight"], "sha256": p["sha256"]} for p in self.adapters]
         return d
-
-
-def model_record(row, parents: list[dict]) -> MergedModelRecord:
-    return MergedModelRecord(
-        id=row.id, name=row.name, path=row.path, base_name=row.base_name, base_path=row.base_path, dtype=row.dtype,
-        size_bytes=row.size_bytes or 0, num_shards=row.num_shards or 1, hub_version=row.hub_version,
-        created_at=row.created_at.isoformat() if row.created_at else "",
-        recipe=json.loads(row.recipe_json) if row.recipe_json else {}, lineage=parents,
-        drift=json.loads(row.drift_json) if row.drift_json else None)
 
 
 @dataclass(frozen=True)
@@ -179,5 +155,3 @@ class RemoteState:
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
-
-

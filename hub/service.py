@@ -14,7 +14,7 @@ import os
 from typing import Any
 
 from hub.errors import InvalidAdapter, UsageError
-from hub.registry.filters import ListFilter
+from hub.listing.filters import ListFilter
 from hub.services.adapters import AdapterService
 from hub.services.browsing import BrowsingService
 from hub.services.checking import CheckingService

@@ -64,7 +64,7 @@ def test_flags_name_real_columns_and_record_fields():
 
 
 def test_the_filter_language_accepts_every_flag_name_and_label():
-    from hub.registry.query import parse_query
+    from hub.listing.query import parse_query
 
     for f in DECLARED:
         assert parse_query(f"is:{f.name}").filter.flags == (f.name,)

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from hub.registry.adapters import ListFilter
+from hub.listing.filters import ListFilter
 from hub.service import Hub
 from tests.helpers import copy_adapter
 

@@ -1,4 +1,4 @@
-"""The filter language: one parser (hub.registry.query) behind `hub list QUERY` and the TUI's
+"""The filter language: one parser (hub.listing.query) behind `hub list QUERY` and the TUI's
 filter box; the same filter as `hub list --base … --rank …`, and the browse index agrees."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import json
 import pytest
 
 from hub.errors import UsageError
-from hub.registry.filters import ListFilter
-from hub.registry.query import format_query, parse_query
+from hub.listing.filters import ListFilter
+from hub.listing.query import format_query, parse_query
 from tests.helpers import cli_json, run_cli
 from tests.test_tui_support import build_registry
 

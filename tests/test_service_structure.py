@@ -9,10 +9,8 @@ from pathlib import Path
 from hub.service import Hub
 
 ROOT = Path(__file__).resolve().parents[1] / "hub"
-# browsing.py, browse_index.py, browse_rows.py (the TUI's 100k pages and index) still hold SQL:
-# listed in tests/test_import_rules.py's ALLOWED until they move into hub/registry/
-SQL_FREE = [ROOT / "service.py", ROOT / "doctor.py", ROOT / "records.py",
-            *sorted(p for p in (ROOT / "services").glob("*.py") if not p.name.startswith("brows"))]
+SQL_FREE = [ROOT / "service.py", ROOT / "doctor.py", ROOT / "records.py", ROOT / "results.py",
+            *sorted((ROOT / "services").glob("*.py")), *sorted((ROOT / "listing").glob("*.py"))]
 
 
 def _imports(path: Path) -> set[str]:
@@ -32,9 +30,8 @@ def test_hub_is_composed_not_inherited(tmp_path):
                     "trash": hub.trash, "merging": hub.merging, "combining": hub.combining,
                     "converting": hub.converting, "surgery": hub.surgery, "syncing": hub.syncing,
                     "maintenance": hub.maintenance, "browsing": hub.browsing}
-        for name, service in services.items():
-            if name != "browsing":   # still built from tui2's paged-query and index classes
-                assert type(service).__mro__[1:] == (object,), type(service)
+        for service in services.values():
+            assert type(service).__mro__[1:] == (object,), type(service)
         # the CLI's names are the services' own methods, not copies
         assert hub.add.__self__ is hub.adapters and hub.check.__self__ is hub.checks
         assert hub.pull.__self__ is hub.syncing and hub.doctor.__self__ is hub.maintenance
@@ -52,8 +49,11 @@ def test_no_sql_outside_the_registry():
         assert not bad, f"{path.relative_to(ROOT.parent)} imports {sorted(bad)}"
         text = path.read_text(encoding="utf-8")
         assert "ContextVar" not in text and "__dict__[" not in text, path
-    # records are plain data: the column-to-field mapping is hub.registry.rows'
+    # records and results are plain data: the column-to-field mapping is hub.registry.rows'
     assert "config_json" not in (ROOT / "records.py").read_text(encoding="utf-8")
+    results = (ROOT / "results.py").read_text(encoding="utf-8")
+    for column_knowledge in ("row.", "_json", "source_kind"):
+        assert column_knowledge not in results, column_knowledge
 
 
 def test_service_module_imports_no_mixin_and_nothing_at_its_bottom():

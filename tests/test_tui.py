@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from hub.errors import AlreadyExists, NotFound
-from hub.registry.adapters import ListFilter
-from hub.registry.query import parse_query
+from hub.listing.filters import ListFilter
+from hub.listing.query import parse_query
 from hub.tui.app import create_app
 from hub.tui.widgets.adapter_table import AdapterTable
 

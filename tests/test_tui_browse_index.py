@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from hub.registry.adapters import ListFilter
-from hub.services.browsing import BROWSE_SORTS, BrowseIndex
+from hub.listing.filters import ListFilter
+from hub.listing.index import BrowseIndex
+from hub.listing.rows import BROWSE_SORTS
 from tests.test_tui_support import build_registry
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks" / "list"))

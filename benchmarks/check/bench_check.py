@@ -220,7 +220,7 @@ def main() -> None:
     os.environ["HUB_HOME"] = str(home)
     from synth_registry import build_registry
 
-    from hub.registry.adapters import ListFilter
+    from hub.listing.filters import ListFilter
     from hub.service import Hub
 
     global LOAD0

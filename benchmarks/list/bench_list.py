@@ -29,7 +29,7 @@ sys.path.insert(0, str(HERE.parent / "startup"))
 from procs import bench_env, hub_command, load_average, measure  # noqa: E402
 from synth_registry import build_registry  # noqa: E402
 
-from hub.registry.filters import ListFilter  # noqa: E402
+from hub.listing.filters import ListFilter  # noqa: E402
 
 FILTERS = {
     "rank 8": ListFilter(rank=8),

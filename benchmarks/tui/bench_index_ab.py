@@ -1,6 +1,7 @@
 """Side by side on one registry, alternating, so that a loaded machine weighs on both alike:
 the browser's answers before this rework (``--old FILE``: a copy of the old
-hub/services/browse_index.py, e.g. `git show ef18305:hub/services/browse_index.py`) and now.
+hub/services/browse_index.py, e.g. `git show ef18305:hub/services/browse_index.py`) and now
+(hub/listing/index.py, loaded by hub/registry/browse.py).
 
 - first page in SQL (first paint): whole matching rows sorted, vs ids sorted over the
   covering listing index, then 200 rows read;
@@ -30,12 +31,10 @@ from bench_tui import TYPED, _stats  # noqa: E402
 def old_first_page(hub, flt):
     """The page query as it was: every matching row read and sorted, then LIMIT."""
     from hub.registry import adapters as q
-    from hub.registry.schema import adapters
-    from hub.services.browse_rows import _ROW_COLUMNS, BROWSE_SORTS
+    from hub.registry import browse
 
-    order = [k.asc().nulls_first() for k in BROWSE_SORTS[flt.sort]()] + [adapters.c.name.asc()]
-    columns = [c for c in _ROW_COLUMNS if not c.name.startswith("source_")]
-    stmt = hub._browse_query(flt).with_only_columns(*columns, maintain_column_froms=False).order_by(*order)
+    columns = [c for c in browse._ROW_COLUMNS if not c.name.startswith("source_")]
+    stmt = browse._filtered(flt).with_only_columns(*columns, maintain_column_froms=False).order_by(*browse._order(flt))
     with hub.db.read() as conn:
         rows = conn.execute(stmt.limit(flt.limit)).all()
         q.tags_for(conn, [r.id for r in rows])
@@ -49,8 +48,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
-    from hub.registry.adapters import ListFilter
-    from hub.registry.query import parse_query
+    from hub.listing.filters import ListFilter
+    from hub.listing.query import parse_query
     from hub.service import Hub
 
     spec = importlib.util.spec_from_file_location("old_browse_index", args.old)
@@ -71,7 +70,7 @@ def main() -> None:
 
     t0 = time.perf_counter()
     with hub.db.read() as conn:
-        old_index = old.BrowseIndex(old._index_entries(conn), hub._source_labels)
+        old_index = old.BrowseIndex(old._index_entries(conn), hub.browsing._source_labels)
     old_load = time.perf_counter() - t0
     first = []
     t0 = time.perf_counter()

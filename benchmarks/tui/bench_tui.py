@@ -154,7 +154,7 @@ async def bench_peer(home: Path) -> dict:
     from textual.widgets import DataTable
 
     from hub.display import fmt_num, human_size
-    from hub.registry.adapters import ListFilter
+    from hub.listing.filters import ListFilter
     from hub.service import Hub
 
     hub = Hub(home=home)
@@ -204,9 +204,9 @@ def bench_index_alone(home: Path) -> dict:
     """The browse index without the UI: load time, and count + first page per typed prefix."""
     from dataclasses import replace
 
-    from hub.registry.adapters import ListFilter
+    from hub.listing.filters import ListFilter
     from hub.service import Hub
-    from hub.registry.query import parse_query
+    from hub.listing.query import parse_query
 
     with Hub(home=home) as hub:
         t0 = time.perf_counter()
@@ -289,7 +289,7 @@ def main() -> None:
         if args.only in (None, "index"):
             ours = asyncio.run(bench_hub_tui(home))
             report(ours, "hub tui")
-            from hub.registry.adapters import ListFilter
+            from hub.listing.filters import ListFilter
             from hub.service import Hub
 
             with Hub(home=home) as hub:

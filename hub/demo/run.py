@@ -40,7 +40,7 @@ def run_demo(hub, root: Path, echo: Callable[[str], None] = print) -> None:
     result = hub.scan(root / "adapters", tags=["demo"])
     echo(f"added {len(result.added)}, skipped {len(result.skipped)}, failed {len(result.failed)}")
     echo("\n$ hub list --flag dora")
-    from hub.registry.adapters import ListFilter
+    from hub.listing.filters import ListFilter
 
     for rec in hub.list(ListFilter(flags=("dora",))):
         echo(f"{rec.name}  r={rec.r} alpha={rec.lora_alpha:g} targets={','.join(rec.target_modules)}")

@@ -32,7 +32,7 @@ def bases_and_checks(hub, root: Path, echo: Echo) -> None:
     echo("compatible" if report.compatible else "NOT compatible")
     _findings(report, echo)
     echo("\n$ hub list --fits tiny-llama")
-    from hub.registry.adapters import ListFilter
+    from hub.listing.filters import ListFilter
 
     echo("  " + ", ".join(r.name for r in hub.list(ListFilter(fits=hub.base_id("tiny-llama")))))
 

@@ -13,7 +13,7 @@ from sqlalchemy.sql.expression import Alias
 
 from hub.registry import reading, versions
 from hub.flags import DECLARED as DECLARED_FLAGS
-from hub.registry.filters import ListFilter, list_params, search_words
+from hub.listing.filters import ListFilter, list_params, search_words
 from hub.registry.schema import (
     adapter_base_fits, adapter_files, adapter_tags, adapter_targets, adapters, base_models, lineage, merged_models,
     remotes, trash_blobs,

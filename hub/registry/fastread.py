@@ -5,7 +5,7 @@ alone takes ~0.3 s. The SQL is not written here: ``SQLiteText`` runs the stateme
 hub.registry.statements (the runner of hub.registry.reading) as the text SQLAlchemy
 compiled from them, and `hub list` runs the text of hub.registry.adapters' list_query
 and list_tags_query for its filter's shape (``remember`` stores it after the ordinary path
-ran; later runs of that shape bind the new values, hub.registry.filters.list_params).
+ran; later runs of that shape bind the new values, hub.listing.filters.list_params).
 The compiled text lives in the user's cache folder (HUB_CACHE_DIR, default: the platform
 cache dir; it depends on hub's code, not on a registry, like __pycache__), in a file named
 by a hash of the modules that define the SQL, so a changed query is compiled afresh; a
@@ -30,10 +30,12 @@ from pathlib import Path
 from hub import atomic
 from hub.records import AdapterRecord
 from hub.registry.rows import adapter_from_row
-from hub.registry.filters import ListFilter, list_params, list_shape
+from hub.listing.filters import ListFilter, list_params, list_shape
 from hub.registry.reading import Row
 
-_SQL_SOURCES = ("filters.py", "adapters.py", "schema.py", "statements.py", "fastread.py")
+# the modules that define the SQL text (relative to hub/): a change to any compiles afresh
+_SQL_SOURCES = ("listing/filters.py", "registry/adapters.py", "registry/schema.py", "registry/statements.py",
+                "registry/fastread.py")
 _BUSY_TIMEOUT_S = 60.0
 log = logging.getLogger(__name__)
 
@@ -62,7 +64,7 @@ def _cache_file() -> Path:
 
         folder = user_cache_dir("hub", appauthor=False)
     digest = hashlib.sha256()
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parents[1]
     for name in _SQL_SOURCES:
         digest.update((here / name).read_bytes())
     return Path(folder) / f"read-sql-{digest.hexdigest()[:16]}.json"

@@ -16,9 +16,8 @@ from typing import Protocol
 
 from hub.errors import NotFound, UsageError
 from hub.refs import parse_ref, try_parse_ref, version_commit
-from hub.results import (
-    BaseRecord, BatchResult, CheckReport, MergedModelRecord, RemoteState, VersionRecord, base_record, model_record,
-)
+from hub.registry.rows import adapter_from_row, base_record, model_record
+from hub.results import BaseRecord, BatchResult, CheckReport, MergedModelRecord, RemoteState, VersionRecord
 
 
 class Row(dict):
@@ -121,8 +120,6 @@ def aliases_by_adapter(run: Runner, name: str) -> dict[int, list[str]]:
 
 def get_adapter(run: Runner, name: str):
     """The AdapterRecord ``NAME[@VERSION|ALIAS]`` names, with files, lineage, remotes, aliases."""
-    from hub.registry.rows import adapter_from_row
-
     row = resolve_text(run, name)
     if row is None:
         raise NotFound(f"no adapter named {name!r}", None, "see `hub list` for registered names")

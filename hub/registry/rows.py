@@ -1,5 +1,5 @@
-"""Registry rows -> the plain records front-ends get (hub.records): the one place that
-knows the adapters table's column names outside the query modules."""
+"""Registry rows -> the plain records front-ends get (hub.records, hub.results): the one
+place that knows the tables' column names outside the query modules."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 from datetime import datetime
 
 from hub.records import AdapterRecord, RawJSON
+from hub.results import BaseRecord, MergedModelRecord
 
 
 def _iso(value) -> str:
@@ -48,3 +49,26 @@ def adapter_from_row(row, tags=(), files=(), lineage=(), remotes=(), base_name=N
         lineage=list(lineage),
         remotes=list(remotes),
     )
+
+
+def base_record(row, fits_count: int = 0) -> BaseRecord:
+    return BaseRecord(
+        id=row.id, name=row.name, path=row.path, architecture=row.architecture, model_type=row.model_type,
+        dtype=row.dtype, vocab_size=row.vocab_size, hidden_size=row.hidden_size, num_layers=row.num_layers,
+        tie_word_embeddings=bool(row.tie_word_embeddings),
+        quantization=json.loads(row.quantization_json) if row.quantization_json else None,
+        quant_scheme=json.loads(row.quant_scheme_json) if row.quant_scheme_json else None,
+        shape_signature=row.shape_signature, size_bytes=row.size_bytes or 0,
+        num_tensors=len(json.loads(row.shapes_json)),
+        source={k: v for k, v in (("kind", row.source_kind), ("repo", row.source_repo),
+                                  ("revision", row.source_revision), ("commit", row.source_commit)) if v},
+        created_at=row.created_at.isoformat() if row.created_at else "", fits=fits_count)
+
+
+def model_record(row, parents: list[dict]) -> MergedModelRecord:
+    return MergedModelRecord(
+        id=row.id, name=row.name, path=row.path, base_name=row.base_name, base_path=row.base_path, dtype=row.dtype,
+        size_bytes=row.size_bytes or 0, num_shards=row.num_shards or 1, hub_version=row.hub_version,
+        created_at=row.created_at.isoformat() if row.created_at else "",
+        recipe=json.loads(row.recipe_json) if row.recipe_json else {}, lineage=parents,
+        drift=json.loads(row.drift_json) if row.drift_json else None)

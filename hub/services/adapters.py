@@ -21,7 +21,7 @@ from hub.registry import fastread, reading
 from hub.registry import remotes as qr
 from hub.registry import versions as qv
 from hub.registry.db import RowConflict
-from hub.registry.filters import ListFilter
+from hub.listing.filters import ListFilter
 from hub.registry.rows import adapter_from_row
 from hub.registry.versions import version_label
 

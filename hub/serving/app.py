@@ -104,7 +104,7 @@ class ServeApp:
         return JSONResponse(doc)
 
     def list_models(self, request: Request) -> Response:
-        from hub.registry.filters import ListFilter
+        from hub.listing.filters import ListFilter
 
         params = request.query_params
         search = (params.get("search") or "").lower()

@@ -94,7 +94,7 @@ class RegistryRepos:
 
     def clashes(self) -> list[tuple[str, str]]:
         """(plain name, namespaced name) pairs that would both be NAMESPACE/x."""
-        from hub.registry.filters import ListFilter
+        from hub.listing.filters import ListFilter
 
         names = {r.name for r in self.hub.list(ListFilter(), full=False)}
         return sorted((n, f"{self.namespace}/{n}") for n in names if "/" not in n and f"{self.namespace}/{n}" in names)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 
-from hub.registry.adapters import ListFilter
+from hub.listing.filters import ListFilter
 
 
 def _unfiltered(flt: ListFilter) -> bool:

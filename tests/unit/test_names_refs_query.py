@@ -7,8 +7,8 @@ import pytest
 from hub.errors import UsageError
 from hub.names import check_name, check_tag, name_from_folder
 from hub.refs import Ref, is_reserved, parse_ref, parse_weighted, version_commit
-from hub.registry.filters import ListFilter
-from hub.registry.query import parse_query
+from hub.listing.filters import ListFilter
+from hub.listing.query import parse_query
 
 
 @pytest.mark.parametrize("name", ["style", "org/style", "a.b_c+d-1", "x" * 200])

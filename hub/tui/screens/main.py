@@ -13,7 +13,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
-from hub.registry.adapters import ListFilter
+from hub.listing.filters import ListFilter
 from hub.tui import edits
 from hub.tui.actions import BY_NAME, bindings
 from hub.tui.jobs import run_in_thread
@@ -72,7 +72,7 @@ class MainScreen(Screen):
             with bar.prevent(Input.Changed):
                 bar.set_text(text)
             try:
-                from hub.registry.query import parse_query
+                from hub.listing.query import parse_query
 
                 bar.query = parse_query(text)
             except Exception:  # noqa: BLE001 - a remembered filter that no longer parses starts empty
@@ -245,7 +245,7 @@ class MainScreen(Screen):
             if pos is None:
                 with self.filter_bar.prevent(Input.Changed):
                     self.filter_bar.clear()
-                from hub.registry.query import parse_query
+                from hub.listing.query import parse_query
 
                 self.filter_bar.query = parse_query("")
                 self.table.highlights = {}

@@ -20,8 +20,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from hub.registry.adapters import ListFilter
-from hub.services.browsing import AdapterRow
+from hub.listing.filters import ListFilter
+from hub.listing.rows import AdapterRow
 from hub.tui.format import fit, flags_text, fmt_num, human_size, inert, middle, short_base, tags_text
 from hub.tui.jobs import run_in_thread
 
@@ -38,7 +38,7 @@ class RowSource(Protocol):
 
 @dataclass(frozen=True)
 class Column:
-    key: str            # also the sort key (hub.services.browsing.BROWSE_SORTS)
+    key: str            # also the sort key (hub.listing.rows.BROWSE_SORTS)
     label: str
     min_width: int
     weight: int         # share of spare width

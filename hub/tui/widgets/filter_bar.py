@@ -1,4 +1,4 @@
-"""The filter box: one line of the filter language (hub.registry.query), applied as you type.
+"""The filter box: one line of the filter language (hub.listing.query), applied as you type.
 
 `/` focuses it with the current filter selected, so typing starts a new filter (as a
 browser's find box; → or End keeps the text to edit it); Enter or ↓ goes back to the table
@@ -15,7 +15,7 @@ from textual.message import Message
 from textual.widgets import Input, Label, Static
 
 from hub.errors import HubError
-from hub.registry.query import Query, parse_query
+from hub.listing.query import Query, parse_query
 
 PLACEHOLDER = "/ to filter: words  base:  r:  alpha:  target:  tag:  flag:  fits:"
 

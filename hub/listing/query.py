@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 from hub.errors import UsageError
 from hub.flags import FLAG_LABELS, FLAGS
-from hub.registry.filters import ListFilter, search_words
+from hub.listing.filters import ListFilter, search_words
 
 _FLAG_ALIASES = {"modules_to_save": "mts", "fan_in_fan_out": "fifo", "embedding": "embed", "lora_bias": "bias",
                  "rs": "rslora", **{label.lower(): f for f, label in FLAG_LABELS.items()}, **{f: f for f in FLAGS}}

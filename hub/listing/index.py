@@ -1,18 +1,12 @@
-"""An in-memory index of the adapter browser's columns, for typing-speed filters."""
+"""An in-memory index of the adapter browser's columns, for typing-speed filters. No SQL:
+hub.registry.browse loads its entries."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
-
-from hub.registry import adapters as q
-from hub.registry.adapters import ListFilter
-from hub.registry.filters import search_words
-from hub.registry.schema import adapter_tags, adapter_targets, adapters, base_models
-from hub.services.browse_rows import (
-    _FLAG_ORDER, _SOURCE_COLUMNS, BROWSE_SORTS, PENDING_SOURCE, AdapterRow, _source_label,
-)
+from hub.listing.filters import ListFilter, search_words
+from hub.listing.rows import BROWSE_SORTS, FLAG_ORDER, PENDING_SOURCE, AdapterRow
 
 # -- an in-memory index for typing-speed filters ---------------------------------------------
 #
@@ -28,22 +22,22 @@ from hub.services.browse_rows import (
 # descending, ties by name.
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-_INDEX_COLUMNS = (
-    adapters.c.id, adapters.c.name, adapters.c.base_model, adapters.c.base_id, adapters.c.r, adapters.c.lora_alpha,
-    adapters.c.size_bytes, adapters.c.created_at, adapters.c.description,
-    *(q.FLAG_COLUMNS[flag].label(f"flag_{flag}") for flag in _FLAG_ORDER), adapters.c.param_count,
-)
 
 
-def _fold(text: str | None) -> str:
+def fold(text: str | None) -> str:
     # str.lower is SQLite's ASCII folding on ASCII text, and ten times faster than translate
     if not text:
         return ""
     return text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
 
 
+def search_text(name: str, description: str | None, targets: tuple[str, ...]) -> str:
+    """What plain words are matched against: folded name, description and targets."""
+    return "\0".join((fold(name), fold(description), *map(fold, targets)))
+
+
 @dataclass
-class _Entry:
+class Entry:
     id: int
     name: str
     base_model: str | None
@@ -66,10 +60,10 @@ class _Entry:
 def _containing(groups: dict[str, set[int]], needle: str) -> set[int]:
     """Entries under every key that holds ``needle`` (ASCII case folded): substring matching
     over the few distinct targets or tags, not over every adapter."""
-    folded = _fold(needle)
+    folded = fold(needle)
     out: set[int] = set()
     for key, members in groups.items():
-        if folded in _fold(key):
+        if folded in fold(key):
             out |= members
     return out
 
@@ -80,7 +74,7 @@ _NULLABLE_SORTS = frozenset({"base", "tags", "created"})   # NULLs first ascendi
 def _sort_value(key: str):
     """An entry's sort value (None for SQL's NULL); plain values, so that sorting compares
     them in C through a list's __getitem__ instead of calling a key function per row."""
-    flag_bits = {f: 1 << i for i, f in enumerate(_FLAG_ORDER)}
+    flag_bits = {f: 1 << i for i, f in enumerate(FLAG_ORDER)}
     return {
         "name": lambda e: e.name,
         "base": lambda e: e.base_name if e.base_name is not None else e.base_model,
@@ -106,7 +100,7 @@ class BrowseIndex:
 
     SORTS = frozenset(BROWSE_SORTS) - {"source"}   # source labels are not all in memory
 
-    def __init__(self, entries: list[_Entry], load_sources, complete: bool = True):
+    def __init__(self, entries: list[Entry], load_sources, complete: bool = True):
         import threading
 
         self.complete = complete
@@ -114,7 +108,7 @@ class BrowseIndex:
         self._lock = threading.RLock()
         self._load_sources = load_sources
         self._sources: dict[int, str] = {}
-        self._entries: list[_Entry | None] = []
+        self._entries: list[Entry | None] = []
         self._search: list[str | None] = []      # parallel to _entries: tight loops for LIKE
         self._by_name: dict[str, int] = {}
         self._by_target: dict[str, set[int]] = {}
@@ -133,7 +127,7 @@ class BrowseIndex:
 
     # -- upkeep ---------------------------------------------------------------------------
 
-    def _add(self, e: _Entry) -> None:
+    def _add(self, e: Entry) -> None:
         i = len(self._entries)
         self._entries.append(e)
         self._search.append(e.search)
@@ -160,7 +154,7 @@ class BrowseIndex:
         self._by_rank[e.r].discard(i)
         self._by_base[(e.base_model, e.base_name)].discard(i)
 
-    def extend(self, entries: list[_Entry]) -> None:
+    def extend(self, entries: list[Entry]) -> None:
         """Append the next adapters in name order (loading)."""
         with self._lock:
             for e in entries:
@@ -175,7 +169,7 @@ class BrowseIndex:
         with self._lock:
             self.complete = True
 
-    def replace(self, removed: list[str], fresh: list[_Entry]) -> None:
+    def replace(self, removed: list[str], fresh: list[Entry]) -> None:
         with self._lock:
             self._in_name_order = False
             if not self.complete:
@@ -279,8 +273,8 @@ class BrowseIndex:
         last = getattr(self, "_last_key", None)
         if not flt.search or last is None or last[:-1] != key[:-1] or not last[-1]:
             return None
-        new_words = [_fold(w) for w in search_words(flt.search)]
-        old_words = [_fold(w) for w in search_words(last[-1])]
+        new_words = [fold(w) for w in search_words(flt.search)]
+        old_words = [fold(w) for w in search_words(last[-1])]
         previous = self._matches.get(last)
         if previous is None or not all(any(o in n for n in new_words) for o in old_words):
             return None
@@ -312,10 +306,10 @@ class BrowseIndex:
             ids = {i for i in pool if test(i)}
 
         if flt.base:
-            b, folded = flt.base, _fold(flt.base)
+            b, folded = flt.base, fold(flt.base)
             narrow(set().union(*(members for (model, named), members in self._by_base.items()
-                                 if (model is not None and folded in _fold(model)) or b in (model, named))))
-        words = [_fold(w) for w in search_words(flt.search)] if flt.search else []
+                                 if (model is not None and folded in fold(model)) or b in (model, named))))
+        words = [fold(w) for w in search_words(flt.search)] if flt.search else []
         only_words = ids is None and words and flt.alpha is None and not flt.flags and not flt.no_flags
         if only_words:
             # one pass in the wanted order: no set, no second walk
@@ -397,81 +391,3 @@ class BrowseIndex:
     def _filtered(flt: ListFilter) -> bool:
         return any((flt.base, flt.rank is not None, flt.alpha is not None, flt.targets, flt.tags, flt.flags,
                     flt.no_flags, flt.search))
-
-
-def _grouped(conn, table, column, ids=None) -> dict[int, tuple[str, ...]]:
-    """{adapter id: sorted values} from a (adapter_id, value) table, one row per adapter."""
-    stmt = select(table.c.adapter_id, func.aggregate_strings(column, "\x1f")).group_by(table.c.adapter_id)
-    out: dict[int, tuple[str, ...]] = {}
-    chunks = [None] if ids is None else [ids[i:i + 900] for i in range(0, len(ids), 900)]
-    for chunk in chunks:
-        part = stmt if chunk is None else stmt.where(table.c.adapter_id.in_(chunk))
-        for aid, joined in conn.execute(part).all():
-            out[aid] = tuple(sorted(joined.split("\x1f")))
-    return out
-
-
-def _index_entries(conn, where=None, after: str | None = None, limit: int | None = None) -> list[_Entry]:
-    """Entries of the adapters ``where`` selects (default: all), or the ``limit`` next ones
-    in name order ``after`` a name (loading in chunks)."""
-    stmt = select(*_INDEX_COLUMNS).where(adapters.c.latest.is_(True))  # one entry per name: its latest version
-    if where is not None:
-        stmt = stmt.where(where)
-    if limit is not None:
-        if after is not None:
-            stmt = stmt.where(adapters.c.name > after)
-        stmt = stmt.order_by(adapters.c.name).limit(limit)
-    rows = conn.execute(stmt).all()
-    bases = dict(conn.execute(select(base_models.c.id, base_models.c.name)).all())
-    ids = None if where is None and limit is None else [r[0] for r in rows]
-    targets = _grouped(conn, adapter_targets, adapter_targets.c.target, ids)
-    tags = _grouped(conn, adapter_tags, adapter_tags.c.tag, ids)
-    flag_at = [(f, 9 + n) for n, f in enumerate(_FLAG_ORDER)]
-    none: tuple[str, ...] = ()
-    out = []
-    for r in rows:
-        # positions follow _INDEX_COLUMNS
-        aid, name, base_model, base_id, rank, alpha, size, created, description = r[:9]
-        out.append(_Entry(
-            id=aid, name=name, base_model=base_model, base_name=bases.get(base_id), r=rank, alpha=alpha,
-            targets=targets.get(aid, none), flags=tuple(f for f, at in flag_at if r[at]), size_bytes=size,
-            tags=tags.get(aid, none), created=created, params=r[9 + len(_FLAG_ORDER)],
-            search="\0".join((_fold(name), _fold(description), *map(_fold, targets.get(aid, none))))))
-    return out
-
-
-class _BrowseIndexMethods:
-    def browse_index(self, on_chunk=None, first: int = 2_000, chunk: int = 25_000) -> BrowseIndex:
-        """Load the browser's in-memory index: compact data, in name order, in chunks; after
-        each chunk ``on_chunk(index)`` (the partial index answers what it can exactly)."""
-        index = BrowseIndex([], self._source_labels, complete=False)
-        after, size = None, first
-        while True:
-            with self.db.read() as conn:
-                entries = _index_entries(conn, after=after, limit=size)
-            index.extend(entries)
-            if len(entries) < size:
-                break
-            if on_chunk is not None:
-                on_chunk(index)
-            after, size = entries[-1].name, chunk
-        index.finish()
-        return index
-
-    def _source_labels(self, ids) -> dict[int, str]:
-        out = {}
-        with self.db.read() as conn:
-            for start in range(0, len(ids), 900):
-                for r in conn.execute(select(*_SOURCE_COLUMNS).where(adapters.c.id.in_(ids[start:start + 900]))):
-                    out[r.id] = _source_label(r._mapping)
-        return out
-
-    def refresh_browse_index(self, index: BrowseIndex, names) -> None:
-        """Bring ``names`` (changed, added, renamed away or removed) up to date in ``index``."""
-        names = [n for n in dict.fromkeys(names) if n]
-        if not names:
-            return
-        with self.db.read() as conn:
-            fresh = _index_entries(conn, adapters.c.name.in_(names))
-        kept = {e.name for e in fresh}
-        index.replace([n for n in names if n not in kept], fresh)
