@@ -126,3 +126,37 @@ def test_cli_prints_the_same_bytes_on_both_paths(hub, tmp_path, monkeypatch):
         assert first.exit_code == second.exit_code == 0
         assert first.stdout == second.stdout and first.stdout
     assert list((tmp_path / "sql-cache").glob("read-sql-*.json"))
+
+
+def test_hub_list_runs_the_cli_engine_and_sqlalchemy_agrees(hub, tmp_path, monkeypatch):
+    """Hub.list (library and TUI callers) runs `hub list`'s engine: on SQLite the compiled
+    SQL text on the connection's own sqlite3 handle (SQLAlchemy's run of the query is not
+    called), stored for the next CLI process; SQLAlchemy running the same query, and the
+    CLI's stdlib-sqlite3 runner, give the same records field by field."""
+    from hub.registry import fastread, list_engine
+
+    monkeypatch.setenv("HUB_CACHE_DIR", str(tmp_path / "sql-cache"))
+    on_sqlite = hub.db.dialect == "sqlite"
+    expected = {}
+    for base in FILTERS:
+        for f in (base, ListFilter(**{**vars(base), "limit": 2, "offset": 1})):
+            for full in (False, True):
+                with hub.db.read() as conn:
+                    expected[repr(f), full] = [r.to_dict() for r in list_engine.by_alchemy(conn, f, full)]
+
+    def no_alchemy(*args, **kwargs):
+        raise AssertionError("Hub.list took SQLAlchemy's path on SQLite")
+
+    if on_sqlite:
+        monkeypatch.setattr(list_engine, "by_alchemy", no_alchemy)
+    for base in FILTERS:
+        for f in (base, ListFilter(**{**vars(base), "limit": 2, "offset": 1})):
+            for full in (False, True):
+                assert [r.to_dict() for r in hub.list(f, full=full)] == expected[repr(f), full], f
+                if on_sqlite:   # a fresh CLI process finds the shape Hub.list compiled, on disk
+                    monkeypatch.setattr(fastread, "_CACHES", {})
+                    with fastread.open_text(None, None) as run:
+                        assert run is not None
+                        cli = fastread.list_records(run, f, full)
+                    assert cli is not None and [r.to_dict() for r in cli] == expected[repr(f), full], f
+    assert not on_sqlite or list((tmp_path / "sql-cache").glob("read-sql-*.json"))

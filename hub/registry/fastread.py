@@ -18,11 +18,13 @@ message.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import os
 import sqlite3
+import threading
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -57,37 +59,64 @@ def _database_file(home: Path, db_url: str | None) -> Path | None:
     return None
 
 
+@functools.cache
+def _code_digest() -> str:
+    digest = hashlib.sha256()
+    here = Path(__file__).resolve().parents[1]
+    for name in _SQL_SOURCES:
+        digest.update((here / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def _cache_file() -> Path:
     folder = os.environ.get("HUB_CACHE_DIR")
     if not folder:
         from platformdirs import user_cache_dir
 
         folder = user_cache_dir("hub", appauthor=False)
-    digest = hashlib.sha256()
-    here = Path(__file__).resolve().parents[1]
-    for name in _SQL_SOURCES:
-        digest.update((here / name).read_bytes())
-    return Path(folder) / f"read-sql-{digest.hexdigest()[:16]}.json"
+    return Path(folder) / f"read-sql-{_code_digest()}.json"
 
 
-def _load_cache(path: Path) -> dict:
+def _read_cache(path: Path) -> dict | None:
     try:
         cache = json.loads(path.read_text())
         if isinstance(cache.get("shapes"), dict) and isinstance(cache.get("statements"), dict):
             return cache
     except (OSError, ValueError, AttributeError):
         pass
-    from hub.registry.schema import HEAD_REVISION   # first run: imports SQLAlchemy
+    return None
 
-    return {"head": HEAD_REVISION, "shapes": {}, "statements": {}}
+
+# One cache per file and process (a Hub lists many times; the TUI from several threads).
+_CACHES: dict[Path, dict] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def _load_cache(path: Path) -> dict:
+    with _CACHE_LOCK:
+        cache = _CACHES.get(path)
+        if cache is None:
+            cache = _read_cache(path)
+            if cache is None:
+                from hub.registry.schema import HEAD_REVISION   # first run: imports SQLAlchemy
+
+                cache = {"head": HEAD_REVISION, "shapes": {}, "statements": {}}
+            cache = _CACHES[path] = cache
+        return cache
 
 
 def _save_cache(path: Path, cache: dict) -> None:
-    """Atomically; a cache that cannot be written only costs speed."""
-    try:
-        atomic.write_text(path, json.dumps(cache))
-    except OSError:
-        return
+    """Atomically, with what other processes stored meanwhile; a cache that cannot be
+    written only costs speed."""
+    with _CACHE_LOCK:
+        on_disk = _read_cache(path)
+        if on_disk is not None and on_disk.get("head") == cache.get("head"):
+            for part in ("shapes", "statements"):
+                cache[part] = {**on_disk[part], **cache[part]}
+        try:
+            atomic.write_text(path, json.dumps(cache))
+        except OSError:
+            return
 
 
 def _compiled(stmt, dialect, params=()) -> dict:
@@ -102,10 +131,17 @@ def _compiled(stmt, dialect, params=()) -> dict:
 class SQLiteText:
     """The hub.registry.reading runner over one sqlite3 snapshot (see the module doc)."""
 
-    def __init__(self, conn: sqlite3.Connection, cache: dict):
+    def __init__(self, conn: sqlite3.Connection, cache: dict, path: Path | None = None):
         self.conn = conn
         self.cache = cache
+        self.path = path      # where the cache is saved once something was compiled
         self.dirty = False
+
+    def flush(self) -> None:
+        """Save what this runner compiled, for the next process."""
+        if self.dirty and self.path is not None:
+            _save_cache(self.path, self.cache)
+            self.dirty = False
 
     def rows(self, statement_name: str, /, **values) -> list[Row]:
         entry = self.cache["statements"].get(statement_name)
@@ -114,7 +150,9 @@ class SQLiteText:
 
             from hub.registry.statements import statement
 
-            entry = self.cache["statements"][statement_name] = _compiled(statement(statement_name), sqlite.dialect())
+            entry = _compiled(statement(statement_name), sqlite.dialect())
+            with _CACHE_LOCK:
+                self.cache["statements"][statement_name] = entry
             self.dirty = True
         return self.execute(entry, values)
 
@@ -154,36 +192,68 @@ def open_text(home, db_url: str | None):
     except (OSError, ValueError, KeyError, sqlite3.Error) as exc:
         log.debug("fast path unavailable (%s: %s)", type(exc).__name__, exc)
         ready = False
-    runner = SQLiteText(conn, cache) if ready else None
+    runner = SQLiteText(conn, cache, path) if ready else None
     log.debug("reading %s %s", db_file, "through the cached SQL text (stdlib sqlite3)" if ready else
               "through the ordinary path (schema, store binding or cache not ready)")
     try:
         yield runner
     finally:
         conn.close()
-        if runner is not None and runner.dirty:
-            _save_cache(path, cache)
+        if runner is not None:
+            runner.flush()
+
+
+def over_connection(conn) -> SQLiteText:
+    """A runner over an open SQLAlchemy connection's own sqlite3 handle (its transaction,
+    its snapshot): the same path in a process that holds a Hub. The schema is at the head
+    revision there (the Hub migrated it)."""
+    from hub.registry.schema import HEAD_REVISION
+
+    path = _cache_file()
+    cache = _load_cache(path)
+    if cache.get("head") != HEAD_REVISION:
+        with _CACHE_LOCK:
+            cache = _CACHES[path] = {"head": HEAD_REVISION, "shapes": {}, "statements": {}}
+    return SQLiteText(conn.connection.driver_connection, cache, path)
 
 
 def _shape_key(f: ListFilter, details: bool) -> str:
     return f"{list_shape(f)};details={int(details)}"
 
 
-def list_records(run: SQLiteText, f: ListFilter, full: bool = False, raw: bool = False) -> list[AdapterRecord] | None:
-    """What ``Hub.list(f, full)`` returns, or None when this path cannot answer (``f``'s
-    shape not compiled yet; --fits). ``raw`` keeps JSON columns as RawJSON text (for printing)."""
-    entry = run.cache["shapes"].get(_shape_key(f, full)) if f.fits is None else None
+def list_records(run: SQLiteText, f: ListFilter, full: bool = False, raw: bool = False,
+                 dialect=None) -> list[AdapterRecord] | None:
+    """What ``Hub.list(f, full)`` returns, or None when this path cannot answer (--fits; ``f``'s
+    shape not compiled yet, unless ``dialect``, a SQLAlchemy dialect, is given to compile it
+    with). ``raw`` keeps JSON columns as RawJSON text (for printing)."""
+    if f.fits is not None:
+        return None
+    key = _shape_key(f, full)
+    entry = run.cache["shapes"].get(key)
+    if entry is None and dialect is not None:
+        entry = _compile_shape(f, full, dialect)
+        with _CACHE_LOCK:
+            run.cache["shapes"][key] = entry
+        run.dirty = True
     if entry is None:
-        log.debug("list: shape %s not compiled yet; the ordinary path answers", _shape_key(f, full))
+        log.debug("list: shape %s not compiled yet; the ordinary path answers", key)
         return None
     params = list_params(f)
     rows = run.execute(entry["list"], params)
     tags: dict[int, list[str]] = {}
     for row in run.execute(entry["tags"], params):
         tags.setdefault(row["adapter_id"], []).append(row["tag"])
-    log.debug("list: %d rows of shape %s", len(rows), _shape_key(f, full))
+    log.debug("list: %d rows of shape %s", len(rows), key)
     return [adapter_from_row(row, tags.get(row["id"], ()), base_name=row["base_name"], full=full, raw=raw)
             for row in rows]
+
+
+def _compile_shape(f: ListFilter, full: bool, dialect) -> dict:
+    from hub.registry.adapters import list_query, list_tags_query
+
+    params = list_params(f)
+    return {part: _compiled(stmt, dialect, params)
+            for part, stmt in (("list", list_query(f, details=full)), ("tags", list_tags_query(f)))}
 
 
 def _bound(conn, root: Path) -> bool:
@@ -198,27 +268,3 @@ def _bound(conn, root: Path) -> bool:
 
 def _bind(compiled: dict, params: dict) -> list:
     return [params[name] if name in params else compiled["constants"][name] for name in compiled["names"]]
-
-
-def remember(db, f: ListFilter, full: bool = False) -> None:
-    """Store the SQL that the ordinary path ran for ``f`` (``db``: hub.registry.db.Database),
-    so that the next `hub list` of this shape can take the fast path. Never fails."""
-    if f.fits is not None or db.dialect != "sqlite":
-        return
-    try:
-        from hub.registry.adapters import list_query, list_tags_query
-        from hub.registry.schema import HEAD_REVISION
-
-        path = _cache_file()
-        cache = _load_cache(path)
-        if cache.get("head") != HEAD_REVISION:
-            cache = {"head": HEAD_REVISION, "shapes": {}, "statements": {}}
-        key = _shape_key(f, full)
-        if key in cache["shapes"]:
-            return
-        params = list_params(f)
-        cache["shapes"][key] = {part: _compiled(stmt, db.engine.dialect, params) for part, stmt in
-                                (("list", list_query(f, details=full)), ("tags", list_tags_query(f)))}
-        _save_cache(path, cache)
-    except Exception:  # noqa: BLE001 - a cache that cannot be written only costs speed
-        return

@@ -17,12 +17,11 @@ from hub.progress import Progress
 from hub.records import AddResult, AdapterRecord, ScanResult, VerifyResult
 from hub.redact import without_userinfo
 from hub.registry import adapters as q
-from hub.registry import fastread, reading
+from hub.registry import list_engine, reading
 from hub.registry import remotes as qr
 from hub.registry import versions as qv
 from hub.registry.db import RowConflict
 from hub.listing.filters import ListFilter
-from hub.registry.rows import adapter_from_row
 from hub.registry.versions import version_label
 
 log = logging.getLogger(__name__)
@@ -208,12 +207,10 @@ class AdapterService:
     # -- reading ---------------------------------------------------------------------------
 
     def list(self, flt: ListFilter | None = None, full: bool = False) -> list[AdapterRecord]:
-        flt = flt or ListFilter()
+        """The adapters ``flt`` selects (all, by name, when None); ``full`` adds the per-module
+        maps, findings and configs. The CLI's listing engine (hub.registry.list_engine)."""
         with self.db.read() as conn:
-            rows = q.list_rows(conn, flt, details=full)
-            tags = q.tags_for(conn, [r.id for r in rows])
-        fastread.remember(self.db, flt, full)   # the next process lists this shape without SQLAlchemy
-        return [adapter_from_row(r, tags.get(r.id, ()), base_name=r.base_name, full=full) for r in rows]
+            return list_engine.records(conn, flt or ListFilter(), full)
 
     def count(self) -> int:
         with self.db.read() as conn:
