@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hub.listing.filters import ListFilter, search_words
-from hub.listing.rows import BROWSE_SORTS, FLAG_ORDER, PENDING_SOURCE, AdapterRow
+from hub.listing.order import numeric_keys, positions, sort_value, sorted_by
+from hub.listing.rows import BROWSE_SORTS, PENDING_SOURCE, AdapterRow
 
 # -- an in-memory index for typing-speed filters ---------------------------------------------
 #
@@ -68,27 +69,6 @@ def _containing(groups: dict[str, set[int]], needle: str) -> set[int]:
     return out
 
 
-_NULLABLE_SORTS = frozenset({"base", "tags", "created"})   # NULLs first ascending, last descending
-
-
-def _sort_value(key: str):
-    """An entry's sort value (None for SQL's NULL); plain values, so that sorting compares
-    them in C through a list's __getitem__ instead of calling a key function per row."""
-    flag_bits = {f: 1 << i for i, f in enumerate(FLAG_ORDER)}
-    return {
-        "name": lambda e: e.name,
-        "base": lambda e: e.base_name if e.base_name is not None else e.base_model,
-        "r": lambda e: e.r,
-        "alpha": lambda e: e.alpha,
-        "targets": lambda e: ",".join(e.targets),
-        "flags": lambda e: sum(flag_bits[f] for f in e.flags),
-        "size": lambda e: e.size_bytes,
-        "tags": lambda e: e.tags[0] if e.tags else None,
-        "created": lambda e: e.created,
-        "params": lambda e: e.params,
-    }[key]
-
-
 class BrowseIndex:
     """The browser's columns of every adapter, in memory; same answers as the SQL methods.
 
@@ -117,6 +97,7 @@ class BrowseIndex:
         self._by_base: dict[tuple[str | None, str | None], set[int]] = {}   # few distinct bases
         self._orders: dict[tuple[str, bool], list[int]] = {}
         self._matches: dict[tuple, list[int]] = {}
+        self._version = 0          # bumped by every change, so that work done on a snapshot can tell
         for e in entries:
             self._add(e)
         self._in_name_order = not entries   # then only extend() appends, in name order
@@ -164,6 +145,7 @@ class BrowseIndex:
                 self._loaded_upto = entries[-1].name
             self._orders.clear()
             self._matches.clear()
+            self._version += 1
 
     def finish(self) -> None:
         with self._lock:
@@ -183,6 +165,7 @@ class BrowseIndex:
                 self._add(e)
             self._orders.clear()
             self._matches.clear()
+            self._version += 1
 
     # -- answering ------------------------------------------------------------------------
 
@@ -203,49 +186,57 @@ class BrowseIndex:
         if key not in self._orders:
             entries = self._entries
             by_name = self._orders.get(("name", False))
-            if by_name is None and self._in_name_order:
-                by_name = self._orders[("name", False)] = list(range(len(entries)))
             if by_name is None:
-                by_name = self._orders[("name", False)] = sorted(self._by_name.values(),
-                                                                 key=lambda i: entries[i].name)
-            if sort == "name":
-                order = list(reversed(by_name)) if desc else by_name
-            else:
-                values = self._orders.get(("values", sort))
-                if values is None:
-                    value = _sort_value(sort)
-                    values = self._orders[("values", sort)] = [None if e is None else value(e) for e in entries]
-                # stable sorts: ties stay in name order, ascending, in both directions (as SQL's ", name ASC")
-                if sort == "created":    # mostly distinct: NULLs set apart, the rest sorted as they are
-                    nulls = [i for i in by_name if values[i] is None]
-                    order = sorted([i for i in by_name if values[i] is not None], key=values.__getitem__,
-                                   reverse=desc)
-                    order = order + nulls if desc else nulls + order
-                elif sort in _NULLABLE_SORTS:
-                    # few distinct values: their ranks, NULL lowest; one sort of ints puts NULLs first
-                    # ascending and last descending, as SQL does
-                    ranks = self._orders.get(("ranks", sort))
-                    if ranks is None:
-                        distinct = sorted({v for v in values if v is not None})
-                        rank = dict(zip(distinct, range(len(distinct))))
-                        rank[None] = -1
-                        ranks = self._orders[("ranks", sort)] = list(map(rank.__getitem__, values))
-                    order = sorted(by_name, key=ranks.__getitem__, reverse=desc)
+                if self._in_name_order:
+                    by_name = [i for i, e in enumerate(entries) if e is not None]
                 else:
-                    order = sorted(by_name, key=values.__getitem__, reverse=desc)
+                    by_name = sorted(self._by_name.values(), key=lambda i: entries[i].name)
+                self._orders[("name", False)] = by_name
+            if sort == "name":
+                order = by_name[::-1] if desc else by_name
+            else:
+                order = sorted_by(self._keys(sort), by_name, desc)
             self._orders[key] = order
         return self._orders[key]
 
+    def _keys(self, sort: str):
+        """Every entry's sort value as a number, indexed like the entries (NULL lowest)."""
+        cache = ("keys", sort)
+        if cache not in self._orders:
+            value = sort_value(sort)
+            values = [None if e is None else value(e) for e in self._entries]
+            self._orders[cache] = numeric_keys(sort, values)
+        return self._orders[cache]
+
     def warm_next(self) -> bool:
-        """Compute one sort order not computed yet (the browser does it while the user is
-        idle: a re-sort is then a page read); False when every order is there."""
-        for sort in sorted(self.SORTS):
-            for desc in (False, True):
-                if (sort, desc) not in self._orders:
-                    with self._lock:
-                        self._order(sort, desc)
-                    return True
-        return False
+        """Compute one sort order not computed yet, with its positions (the browser does it
+        while the user is idle: a re-sort is then a page read); False when every order is there.
+
+        The work runs outside the lock, on a snapshot, so that a keystroke's query never waits
+        for it; a snapshot that an edit made stale meanwhile is dropped."""
+        with self._lock:
+            todo = next(((sort, desc) for sort in sorted(self.SORTS) for desc in (False, True)
+                         if ("place", sort, desc) not in self._orders), None)
+            if todo is None:
+                return False
+            sort, desc = todo
+            version, by_name = self._version, self._order("name", False)
+            entries, keys = list(self._entries), self._orders.get(("keys", sort))
+        if sort == "name":
+            order = by_name[::-1] if desc else by_name
+        else:
+            if keys is None:
+                value = sort_value(sort)
+                keys = numeric_keys(sort, [None if e is None else value(e) for e in entries])
+            order = sorted_by(keys, by_name, desc)
+        place = positions(order, len(entries))
+        with self._lock:
+            if self._version == version:
+                if keys is not None:
+                    self._orders[("keys", sort)] = keys
+                self._orders[(sort, desc)] = order
+                self._orders[("place", sort, desc)] = place
+        return True
 
     @staticmethod
     def _key(flt: ListFilter) -> tuple:
@@ -336,10 +327,11 @@ class BrowseIndex:
             return sorted(ids, key=self._place(flt.sort, flt.desc).__getitem__)
         return [i for i in order if i in ids]
 
-    def _place(self, sort: str, desc: bool) -> dict[int, int]:
+    def _place(self, sort: str, desc: bool) -> list[int]:
+        """Each entry's position in this order, indexed like the entries (live entries only)."""
         key = ("place", sort, desc)
         if key not in self._orders:
-            self._orders[key] = {i: n for n, i in enumerate(self._order(sort, desc))}
+            self._orders[key] = positions(self._order(sort, desc), len(self._entries))
         return self._orders[key]
 
     def count_matching(self, flt: ListFilter | None = None) -> int:
@@ -380,7 +372,7 @@ class BrowseIndex:
                 return None
             place = self._place(flt.sort, flt.desc) if not self._filtered(flt) else None
             if place is not None:
-                return place.get(i)
+                return place[i]
             picked = self._match(flt)
             try:
                 return picked.index(i)

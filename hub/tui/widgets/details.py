@@ -136,6 +136,7 @@ class DetailsPane(Vertical):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.view: DetailsView | None = None
+        self._filled: set[str] = set()     # tabs that show self.view already
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "d-remote-check":
@@ -179,6 +180,7 @@ class DetailsPane(Vertical):
 
     def clear(self, message: str = "no adapter selected") -> None:
         self.view = None
+        self._filled = set()
         self.query_one("#details-title", Static).update(message, layout=False)
         for sid in ("#d-overview", "#d-findings", "#d-remote", "#d-config"):
             self.query_one(sid, Static).update("")
@@ -206,16 +208,35 @@ class DetailsPane(Vertical):
         tabs.get_tab("tab-findings").set_class(bool(errors), "-has-errors")
         tabs.get_tab("tab-findings").set_class(bool(warnings) and not errors, "-has-warnings")
 
-        modules = self.query_one("#d-modules", DataTable)
-        modules.clear()
-        modules.add_rows(
-            (Text(inert(path)), m["r"], fmt_num(m["alpha"]), m["in_features"], m["out_features"],
-             Text(inert(m.get("kind", "linear")) + (" +dora" if m.get("dora") else "")))
-            for path, m in rec.modules.items())
-        files = self.query_one("#d-files", DataTable)
-        files.clear()
-        files.add_rows((Text(inert(f["name"])), human_size(f["size"]), f["sha256"]) for f in rec.files)
-        self._fill_lineage(view)
+        self._filled = set()
+        self._fill_shown_tab()
+
+    # The tables and the tree are filled when their tab is first shown: a DataTable measures
+    # every cell of every new row when idle, which took tens of ms per record while typing
+    # moved the cursor through records whose Modules tab nobody looked at.
+    def on_tabbed_content_tab_activated(self, _event: TabbedContent.TabActivated) -> None:
+        self._fill_shown_tab()
+
+    def _fill_shown_tab(self) -> None:
+        view = self.view
+        tab = self.query_one("#details-tabs", TabbedContent).active
+        if view is None or tab in self._filled:
+            return
+        self._filled.add(tab)
+        rec = view.record
+        if tab == "tab-modules":
+            modules = self.query_one("#d-modules", DataTable)
+            modules.clear()
+            modules.add_rows(
+                (Text(inert(path)), m["r"], fmt_num(m["alpha"]), m["in_features"], m["out_features"],
+                 Text(inert(m.get("kind", "linear")) + (" +dora" if m.get("dora") else "")))
+                for path, m in rec.modules.items())
+        elif tab == "tab-files":
+            files = self.query_one("#d-files", DataTable)
+            files.clear()
+            files.add_rows((Text(inert(f["name"])), human_size(f["size"]), f["sha256"]) for f in rec.files)
+        elif tab == "tab-lineage":
+            self._fill_lineage(view)
 
     def _fill_lineage(self, view: DetailsView) -> None:
         tree = self.query_one("#d-lineage", Tree)
