@@ -1,4 +1,4 @@
-"""Sort orders of the browse index as numpy argsorts.
+"""Sort orders of the browse index (hub.listing.index) as numpy argsorts.
 
 numpy sorts without holding the GIL, so a keystroke's query is not stalled behind an order
 computed ahead (a list.sort of 100,000 keys held it for up to 165 ms)."""
