@@ -12,6 +12,7 @@ ERROR_TABLE: list[tuple[str, str, int]] = [
     ("hub.errors.HubError", "", -1),                      # carries its own message and exit code
     ("sqlalchemy.exc.OperationalError", "database error", 1),
     ("sqlalchemy.exc.DBAPIError", "database error", 1),
+    ("sqlite3.Error", "database error", 1),               # the listing engine's text path (hub.registry.fastread)
     ("PermissionError", "permission denied", 1),
     ("FileNotFoundError", "file not found", 1),
     ("OSError", "system error", 1),

@@ -76,6 +76,17 @@ def test_disk_full_check_maps_enospc_but_never_rewraps_a_hub_error():
     errors.DiskFull.check(OSError(errno.EACCES, "denied"), "/x")
 
 
+def test_a_database_error_from_either_listing_path_is_one_line():
+    """Hub.list's text path raises the stdlib sqlite3 errors, SQLAlchemy's path its own: both
+    read as the same "database error" line with exit code 1."""
+    import sqlite3
+
+    from hub.error_lines import render_error
+
+    line, code = render_error(sqlite3.OperationalError("database is locked"))
+    assert (line, code) == ("hub: error: database error: database is locked", 1)
+
+
 def test_distribution_name_declared_and_used():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["name"] == hub.DISTRIBUTION != "hub"
