@@ -12,9 +12,11 @@ from hub.combine.lowrank import choose_rank, factored_svd, stacked_factors, trun
 
 
 def combine_svd(terms: list[Term], params: dict, ctx: ModuleContext) -> ModuleResult:
-    B, A = stacked_factors(terms, ctx.compute_dtype)
-    f = factored_svd(B, A)
-    xp = ops(B)
+    xp = ops(terms[0].factors.A)
+    dtype = xp.float32 if ctx.compute_dtype is None else ctx.compute_dtype
+    # stacked straight into float64 where the Gram route goes first (it works in float64)
+    B, A = stacked_factors(terms, xp.float64 if xp.gram_first else dtype)
+    f = factored_svd(B, A, dtype)
     scale = max(abs(t.weight * t.factors.scaling) * xp.norm(t.factors.B) * xp.norm(t.factors.A)
                 for t in terms)
     default = max(t.factors.r for t in terms)
