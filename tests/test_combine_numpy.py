@@ -111,3 +111,31 @@ def test_cli_svd_imports_no_torch_and_matches_both_oracles(trio, hub_home, tmp_p
         assert rel_err(got[m.path], truncated(exact[m.path], 5)[0]) < 1e-4, m.path
     # the file numpy wrote reads back the same through safetensors' numpy loader
     assert sorted(load_np(tmp_path / "mix" / "adapter_model.safetensors")) == sorted(written)
+
+
+def test_numpy_factors_are_mapped_views_equal_to_torch_reader(trio, tmp_path):
+    """The numpy path reads factors as read-only views on a memory map (no copy until the
+    maths stacks them); the values are safetensors' own. A tensor numpy cannot hold is one
+    clear error, not a wrong array."""
+    import shutil
+
+    from safetensors.torch import save_file
+
+    from hub.errors import InvalidAdapter
+
+    _, parents = trio
+    folder = parents[0][0]
+    mapped, read = load_factors(folder, arrays="numpy"), load_factors(folder, arrays="torch")
+    assert sorted(mapped.modules) == sorted(read.modules)
+    for path, m in mapped.modules.items():
+        assert not m.A.flags.writeable and not m.B.flags.writeable
+        assert torch.equal(torch.from_numpy(m.A.copy()), read.modules[path].A)
+        assert torch.equal(torch.from_numpy(m.B.copy()), read.modules[path].B)
+    bf16 = tmp_path / "bf16"
+    shutil.copytree(folder, bf16)
+    tensors = load_file(bf16 / "adapter_model.safetensors")
+    key = sorted(tensors)[0]
+    tensors[key] = tensors[key].to(torch.bfloat16)
+    save_file(tensors, str(bf16 / "adapter_model.safetensors"))
+    with pytest.raises(InvalidAdapter, match="BF16"):
+        load_factors(bf16, arrays="numpy")

@@ -14,13 +14,14 @@ from typing import Any, Callable
 
 import numpy as np
 
+from hub.formats.safetensors_header import NUMPY_VIEWS
+
 # safetensors dtypes numpy holds exactly; with them the numpy path reads what torch would
-NUMPY_DTYPES = frozenset({"F16", "F32", "F64"})
+NUMPY_DTYPES = frozenset(NUMPY_VIEWS)
 
 
 class NumpyOps:
     name = "numpy"
-    framework = "np"                     # safetensors' name for it
     float32, float64 = np.float32, np.float64
     # numpy has no ormqr, so its QR forms Q (8-16 ms per 4096 x 64 factor): the float64
     # Gram/eigh route of hub.combine.lowrank (~3 ms per module) goes first
@@ -88,7 +89,6 @@ class NumpyOps:
 
 class TorchOps:
     name = "torch"
-    framework = "pt"
     gram_first = False                   # geqrf/ormqr keep Q implicit and cost what the Gram route does
 
     def __init__(self):

@@ -13,13 +13,15 @@ from :func:`hub.inspect.inspect_adapter`, the one place that reads them.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from hub.combine.arrays import NUMPY_DTYPES, backend
 from hub.errors import InvalidAdapter
 from hub.formats.adapter_weights import PREFIX, WEIGHTS_NAME, split_keys
+from hub.formats.safetensors_header import map_tensors
 from hub.inspect import AdapterInfo, inspect_adapter, refuse_on_errors
 
 if TYPE_CHECKING:
@@ -91,8 +93,6 @@ def load_factors(folder: str | os.PathLike, name: str | None = None, info: Adapt
     """Read every LoRA factor of the adapter in ``folder`` as ``dtype`` (default float32),
     as torch tensors or, with ``arrays="numpy"``, numpy arrays (for float16/32/64 files:
     hub.combine.arrays.NUMPY_DTYPES)."""
-    from safetensors import safe_open
-
     xp = backend(arrays)
     dtype = xp.float32 if dtype is None else dtype
     folder = Path(folder)
@@ -101,8 +101,7 @@ def load_factors(folder: str | os.PathLike, name: str | None = None, info: Adapt
     weights = folder / WEIGHTS_NAME
     modules: dict[str, ModuleFactors] = {}
     full: dict[str, torch.Tensor] = {}
-    with safe_open(str(weights), framework=xp.framework) as fh:
-        keys = list(fh.keys())
+    with _open_tensors(weights, xp.name) as (keys, get_tensor):
         raw_modules, full_keys = split_keys(keys)
         for path, raw in sorted(raw_modules.items()):
             meta = info.modules.get(path)
@@ -112,18 +111,40 @@ def load_factors(folder: str | os.PathLike, name: str | None = None, info: Adapt
             t = raw.tensors
             modules[path] = ModuleFactors(
                 path=path,
-                A=xp.astype(fh.get_tensor(t["A"]), dtype),
-                B=xp.astype(fh.get_tensor(t["B"]), dtype),
+                A=xp.astype(get_tensor(t["A"]), dtype),
+                B=xp.astype(get_tensor(t["B"]), dtype),
                 scaling=meta.scaling,
                 kind=meta.kind,
                 fan_in_fan_out=info.fan_in_fan_out and meta.kind == "linear",
-                bias=xp.astype(fh.get_tensor(t["B_bias"]), dtype) if "B_bias" in t else None,
+                bias=xp.astype(get_tensor(t["B_bias"]), dtype) if "B_bias" in t else None,
                 # PEFT ignores a magnitude when use_dora is off (inspect warns), and so do we
-                magnitude=xp.astype(fh.get_tensor(t["magnitude"]), dtype) if "magnitude" in t and info.use_dora else None,
+                magnitude=xp.astype(get_tensor(t["magnitude"]), dtype) if "magnitude" in t and info.use_dora else None,
             )
         for key in full_keys.values():
-            full[key[len(PREFIX):] if key.startswith(PREFIX) else key] = fh.get_tensor(key)
+            full[key[len(PREFIX):] if key.startswith(PREFIX) else key] = get_tensor(key)
     return AdapterFactors(name=name or folder.name, info=info, modules=modules, full_tensors=full)
+
+
+@contextmanager
+def _open_tensors(weights: Path, arrays: str) -> Iterator[tuple[list[str], Callable]]:
+    """(tensor names, get_tensor) of the file: for numpy, read-only views on a memory map
+    (hub.formats.safetensors_header.map_tensors: a factor is read once, into its stack);
+    for torch, safetensors' reader."""
+    if arrays == "numpy":
+        header, views = map_tensors(weights)
+
+        def get_tensor(name: str):
+            if name not in views:
+                raise InvalidAdapter(f"tensor {name} is {header.tensors[name].dtype}, which numpy does not hold",
+                                     str(weights), "load the adapter with arrays='torch'")
+            return views[name]
+
+        yield list(header.tensors), get_tensor
+        return
+    from safetensors import safe_open
+
+    with safe_open(str(weights), framework="pt") as fh:
+        yield list(fh.keys()), fh.get_tensor
 
 
 def arrays_for(method, infos: list[AdapterInfo], dtype: str = "float32") -> str:

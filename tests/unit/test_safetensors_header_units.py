@@ -11,7 +11,7 @@ from safetensors import safe_open
 from safetensors.numpy import save
 
 from hub.errors import InvalidSafetensors, UnsafeFormat
-from hub.formats.safetensors_header import ADAPTER, BASE, parse_header
+from hub.formats.safetensors_header import ADAPTER, BASE, map_tensors, parse_header
 
 
 def blob(header: dict, data: bytes = b"") -> bytes:
@@ -73,3 +73,41 @@ def test_a_pickle_is_named_as_such():
     data = b"\x80\x04\x95" + bytes(64)
     with pytest.raises(UnsafeFormat):
         parse_header(data, len(data), "adapter_model.safetensors")
+
+
+def test_mapped_tensors_equal_safetensors_reader_without_copies(tmp_path):
+    """map_tensors: read-only views on one memory map, equal to safetensors' numpy reader,
+    also at offsets their dtype does not align; dtypes numpy lacks (BF16) get no view."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    arrays = {"a32": rng.standard_normal((3, 5)).astype(np.float32), "h16": rng.standard_normal(3).astype(np.float16),
+              "d64": rng.standard_normal((2, 2)), "i64": np.arange(3)}
+    path = tmp_path / "x.safetensors"
+    path.write_bytes(save(arrays))
+    header, views = map_tensors(path)
+    assert sorted(views) == ["a32", "d64", "h16"] and sorted(header.tensors) == sorted(arrays)
+    for name, view in views.items():
+        assert view.dtype == arrays[name].dtype and np.array_equal(view, arrays[name]) and not view.flags.writeable
+    # hand-built: a 3-element F16 first puts the F32 at byte 6, and a BF16 tensor follows
+    f16, f32 = np.array([1, 2, 3], np.float16), np.array([0.5, -2.0], np.float32)
+    head = {"h": {"dtype": "F16", "shape": [3], "data_offsets": [0, 6]},
+            "f": {"dtype": "F32", "shape": [2], "data_offsets": [6, 14]},
+            "b": {"dtype": "BF16", "shape": [1], "data_offsets": [14, 16]}}
+    path.write_bytes(blob(head, f16.tobytes() + f32.tobytes() + bytes(2)))
+    header, views = map_tensors(path)
+    assert sorted(views) == ["f", "h"] and np.array_equal(views["f"], f32) and np.array_equal(views["h"], f16)
+    with safe_open(path, "np") as fh:
+        assert np.array_equal(fh.get_tensor("f"), views["f"])
+
+
+def test_mapping_refuses_what_reading_refuses(tmp_path):
+    import os
+
+    path = tmp_path / "x.safetensors"
+    path.write_bytes(blob({"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}, bytes(8)))   # truncated
+    with pytest.raises(InvalidSafetensors, match="past the end|inside the file|end of the file"):
+        map_tensors(path)
+    os.mkfifo(tmp_path / "fifo.safetensors")               # refused on the descriptor, never blocks
+    with pytest.raises(InvalidSafetensors, match="not a regular file"):
+        map_tensors(tmp_path / "fifo.safetensors")
