@@ -207,7 +207,7 @@ def test_killed_merge_leaves_no_folder_that_looks_complete(artifacts, tmp_path, 
 
 
 def test_domain_package_imports_no_front_end_libraries():
-    code = ("import sys, hub.merge, hub.merge.plan, hub.merge.execute, hub.merge.writer, hub.merge.maths;"
+    code = ("import sys, hub.merge, hub.merge.plan, hub.merge.pipeline, hub.merge.writer, hub.merge.maths;"
             "bad = [m for m in ('click', 'textual', 'sqlalchemy', 'huggingface_hub') if m in sys.modules];"
             "print(','.join(bad))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

@@ -1,4 +1,4 @@
-"""The streamed merge path: weights folded in row pieces (hub.merge.execute) and cache-sized
+"""The streamed merge path: weights folded in row pieces (hub.merge.pipeline) and cache-sized
 blocks (hub.merge.device_io.HostIO, the CPU stand-in of the CUDA path) give the same bytes as
 one piece and one block; overflow is still refused; CUDA code stays in one module.
 (Equality with PEFT's merge_and_unload for every adapter kind: tests/test_merge.py.)"""

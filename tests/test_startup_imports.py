@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -179,8 +180,8 @@ def test_the_command_table_names_every_command_where_it_is_defined():
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
 @pytest.mark.parametrize("args, first", [
-    (["merge", "--base", "llama", "p", "--out", "{tmp}/out", "--device", "cpu", "--dry-run"],
-     "hub: planning the merge of p into llama"),
+    (["merge", "--base", "llama", "p", "--out", "{tmp}/out", "--device", "cpu", "--name", "first-line"],
+     "hub: merging p into llama"),
     (["combine", "p@1", "p@2", "--method", "cat", "--name", "pp", "--dry-run"], "hub: combining p@1, p@2 by cat"),
     (["resize", "p", "--rank", "2", "--dry-run"], "hub: resizing p"),
 ])
@@ -212,6 +213,39 @@ def test_a_torch_command_says_what_it_does_before_importing_torch(registry, tmp_
     maths_at = next(i for i, line in enumerate(lines)
                     if line.rsplit("|", 1)[-1].strip().split(".")[0] in ("torch", "numpy"))
     assert said < maths_at, lines[max(0, said - 3):said + 3]
+
+
+def test_a_merge_plan_imports_no_torch(registry, tmp_path):
+    """Registry, adapters, headers and plan are pure Python (torch loads on another thread meanwhile,
+    hub.merge.torch_loader): a dry run on the CPU never needs it."""
+    modules = imported("merge", "--base", "llama", "p", "--out", str(tmp_path / "o"), "--device", "cpu",
+                       "--dry-run", env=registry)
+    assert "hub" in modules and "torch" not in modules
+
+
+def test_merge_in_a_fresh_process_equals_the_in_process_merge(registry, tmp_path):
+    """The CLI process imports torch on a background thread while it plans (in-process tests
+    have torch loaded already): the merge it writes is byte for byte the fixture's."""
+    out = tmp_path / "fresh"
+    proc = subprocess.run([sys.executable, "-m", "hub", "merge", "--base", "llama", "p", "--out", str(out),
+                           "--device", "cpu", "--name", "fresh", "--json"],
+                          capture_output=True, text=True, env=registry, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    reference = Path(registry["HUB_HOME"]).parent / "m"     # the fixture's `hub merge`, in-process
+    shards = sorted(p.name for p in reference.glob("*.safetensors"))
+    assert shards and shards == sorted(p.name for p in out.glob("*.safetensors"))
+    for name in shards:
+        assert (out / name).read_bytes() == (reference / name).read_bytes(), name
+
+
+def test_an_early_merge_error_in_a_fresh_process_is_one_line(registry, tmp_path):
+    """An error found while torch is still importing on its thread: one line, exit 1, no traceback
+    (the import is joined before the interpreter ends)."""
+    proc = subprocess.run([sys.executable, "-m", "hub", "merge", "--base", "llama", "nope", "--out",
+                           str(tmp_path / "o"), "--device", "cpu"],
+                          capture_output=True, text=True, env=registry, timeout=300)
+    assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "nope" in proc.stderr and not (tmp_path / "o").exists()
 
 
 def test_a_torch_command_says_nothing_extra_when_stderr_is_no_terminal(registry, tmp_path):

@@ -281,11 +281,21 @@ def compare(ours: Path, ref: Path) -> dict:
             "only_in_hub": sorted(set(a) - set(b)), "only_in_peft": sorted(set(b) - set(a))}
 
 
+def compile_bytecode(tree: Path) -> None:
+    """Bytecode for hub's modules, as an installed wheel has it (pip compiles on install): a
+    checkout run with PYTHONDONTWRITEBYTECODE=1 would otherwise compile ~100 modules every run."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree / "hub")], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
 def run_model(label: str, base: Path, adapters: dict[str, Path], work: Path, repeat: int, peft_repeat: int,
               with_cp: bool = True, before: Path | None = None) -> list[dict]:
     """hub and `cp -r` in alternating pairs (each followed by `sync`, the base re-read before
     each, outputs deleted and synced between), then PEFT ``peft_repeat`` times."""
     rows = []
+    for tree in (REPO, before):
+        if tree is not None:
+            compile_bytecode(tree)
     env = dict(os.environ, HUB_HOME=str(work / "hub-home"), PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1",
                TRANSFORMERS_VERBOSITY="error")
     then_sync = ["sh", "-c", '"$0" "$@" && sync']

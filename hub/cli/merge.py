@@ -91,9 +91,12 @@ def merge(state, adapters, base, out, device, dtype, as_quantized, blocksize, do
     """
     announce(f"{'planning the merge of' if dry_run else 'merging'} {', '.join(adapters)} into {base}"
              + ("" if dry_run else f" -> {out}"))
-    from hub.merge import QuantOptions, parse_size   # imports torch
+    from hub.merge import QuantOptions, parse_size, torch_loader
 
     parse_size(shard_size)   # a usage error before any work
+    if not (dry_run and device == "cpu"):
+        # torch (seconds) loads on another core while the registry, adapters and headers are read
+        torch_loader.start()
     pairs = [parse_adapter_spec(s) for s in adapters]
     quant = None
     if as_quantized or requantize or keep_unadapted:
@@ -106,10 +109,13 @@ def merge(state, adapters, base, out, device, dtype, as_quantized, blocksize, do
         elif keep_unadapted or double_quant or load_dtype:
             raise click.UsageError("--keep-unadapted, --double-quant and --load-dtype go with --as-quantized")
         quant = QuantOptions(as_quantized=scheme, requantize=requantize, keep_unadapted=keep_unadapted)
-    with byte_progress("merging") as update:
-        outcome = state.hub.merge(base, pairs, out, name=name, device=device, dtype=dtype, shard_size=shard_size,
-                                  overwrite=overwrite, dry_run=dry_run, progress=None if dry_run else update,
-                                  quant=quant, check_logits=check_logits)
+    try:
+        with byte_progress("merging") as update:
+            outcome = state.hub.merge(base, pairs, out, name=name, device=device, dtype=dtype,
+                                      shard_size=shard_size, overwrite=overwrite, dry_run=dry_run,
+                                      progress=None if dry_run else update, quant=quant, check_logits=check_logits)
+    finally:
+        torch_loader.wait()   # an early error must not end the interpreter halfway through torch's import
     if as_json:
         emit_json(outcome.to_dict())
         return

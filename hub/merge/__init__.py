@@ -5,6 +5,9 @@
 
 or in one call ``merge(base_dir, adapters, out_dir, ...)``. Pure domain code: no
 click, textual, sqlalchemy or huggingface_hub here.
+
+Planning imports no torch (see hub.merge.torch_loader): the names that need it (execute,
+fold, MergeResult) are loaded on first use, after torch's background import has ended.
 """
 
 from __future__ import annotations
@@ -12,20 +15,37 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hub.formats.base_model import BaseModelInfo, read_base_model
 from hub.formats.bnb import refuse_gguf
-from hub.merge.execute import DEFAULT_PREFETCH_BYTES, MergeResult, execute, fold, resolve_device
-from hub.merge.plan import DEFAULT_SHARD_SIZE, MergeInput, MergePlan, build_full_plan, parse_size
-from hub.merge.quantized import QuantOptions, build_quantized_plan
+from hub.merge.plan import (DEFAULT_PREFETCH_BYTES, DEFAULT_SHARD_SIZE, MergeInput, MergePlan, build_full_plan,
+                            parse_size)
+from hub.merge.torch_loader import resolve_device
 from hub.progress import Progress
+from hub.quant.scheme import QuantOptions
+
+if TYPE_CHECKING:
+    from hub.merge.pipeline import MergeResult, execute, fold
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "MergeInput", "MergePlan", "MergeResult", "QuantOptions", "build_plan", "execute", "fold", "merge", "parse_size",
-    "resolve_device", "DEFAULT_SHARD_SIZE",
+    "resolve_device", "DEFAULT_SHARD_SIZE", "DEFAULT_PREFETCH_BYTES",
 ]
+_WITH_TORCH = ("MergeResult", "execute", "fold")
+
+
+def __getattr__(name: str):
+    if name in _WITH_TORCH:
+        from hub.merge import torch_loader
+
+        torch_loader.wait()
+        from hub.merge import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def build_plan(base: str | os.PathLike | BaseModelInfo, adapters, *, dtype: str | None = "keep",
@@ -37,6 +57,11 @@ def build_plan(base: str | os.PathLike | BaseModelInfo, adapters, *, dtype: str 
         refuse_gguf(Path(base))
         base = read_base_model(base)
     if base.quantization or quant is not None:
+        from hub.merge import torch_loader
+
+        torch_loader.wait()
+        from hub.merge.quantized import build_quantized_plan   # imports torch
+
         log.debug("quantized merge plan (base quantization: %s, options: %s)", base.quantization, quant)
         plan = build_quantized_plan(base, adapters, dtype=dtype, shard_size=shard_size, options=quant)
     else:
@@ -54,5 +79,6 @@ def merge(base, adapters, out_dir: str | os.PathLike, *, device: str = "auto", d
     """Merge ``adapters`` ([(folder | AdapterInfo, weight), ...]) into ``base`` and write ``out_dir``.
     ``quant``: --as-quantized / --requantize (a bitsandbytes base is dequantized without it)."""
     plan = build_plan(base, adapters, dtype=dtype, shard_size=shard_size, quant=quant)
-    return execute(plan, out_dir, device=device, progress=progress, overwrite=overwrite,
-                   prefetch_bytes=prefetch_bytes, lineage_extra=lineage_extra)
+    run = __getattr__("execute")
+    return run(plan, out_dir, device=device, progress=progress, overwrite=overwrite,
+               prefetch_bytes=prefetch_bytes, lineage_extra=lineage_extra)

@@ -27,8 +27,6 @@ from dataclasses import dataclass
 
 import torch
 
-from hub.errors import UsageError
-
 SUB_BLOCK_BYTES = 1 << 20       # fp32 scratch per CPU sub-block (measured: 1 MiB folds 15 % faster than 256 KiB here)
 # A GEMM rounds a row of the result by the micro-tile it falls in (tail rows take another kernel),
 # so rows are folded in blocks that start where the whole tensor's tiles start: then each element
@@ -38,19 +36,6 @@ SUB_BLOCK_BYTES = 1 << 20       # fp32 scratch per CPU sub-block (measured: 1 Mi
 SUB_ALIGN = 48
 ROW_ALIGN = 768
 FINITE_MAX = {t: torch.finfo(t).max for t in (torch.float32, torch.float16, torch.bfloat16)}
-
-
-def resolve_device(device: str = "auto") -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cpu":
-        return device
-    if device == "cuda" or device.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise UsageError("CUDA was asked for but torch sees no CUDA device", device,
-                             "use --device cpu or --device auto")
-        return device
-    raise UsageError(f"unknown device {device!r}", None, "use auto, cpu or cuda")
 
 
 def open_device(device: str) -> HostIO | CudaIO:

@@ -34,8 +34,10 @@ DTYPE_CHOICES = {"keep": None, "bf16": "BF16", "fp16": "F16", "fp32": "F32"}
 DEFAULT_SHARD_SIZE = 5 * 1000**3
 # resident size of Python + torch + hub before any tensor is read (measured: ~235 MB on Linux x86-64)
 RUNTIME_BASELINE_BYTES = 250 * 1000**2
-# host buffers of the streamed path (hub.merge.execute): whatever the model's size
+# host buffers of the streamed path (hub.merge.pipeline): whatever the model's size
 STREAM_POOL_BYTES = 64 << 20
+# bytes of whole tensors in flight between the reader and the writer (the non-streamed path)
+DEFAULT_PREFETCH_BYTES = 512 << 20
 STREAM_DTYPES = ("F32", "F16", "BF16")
 # LoraConfig fields whose layers are not a plain or DoRA LoRA: their merge is something else
 UNMERGEABLE_OPTIONS = (
@@ -133,7 +135,7 @@ class TensorTask:
 
     @property
     def streamable(self) -> bool:
-        """Folded in row pieces (hub.merge.execute): a 2-D weight that only gets plain LoRA deltas, in its own dtype."""
+        """Folded in row pieces (hub.merge.pipeline): a 2-D weight that only gets plain LoRA deltas, in its own dtype."""
         return (self.replace is None and not self.quantized and len(self.shape) == 2 and bool(self.ops)
                 and self.in_dtype == self.out_dtype and self.in_dtype in STREAM_DTYPES
                 and all(isinstance(op, LoraOp) and not op.magnitude_key for op in self.ops))

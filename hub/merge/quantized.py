@@ -31,17 +31,10 @@ from hub.formats.safetensors_header import read_header
 from hub.merge.plan import TensorTask, assign_shards, build_full_plan
 from hub.quant import backend
 from hub.quant.packing import DTYPE_NAMES, dequantize, quantize, roundtrip
-from hub.quant.scheme import QuantScheme
+from hub.quant.scheme import QuantOptions, QuantScheme
 
 SAFETENSORS_DTYPES = {"float32": "F32", "float16": "F16", "bfloat16": "BF16"}
 DTYPE_FLAGS = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}
-
-
-@dataclass(frozen=True)
-class QuantOptions:
-    as_quantized: QuantScheme | None = None   # QLoRA-faithful merge into a full-precision base
-    requantize: bool = False                  # write a bitsandbytes checkpoint
-    keep_unadapted: bool = False              # --as-quantized: copy unadapted weights as they are
 
 
 @dataclass(frozen=True)

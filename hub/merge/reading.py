@@ -1,4 +1,4 @@
-"""The reader stage of the merge pipeline (hub.merge.execute): base tensors and adapter factors
+"""The reader stage of the merge pipeline (hub.merge.pipeline): base tensors and adapter factors
 pread into private buffers (or, for streamed weights, into pieces of a fixed pool) and queued
 for the fold, bounded by a byte budget; and the finiteness checks on what it reads."""
 

@@ -2,7 +2,8 @@
 dtypes, shapes are known before any tensor is read), then tensor bytes follow one
 by one, so the writer never holds more than the tensor in hand. Untouched tensors
 are copied file-to-file inside the kernel (copy_file_range) without passing
-through Python.
+through Python. Every finished stretch of a file is handed to hub.merge.writeback,
+which starts its writeout to disk while the merge goes on.
 
 Everything lands in a hidden ``.<name>.*.incomplete`` folder beside the target
 (hub.atomic.AtomicFolder), renamed into place only when complete: an interrupted
@@ -19,6 +20,7 @@ from pathlib import Path
 from hub.errors import DiskFull, HubError
 from hub.formats.base_model import INDEX_NAME
 from hub.formats.safetensors_header import DTYPE_SIZES
+from hub.merge.writeback import FLUSH_BYTES, PAGE, Writeback
 
 COPY_CHUNK = 16 << 20
 
@@ -26,7 +28,8 @@ COPY_CHUNK = 16 << 20
 class ShardStream:
     """One output safetensors file, written front to back."""
 
-    def __init__(self, path: Path, entries: list[tuple[str, str, tuple[int, ...]]], metadata: dict[str, str]):
+    def __init__(self, path: Path, entries: list[tuple[str, str, tuple[int, ...]]], metadata: dict[str, str],
+                 writeback: Writeback | None = None):
         self.path = path
         header: dict = {"__metadata__": metadata}
         offset = 0
@@ -44,6 +47,10 @@ class ShardStream:
         # unbuffered: tensor bytes go straight to the file, and copy_file_range moves
         # the same file position that our own writes use
         self.fh = open(path, "wb", buffering=0)
+        self.writeback = writeback
+        self.wb_fd = writeback.track(self.fh.fileno()) if writeback is not None else -1
+        self.offset = 0     # bytes in the file so far
+        self.flushed = 0    # bytes whose writeout was started
         self._write_all(memoryview(len(raw).to_bytes(8, "little") + raw))
         self.position = 0   # index into self.expected
         self.pending = 0    # bytes still owed to a tensor written in parts
@@ -88,6 +95,15 @@ class ShardStream:
                 DiskFull.check(exc, self.path)
                 raise
             view = view[n:]
+            self._advance(n)
+
+    def _advance(self, n: int) -> None:
+        self.offset += n
+        if self.writeback is not None and self.offset - self.flushed >= FLUSH_BYTES:
+            # whole pages only: a page under writeout that we still append to would make the next write wait
+            end = self.offset - self.offset % PAGE
+            self.writeback.written(self.wb_fd, self.flushed, end - self.flushed)
+            self.flushed = end
 
     def copy_range(self, name: str, src_fd: int, offset: int, count: int) -> None:
         """Copy ``count`` bytes at ``offset`` of ``src_fd`` (in-kernel when possible)."""
@@ -101,10 +117,13 @@ class ShardStream:
                     if n == 0:
                         break
                     done += n
+                    self._advance(n)
             except OSError:
                 # cross-filesystem on old kernels, or unsupported: fall back below
                 if done:
                     os.lseek(dst_fd, -done, os.SEEK_CUR)
+                    self.offset -= done
+                    self.flushed = min(self.flushed, self.offset)
                 done = 0
             if done == count:
                 return
@@ -120,10 +139,19 @@ class ShardStream:
         self._settled()
         if self.position != len(self.expected):
             missing = self.expected[self.position][0]
-            self.fh.close()
+            self.abort()
             raise HubError(f"internal error: shard closed before {missing} was written", str(self.path),
                            "please report this bug")
+        if self.writeback is not None:
+            self.writeback.written(self.wb_fd, self.flushed, self.offset - self.flushed)
+        self.abort()
+
+    def abort(self) -> None:
+        """Close the file (and hand the writeback its last word on it)."""
         self.fh.close()
+        if self.writeback is not None:
+            self.writeback.release(self.wb_fd)
+            self.writeback = None
 
 
 def write_index(folder: Path, weight_map: dict[str, str], total_size: int) -> None:

@@ -46,3 +46,12 @@ class QuantScheme:
         if self.bits == 4:
             d.update(blocksize=self.blocksize, double_quant=self.double_quant)
         return d
+
+
+@dataclass(frozen=True)
+class QuantOptions:
+    """A quantized merge's options (`hub merge --as-quantized/--requantize`; hub.merge.quantized
+    carries them out)."""
+    as_quantized: QuantScheme | None = None   # QLoRA-faithful merge into a full-precision base
+    requantize: bool = False                  # write a bitsandbytes checkpoint
+    keep_unadapted: bool = False              # --as-quantized: copy unadapted weights as they are

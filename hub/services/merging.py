@@ -66,7 +66,7 @@ class MergingService:
         ``quant``: hub.merge.QuantOptions (--as-quantized, --requantize); a bitsandbytes base is
         dequantized without it. ``check_logits`` (with requantize) adds the logits' relative change
         to the drift report. With ``dry_run`` only the plan is built (all checks run, nothing is written)."""
-        from hub.merge import DEFAULT_PREFETCH_BYTES, MergeInput, build_plan, execute, resolve_device
+        from hub.merge import DEFAULT_PREFETCH_BYTES, MergeInput, build_plan, resolve_device
         from hub.atomic import check_target
         from hub.write_guard import check_write_target
 
@@ -96,6 +96,8 @@ class MergingService:
         existed = out.exists()
         log.debug("merging %s into base %s -> %s on %s", ", ".join(f"{n}:{w:g}" for n, w in adapters), base, out,
                   device)
+        from hub.merge import execute   # torch: its background import (hub.merge.torch_loader) is joined here
+
         result = execute(plan, out, device=device, progress=progress, overwrite=overwrite,
                          lineage_extra={"name": model_name})
         try:

@@ -29,12 +29,14 @@ from pathlib import Path
 import torch
 
 from hub.merge import maths
-from hub.merge.device_io import open_device, resolve_device
-from hub.merge.plan import BiasOp, LoraOp, MergePlan, TensorTask
+from hub.merge.device_io import open_device
+from hub.merge.torch_loader import resolve_device
+from hub.merge.plan import DEFAULT_PREFETCH_BYTES, BiasOp, LoraOp, MergePlan, TensorTask
 from hub.merge.reading import (DONE, PIECE_BYTES, POOL_BYTES, TORCH_DTYPES, Budget, Loaded, Piece, Pool,
                                check_finite, get, overflow, pool_buffer_bytes, put, run_reader)
 from hub.merge.quantized import Drift, measure_task
 from hub.atomic import AtomicFolder
+from hub.merge.writeback import Writeback
 from hub.merge.writer import ShardStream, write_index
 from hub.progress import Progress
 
@@ -42,7 +44,6 @@ CONFIG_DTYPES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}
 # files of the base folder that are weights in another format or describe only the base
 SKIP_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".gguf", ".onnx", ".safetensors")
 SKIP_NAMES = ("README.md", ".gitattributes", "hub_merge.json")
-DEFAULT_PREFETCH_BYTES = 512 << 20
 LINEAGE_NAME = "hub_merge.json"
 
 
@@ -106,7 +107,7 @@ def fold(task: TensorTask, weight: torch.Tensor, op_tensors: list[dict[str, torc
 
 
 def _writer(plan: MergePlan, folder: Path, inbox: queue.Queue, budget: Budget, pool: Pool, io,
-            stop: threading.Event, errors: list, progress: Progress | None) -> None:
+            stop: threading.Event, errors: list, progress: Progress | None, writeback: Writeback) -> None:
     base_dir = Path(plan.base.path)
     fds: dict[str, int] = {}
     stream: ShardStream | None = None
@@ -128,7 +129,7 @@ def _writer(plan: MergePlan, folder: Path, inbox: queue.Queue, budget: Budget, p
                 if stream is not None:
                     stream.close()
                 entries = [e for t in tasks_by_file[task.out_file] for e in t.entries]
-                stream = ShardStream(folder / task.out_file, entries, {"format": "pt"})
+                stream = ShardStream(folder / task.out_file, entries, {"format": "pt"}, writeback)
             if isinstance(item, Piece):
                 if item.first:
                     stream.begin(task.name, task.out_bytes)
@@ -162,7 +163,7 @@ def _writer(plan: MergePlan, folder: Path, inbox: queue.Queue, budget: Budget, p
         stop.set()
     finally:
         if stream is not None:
-            stream.fh.close()
+            stream.abort()
         for fd in fds.values():
             os.close(fd)
 
@@ -186,14 +187,14 @@ def execute(plan: MergePlan, out_dir: str | os.PathLike, *, device: str = "auto"
     loaded: queue.Queue = queue.Queue(maxsize=4)
     finished: queue.Queue = queue.Queue(maxsize=4)
     drift = Drift() if plan.quant else None
-    with _terminate_as_interrupt(), _compute_threads(device), folder as tmp:
+    with _terminate_as_interrupt(), _compute_threads(device), folder as tmp, Writeback() as writeback:
         io = open_device(device)
         buffer_bytes = pool_buffer_bytes(plan, piece_bytes)
         pool = Pool(io, max(3, POOL_BYTES // max(1, buffer_bytes)), buffer_bytes, stop)
         reader = threading.Thread(target=run_reader, args=(plan, loaded, budget, pool, stop, errors, piece_bytes),
                                   name="hub-merge-reader", daemon=True)
         writer = threading.Thread(target=_writer,
-                                  args=(plan, tmp, finished, budget, pool, io, stop, errors, progress),
+                                  args=(plan, tmp, finished, budget, pool, io, stop, errors, progress, writeback),
                                   name="hub-merge-writer", daemon=True)
         reader.start()
         writer.start()
