@@ -6,11 +6,13 @@ q/k/v/o_proj, all 4096 x 4096): ranks 16 / 16 / 32, one with rsLoRA, weights
 
   hub-math   hub.combine.combine() on factors already in memory (QR + small SVD per module)
   hub-files  load the three adapter folders, combine, write the PEFT folder
-  hub-math-np  the same on numpy arrays (hub's path for float16/32/64 parents: no torch import)
+  hub-math-np  the same on numpy arrays (hub's path for float16/32/64 parents: no torch import;
+             float64 Gram matrices and eigh instead of QRs, hub.combine.lowrank.gram_svd)
   hub-cli    `hub combine ... --method svd --rank 32` as a subprocess against a fresh
              HUB_HOME (interpreter start, registry add included; float parents take the
              numpy path, so no torch import; bytecode cached as installed), median of
-             --cli-repeats, alternating with a bare `python -c "import torch"` (the floor
+             --cli-repeats in wall and CPU seconds (GNU time; CPU holds when other processes
+             share the cores), alternating with a bare `python -c "import torch"` (the floor
              the torch path pays) and, with --before CHECKOUT, that checkout's CLI
   peft       PeftModel + add_weighted_adapter(svd, svd_rank=32) on a Llama model with the
              same module shapes but only --peft-layers layers (default 1 = 4 modules): PEFT
@@ -219,7 +221,11 @@ def main() -> None:
 
         # -- hub, the CLI end to end -----------------------------------------------------------
         if not args.skip_cli:
-            from procs import bench_env, hub_command
+            from procs import bench_env, hub_command, last_cpu_s, measure
+
+            def run(cmd: list[str], env: dict) -> tuple[float, float]:
+                """(wall, CPU seconds): the CPU figure holds when other processes share the cores."""
+                return measure(cmd, env)[0], last_cpu_s[0]
 
             # bytecode cached as an installed wheel has it (this checkout sets PYTHONDONTWRITEBYTECODE)
             env = bench_env(HUB_HOME=str(tmp / "home"))
@@ -228,32 +234,34 @@ def main() -> None:
                 subprocess.run([*hub_command(), "add", str(folder), "--name", name], env=env, check=True,
                                stdout=subprocess.DEVNULL)
             parents_args = [f"{n}:{w}" for n, _, _, _, w in SPECS]
-            cli, floor, before = [], [], []
+            runs: dict[str, list[tuple[float, float]]] = {"hub-cli": [], "torch": [], "before": []}
             for i in range(args.cli_repeats):   # alternating with the bare torch import: the same load for both
-                start = time.perf_counter()
-                subprocess.run([sys.executable, "-c", "import torch"], env=env, check=True)
-                floor.append(time.perf_counter() - start)
+                runs["torch"].append(run([sys.executable, "-c", "import torch"], env))
                 cmd = [*hub_command(), "combine", *parents_args, "--method", "svd", "--rank", str(args.rank),
                        "--name", f"mix-{i}"]
-                start = time.perf_counter()
-                subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                cli.append(time.perf_counter() - start)
+                runs["hub-cli"].append(run(cmd, env))
                 if args.before:
-                    start = time.perf_counter()
-                    subprocess.run([*cmd[:-1], f"before-{i}"], env={**env, "PYTHONPATH": str(args.before.resolve())},
-                                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                    before.append(time.perf_counter() - start)
-            hub_cli, torch_import = statistics.median(cli), statistics.median(floor)
-            results.update(hub_cli_s=hub_cli, hub_cli_runs_s=cli, torch_import_s=torch_import)
-            print(f"hub-cli    {hub_cli:8.2f} s  median of {len(cli)} ({', '.join(f'{t:.2f}' for t in cli)}): "
+                    runs["before"].append(run([*cmd[:-1], f"before-{i}"],
+                                              {**env, "PYTHONPATH": str(args.before.resolve())}))
+            medians = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v))
+                       for k, v in runs.items() if v}
+            (hub_cli, hub_cpu), (torch_import, torch_cpu) = medians["hub-cli"], medians["torch"]
+            results.update(hub_cli_s=hub_cli, hub_cli_cpu_s=hub_cpu, hub_cli_runs_s=runs["hub-cli"],
+                           torch_import_s=torch_import, torch_import_cpu_s=torch_cpu)
+
+            def listed(k: str) -> str:
+                return ", ".join(f"{w:.2f}" for w, _ in runs[k])
+
+            print(f"hub-cli    {hub_cli:8.2f} s  median of {args.cli_repeats} ({listed('hub-cli')}), {hub_cpu:.2f} CPU s: "
                   f"`hub combine {' '.join(parents_args)} --method svd --rank {args.rank}` (registry add included)")
-            print(f"torch      {torch_import:8.2f} s  median of `python -c 'import torch'` alone, alternating with "
-                  f"hub-cli: {hub_cli - torch_import:.2f} s of hub-cli is not torch's import")
-            if before:
-                results.update(before_cli_s=statistics.median(before), before_cli_runs_s=before)
-                print(f"before     {statistics.median(before):8.2f} s  median of {len(before)} "
-                      f"({', '.join(f'{t:.2f}' for t in before)}): {args.before}'s `hub combine`, alternating; "
-                      f"hub-cli is {statistics.median(before) / hub_cli:.1f}x faster")
+            print(f"torch      {torch_import:8.2f} s  median of `python -c 'import torch'` alone ({listed('torch')}), "
+                  f"{torch_cpu:.2f} CPU s, alternating with hub-cli")
+            if "before" in medians:
+                before, before_cpu = medians["before"]
+                results.update(before_cli_s=before, before_cli_cpu_s=before_cpu, before_cli_runs_s=runs["before"])
+                print(f"before     {before:8.2f} s  median of {args.cli_repeats} ({listed('before')}), "
+                      f"{before_cpu:.2f} CPU s: {args.before}'s `hub combine`, alternating; hub-cli is "
+                      f"{before / hub_cli:.1f}x faster ({before_cpu / hub_cpu:.1f}x less CPU)")
 
         # -- PEFT ----------------------------------------------------------------------------------
         peft_deltas = {}
