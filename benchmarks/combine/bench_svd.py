@@ -280,7 +280,7 @@ def main() -> None:
                 results["speedup_cli"] = peft_total / results["hub_cli_s"]
 
         # -- accuracy against the float64 dense truncated SVD ---------------------------------------
-        errs_hub, errs_peft = [], []
+        errs_hub, errs_np, errs_peft = [], [], []
         for path in module_paths(1)[: args.reference_modules]:
             start = time.perf_counter()
             U, S, Vh = torch.linalg.svd(dense_sum(parents, path), full_matrices=False)
@@ -288,12 +288,14 @@ def main() -> None:
             ref_s = time.perf_counter() - start
             ka, kb = (f"base_model.model.{path}.lora_{x}.weight" for x in "AB")
             errs_hub.append(rel(ours.tensors[kb].double() @ ours.tensors[ka].double(), exact))
-            line = f"exact      {path}: hub rel. error {errs_hub[-1]:.2e}"
+            a_np, b_np = (torch.from_numpy(ours_np.tensors[k]).double() for k in (ka, kb))
+            errs_np.append(rel(b_np @ a_np, exact))
+            line = f"exact      {path}: hub rel. error {errs_hub[-1]:.2e} (torch), {errs_np[-1]:.2e} (numpy)"
             if path in peft_deltas:
                 errs_peft.append(rel(peft_deltas[path], exact))
                 line += f", peft rel. error {errs_peft[-1]:.2e}"
             print(line + f"  (float64 dense SVD took {ref_s:.0f} s)")
-        results.update(hub_max_rel_error=max(errs_hub, default=None),
+        results.update(hub_max_rel_error=max(errs_hub, default=None), hub_np_max_rel_error=max(errs_np, default=None),
                        peft_max_rel_error=max(errs_peft, default=None), reference_modules=args.reference_modules)
         print(f"load average at the end {os.getloadavg()[0]:.1f}")
         print(f"retained energy >= {ours.min_energy:.4f} (rank-{args.rank} truncation error of the sum "
