@@ -4,8 +4,9 @@ A reading command should answer about as fast as Python starts, and importing SQ
 alone takes ~0.3 s. The SQL is not written here: ``SQLiteText`` runs the statements of
 hub.registry.statements (the runner of hub.registry.reading) as the text SQLAlchemy
 compiled from them, and `hub list` runs the text of hub.registry.adapters' list_query
-and list_tags_query for its filter's shape (``remember`` stores it after the ordinary path
-ran; later runs of that shape bind the new values, hub.listing.filters.list_params).
+for its filter's shape, then reads those rows' tags with tags_of_ids_query (Hub.list, in
+hub.registry.list_engine, compiles a shape on its first use and stores it; later runs of
+that shape bind the new values, hub.listing.filters.list_params).
 The compiled text lives in the user's cache folder (HUB_CACHE_DIR, default: the platform
 cache dir; it depends on hub's code, not on a registry, like __pycache__), in a file named
 by a hash of the modules that define the SQL, so a changed query is compiled afresh; a
@@ -159,12 +160,18 @@ class SQLiteText:
     def execute(self, entry: dict, values: dict) -> list[Row]:
         cursor = self.conn.execute(entry["sql"], _bind(entry, values))
         names = [d[0] for d in cursor.description]
-        rows = [Row(zip(names, v)) for v in cursor.fetchall()]
-        for column, kind in entry.get("kinds", {}).items():   # what SQLAlchemy's result processing does
-            convert = datetime.fromisoformat if kind == "datetime" else bool
-            for row in rows:
-                if row.get(column) is not None:
-                    row[column] = convert(row[column])
+        kinds = entry.get("kinds", {})
+        # what SQLAlchemy's result processing does, by position, in one pass over each row
+        convert = [(i, datetime.fromisoformat if kinds[n] == "datetime" else bool)
+                   for i, n in enumerate(names) if n in kinds]
+        rows = []
+        for found in cursor.fetchall():
+            if convert:
+                found = list(found)
+                for i, to in convert:
+                    if found[i] is not None:
+                        found[i] = to(found[i])
+            rows.append(Row(zip(names, found)))
         return rows
 
 
@@ -241,7 +248,7 @@ def list_records(run: SQLiteText, f: ListFilter, full: bool = False, raw: bool =
     params = list_params(f)
     rows = run.execute(entry["list"], params)
     tags: dict[int, list[str]] = {}
-    for row in run.execute(entry["tags"], params):
+    for row in run.execute(entry["tags"], {"ids": json.dumps([row["id"] for row in rows])}):
         tags.setdefault(row["adapter_id"], []).append(row["tag"])
     log.debug("list: %d rows of shape %s", len(rows), key)
     return [adapter_from_row(row, tags.get(row["id"], ()), base_name=row["base_name"], full=full, raw=raw)
@@ -249,11 +256,11 @@ def list_records(run: SQLiteText, f: ListFilter, full: bool = False, raw: bool =
 
 
 def _compile_shape(f: ListFilter, full: bool, dialect) -> dict:
-    from hub.registry.adapters import list_query, list_tags_query
+    from hub.registry.adapters import list_query, tags_of_ids_query
 
     params = list_params(f)
     return {part: _compiled(stmt, dialect, params)
-            for part, stmt in (("list", list_query(f, details=full)), ("tags", list_tags_query(f)))}
+            for part, stmt in (("list", list_query(f, details=full)), ("tags", tags_of_ids_query()))}
 
 
 def _bound(conn, root: Path) -> bool:

@@ -19,7 +19,7 @@ def _iso(value) -> str:
 def adapter_from_row(row, tags=(), files=(), lineage=(), remotes=(), base_name=None, full=True,
                      raw: bool = False, aliases=()) -> AdapterRecord:
     """``raw``: JSON columns stay RawJSON text (for printing only, see RawJSON)."""
-    m = row._mapping if hasattr(row, "_mapping") else row
+    m = row if isinstance(row, dict) else row._mapping   # fastread's rows are dicts already
     # Only what a summary shows is parsed unless ``full``; rows from list_query(details=False)
     # have no modules/findings/saved_tensors columns at all.
     config = json.loads(m["config_json"]) if (full and not raw) or m["has_modules_to_save"] else {}
