@@ -36,7 +36,7 @@ from hub.merge.reading import (DONE, PIECE_BYTES, POOL_BYTES, TORCH_DTYPES, Budg
                                check_finite, get, overflow, pool_buffer_bytes, put, run_reader)
 from hub.merge.quantized import Drift, measure_task
 from hub.atomic import AtomicFolder
-from hub.merge.writeback import Writeback
+from hub.merge.kernel_io import Writeback
 from hub.merge.writer import ShardStream, write_index
 from hub.progress import Progress
 

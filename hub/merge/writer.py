@@ -2,8 +2,9 @@
 dtypes, shapes are known before any tensor is read), then tensor bytes follow one
 by one, so the writer never holds more than the tensor in hand. Untouched tensors
 are copied file-to-file inside the kernel (copy_file_range) without passing
-through Python. Every finished stretch of a file is handed to hub.merge.writeback,
-which starts its writeout to disk while the merge goes on.
+through Python. Each shard's blocks are reserved before it is written, and every finished
+stretch of it is handed to a thread that starts its writeout to disk while the merge goes
+on (hub.merge.kernel_io).
 
 Everything lands in a hidden ``.<name>.*.incomplete`` folder beside the target
 (hub.atomic.AtomicFolder), renamed into place only when complete: an interrupted
@@ -20,7 +21,7 @@ from pathlib import Path
 from hub.errors import DiskFull, HubError
 from hub.formats.base_model import INDEX_NAME
 from hub.formats.safetensors_header import DTYPE_SIZES
-from hub.merge.writeback import FLUSH_BYTES, PAGE, Writeback
+from hub.merge.kernel_io import FLUSH_BYTES, PAGE, Writeback, preallocate
 
 COPY_CHUNK = 16 << 20
 
@@ -47,6 +48,12 @@ class ShardStream:
         # unbuffered: tensor bytes go straight to the file, and copy_file_range moves
         # the same file position that our own writes use
         self.fh = open(path, "wb", buffering=0)
+        try:
+            preallocate(self.fh.fileno(), 8 + len(raw) + offset)   # cheaper writes; no space: refused now
+        except OSError as exc:
+            self.fh.close()
+            DiskFull.check(exc, path)
+            raise
         self.writeback = writeback
         self.wb_fd = writeback.track(self.fh.fileno()) if writeback is not None else -1
         self.offset = 0     # bytes in the file so far
