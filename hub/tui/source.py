@@ -2,11 +2,11 @@
 
 The first paint needs one count and one page, which SQL answers in milliseconds. Typing
 a filter needs more: on a large registry an unindexed SQL filter reads the whole table,
-so the index (Hub.browse_index) is loaded in the background, in name order, in chunks.
+so the index (hub.browsing.browse_index) is loaded in the background, in name order, in chunks.
 From its first chunk it answers the name-ordered filters whose first page it already
 holds (exactly: the rows before the last loaded name are all there), with a count that
 is a lower bound until the load ends (``partial``); the rest goes to SQL until then.
-Changes made from the TUI are applied to it at once (Hub.refresh_browse_index); changes
+Changes made from the TUI are applied to it at once (hub.browsing.refresh_browse_index); changes
 made elsewhere show after f5, which reloads it. The table shows no Source column, so rows
 are read without their source labels (which sit after each row's JSON).
 """
