@@ -103,6 +103,22 @@ def test_a_base_that_already_holds_inf_is_merged_as_it_is(tmp_path):
     assert not io.wait(io.fold(huge, 0, [(b, a, 1e6)]))
 
 
+@pytest.mark.parametrize("delta, checked, ok", [(7.9, False, True), (8.1, True, True), (20.0, True, False)])
+def test_the_overflow_check_is_skipped_only_where_no_value_can_overflow(monkeypatch, delta, checked, ok):
+    """fp16's largest value plus a delta under half its last ulp (16) rounds back to it: a delta
+    bound (doubled for rounding) under 16 skips the per-block check; above it the check runs."""
+    calls = []
+    real = device_io._fits
+    monkeypatch.setattr(device_io, "_fits", lambda acc, dtype: calls.append(1) or real(acc, dtype))
+    w = torch.full((96, 8), 65504.0, dtype=torch.float16)
+    left, right = torch.ones(96, 1), torch.full((1, 8), delta)
+    io = device_io.HostIO()
+    assert io.wait(io.fold(w, 0, [(left, right, 1.0)])) is ok
+    assert bool(calls) is checked
+    if ok:
+        assert torch.equal(w, torch.full((96, 8), 65504.0, dtype=torch.float16))
+
+
 def test_cpu_stand_in_uses_no_pinned_memory_or_streams():
     io = device_io.open_device("cpu")
     assert isinstance(io, device_io.HostIO)
