@@ -6,6 +6,10 @@ computed ahead (a list.sort of 100,000 keys held it for up to 165 ms)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 from hub.listing.rows import FLAG_ORDER
 
@@ -76,3 +80,9 @@ def sorted_by(keys, by_name: list[int], desc: bool) -> list[int]:
     wanted = keys[positions]
     picked = np.argsort(-wanted if desc else wanted, kind="stable")
     return positions[picked].tolist()
+
+
+def entry_keys(sort: str, entries: list) -> "np.ndarray":
+    """numeric_keys of the entries (None for a dropped one), indexed like them."""
+    value = sort_value(sort)
+    return numeric_keys(sort, [None if e is None else value(e) for e in entries])

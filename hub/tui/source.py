@@ -96,6 +96,7 @@ class RegistrySource:
 
         try:
             index = self.hub.browsing.browse_index(on_chunk=grew)
+            index.prepare_keys()
             _settle_heap()
             with self._lock:
                 if self._loading is token:
