@@ -51,16 +51,23 @@ def _libc():
         return None
 
 
+def _libc_function(name: str, argtypes: list):
+    """libc's ``name`` returning an int, or None where there is none."""
+    import ctypes
+
+    call = getattr(_libc(), name, None)
+    if call is not None:
+        call.argtypes = argtypes
+        call.restype = ctypes.c_int
+    return call
+
+
 @functools.cache
 def sync_file_range():
     """libc's sync_file_range, or None where there is none."""
     import ctypes
 
-    call = getattr(_libc(), "sync_file_range", None)
-    if call is not None:
-        call.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
-        call.restype = ctypes.c_int
-    return call
+    return _libc_function("sync_file_range", [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint])
 
 
 @functools.cache
@@ -68,11 +75,7 @@ def fallocate():
     """libc's fallocate (the Linux call, not posix_fallocate's emulation), or None."""
     import ctypes
 
-    call = getattr(_libc(), "fallocate", None)
-    if call is not None:
-        call.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
-        call.restype = ctypes.c_int
-    return call
+    return _libc_function("fallocate", [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64])
 
 
 def preallocate(fd: int, nbytes: int) -> None:
