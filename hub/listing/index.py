@@ -4,9 +4,10 @@ hub.registry.browse loads its entries."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from hub.listing.filters import ListFilter, search_words
-from hub.listing.order import entry_keys, positions, sorted_by
+from hub.listing.order import entry_keys, ordered, positions
 from hub.listing.rows import BROWSE_SORTS, PENDING_SOURCE, AdapterRow
 
 # -- an in-memory index for typing-speed filters ---------------------------------------------
@@ -95,7 +96,7 @@ class BrowseIndex:
         self._by_tag: dict[str, set[int]] = {}
         self._by_rank: dict[int, set[int]] = {}
         self._by_base: dict[tuple[str | None, str | None], set[int]] = {}   # few distinct bases
-        self._orders: dict[tuple[str, bool], list[int]] = {}
+        self._orders: dict[tuple, Any] = {}     # orders, positions and sort keys, by kind and sort
         self._matches: dict[tuple, list[int]] = {}
         self._version = 0          # bumped by every change, so that work done on a snapshot can tell
         for e in entries:
@@ -192,11 +193,7 @@ class BrowseIndex:
                 else:
                     by_name = sorted(self._by_name.values(), key=lambda i: entries[i].name)
                 self._orders[("name", False)] = by_name
-            if sort == "name":
-                order = by_name[::-1] if desc else by_name
-            else:
-                order = sorted_by(self._keys(sort), by_name, desc)
-            self._orders[key] = order
+            self._orders[key] = ordered(sort, desc, by_name, None if sort == "name" else self._keys(sort))
         return self._orders[key]
 
     def _keys(self, sort: str):
@@ -233,12 +230,9 @@ class BrowseIndex:
             sort, desc = todo
             version, by_name = self._version, self._order("name", False)
             entries, keys = list(self._entries), self._orders.get(("keys", sort))
-        if sort == "name":
-            order = by_name[::-1] if desc else by_name
-        else:
-            if keys is None:
-                keys = entry_keys(sort, entries)
-            order = sorted_by(keys, by_name, desc)
+        if sort != "name" and keys is None:
+            keys = entry_keys(sort, entries)
+        order = ordered(sort, desc, by_name, keys)
         place = positions(order, len(entries))
         with self._lock:
             if self._version == version:

@@ -15,8 +15,8 @@ from hub.listing.rows import FLAG_ORDER
 
 
 def sort_value(key: str):
-    """An entry's sort value (None for SQL's NULL); plain values, so that sorting compares
-    them in C through a list's __getitem__ instead of calling a key function per row."""
+    """A function giving an entry's sort value (None for SQL's NULL); numeric_keys turns
+    the values into numbers."""
     flag_bits = {f: 1 << i for i, f in enumerate(FLAG_ORDER)}
     return {
         "name": lambda e: e.name,
@@ -36,9 +36,8 @@ _INT_NULL = -(2 ** 62)      # below every stored integer; still negatable in int
 
 
 def numeric_keys(sort: str, values: list):
-    """Sort values as a numpy array, so that orders are argsorts: numpy sorts without holding
-    the GIL, so a keystroke's query is not stalled behind an order computed ahead (a list.sort
-    of 100,000 keys held it for up to 165 ms). NULL is lowest, as SQL's NULLS FIRST ascending."""
+    """Sort values as one numeric numpy array (strings by their rank among the distinct
+    values), so that an order is one argsort. NULL is lowest, as SQL's NULLS FIRST ascending."""
     import numpy as np
 
     if sort == "alpha":
@@ -76,10 +75,17 @@ def sorted_by(keys, by_name: list[int], desc: bool) -> list[int]:
     ", name ASC"), which a stable sort of the negated keys gives descending."""
     import numpy as np
 
-    positions = np.asarray(by_name, dtype=np.int64)
-    wanted = keys[positions]
+    live = np.asarray(by_name, dtype=np.int64)
+    wanted = keys[live]
     picked = np.argsort(-wanted if desc else wanted, kind="stable")
-    return positions[picked].tolist()
+    return live[picked].tolist()
+
+
+def ordered(sort: str, desc: bool, by_name: list[int], keys) -> list[int]:
+    """The entries in ``sort`` order, from the name order (``keys`` unused for "name")."""
+    if sort == "name":
+        return by_name[::-1] if desc else by_name
+    return sorted_by(keys, by_name, desc)
 
 
 def entry_keys(sort: str, entries: list) -> "np.ndarray":
