@@ -108,9 +108,13 @@ def test_typing_narrows_and_widens_like_sql(big):
             assert_same(big, index, ListFilter(search=text, sort=sort, desc=desc, rank=rank))
 
 
-def test_an_index_being_loaded_answers_exactly_what_its_prefix_holds(big):
+@pytest.mark.parametrize("batch", [None, 7])
+def test_an_index_being_loaded_answers_exactly_what_its_prefix_holds(big, monkeypatch, batch):
     """Chunks come in name order: each partial index's name-ordered answers are a prefix of
-    SQL's, its counts lower bounds, and a page it says it holds is SQL's page."""
+    SQL's, its counts lower bounds, and a page it says it holds is SQL's page. With batch=7,
+    chunks are added 7 entries per hold of the lock, the name order grown in place."""
+    if batch:
+        monkeypatch.setattr(BrowseIndex, "EXTEND_BATCH", batch)
     rng = random.Random(11)
     flts = [ListFilter(**{**f.__dict__, "sort": "name", "desc": False}) for f in filters(big, rng, 60)]
     flts += [ListFilter(), ListFilter(search="sql"), ListFilter(search="zz")]

@@ -136,17 +136,29 @@ class BrowseIndex:
         self._by_rank[e.r].discard(i)
         self._by_base[(e.base_model, e.base_name)].discard(i)
 
+    EXTEND_BATCH = 2_000   # entries added per hold of the lock: a keystroke's query waits for one batch at most
+
     def extend(self, entries: list[Entry]) -> None:
-        """Append the next adapters in name order (loading)."""
-        with self._lock:
-            for e in entries:
-                self._drop(e.name)     # changed from the TUI while loading
-                self._add(e)
-            if entries:
-                self._loaded_upto = entries[-1].name
-            self._orders.clear()
-            self._matches.clear()
-            self._version += 1
+        """Append the next adapters in name order (loading). Between batches the index is a
+        name-order prefix, as after a whole chunk, so queries may run in between."""
+        for start in range(0, len(entries), self.EXTEND_BATCH):
+            batch = entries[start:start + self.EXTEND_BATCH]
+            with self._lock:
+                first = len(self._entries)
+                by_name = self._orders.get(("name", False)) if self._in_name_order else None
+                for e in batch:
+                    if e.name in self._by_name:
+                        self._drop(e.name)     # changed from the TUI while loading
+                        by_name = None         # its old position is a hole now
+                    self._add(e)
+                self._loaded_upto = batch[-1].name
+                self._orders.clear()
+                self._matches.clear()
+                self._version += 1
+                if by_name is not None:
+                    # appended in name order: the name order grows by the new positions (a new
+                    # list: a snapshot taken for work outside the lock may still read the old one)
+                    self._orders[("name", False)] = by_name + list(range(first, len(self._entries)))
 
     def finish(self) -> None:
         with self._lock:
@@ -323,6 +335,8 @@ class BrowseIndex:
         for flag in flt.no_flags:
             keep(lambda i, f=flag: f not in entries[i].flags)
 
+        if ids is not None and self._in_name_order and flt.sort == "name" and not flt.desc:
+            return sorted(ids)     # positions are the name order (loading): no order or places needed
         order = self._order(flt.sort, flt.desc)
         if ids is None:
             return order

@@ -23,7 +23,11 @@ from hub.tui.widgets.adapter_table import SORT_LABELS, AdapterTable
 from hub.tui.widgets.details import DetailsPane, DetailsView, load_details
 from hub.tui.widgets.filter_bar import FilterBar
 
-DETAILS_DELAY = 0.12   # let typing and key repeat settle before loading a record
+DETAILS_DELAY = 0.12   # let key repeat settle before loading a record
+# While the user types a filter, the details pane and the footer wait until typing pauses:
+# filling the pane or re-rendering the footer lays out the whole screen (30-100 ms at 120x36),
+# which would land on the next keystroke.
+TYPING_PAUSE = 0.3
 IDLE_BEFORE_WARMING = 1.0   # seconds without typing before sort orders are computed ahead
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
@@ -39,6 +43,8 @@ class MainScreen(Screen):
         self._details_timer: Timer | None = None
         self._quitting = False
         self._has_row = False
+        self._bindings_stale = False
+        self._details_wanted: tuple[str | None] | None = None   # the row to show once typing pauses
         self._index_started = False
         self._initial = (sort, desc, filter_text)
         self._spin = 0
@@ -147,7 +153,20 @@ class MainScreen(Screen):
     def on_task_manager_changed(self, _event: TaskManager.Changed) -> None:
         self._update_status()
 
+    def _typing(self) -> float:
+        """Seconds until typing counts as paused (0 when it is)."""
+        return max(0.0, self._last_input + TYPING_PAUSE - monotonic())
+
     def _tick(self) -> None:
+        if not self._typing():
+            if self._bindings_stale:
+                self._bindings_follow_row()
+            if self._details_wanted is not None:
+                (name,), self._details_wanted = self._details_wanted, None
+                if name is None:
+                    self.details.clear()
+                else:
+                    self.load_details(name)
         if self._warming and monotonic() - self._last_input > IDLE_BEFORE_WARMING and self.table.settled \
                 and not self._warm_busy:
             # idle: sort one more order ahead, so that a re-sort is a page read
@@ -165,17 +184,24 @@ class MainScreen(Screen):
         # the footer dims row actions when no row is selected; re-rendering it costs a layout,
         # so only when that changes
         has_row = self.table.current_name is not None
-        if has_row != self._has_row:
+        self._bindings_stale = has_row != self._has_row and bool(self._typing())
+        if has_row != self._has_row and not self._bindings_stale:
             self._has_row = has_row
             self.refresh_bindings()
 
     def on_adapter_table_highlighted(self, event: AdapterTable.Highlighted) -> None:
         if self._details_timer is not None:
             self._details_timer.stop()
-        if event.name is None:
-            self.details.clear("no adapter matches" if self.table.loaded else "")
-            return
-        self._details_timer = self.set_timer(DETAILS_DELAY, lambda: self.load_details(event.name))
+        name = event.name
+        self._details_wanted = None
+        if name is None:
+            self.details.title("no adapter matches" if self.table.loaded else "")
+        if self._typing():
+            self._details_wanted = (name,)     # _tick shows it once typing pauses
+        elif name is None:
+            self.details.clear()
+        else:
+            self._details_timer = self.set_timer(DETAILS_DELAY, lambda: self.load_details(name))
         self._bindings_follow_row()
 
     def on_adapter_table_selected(self, _event: AdapterTable.Selected) -> None:
@@ -192,7 +218,8 @@ class MainScreen(Screen):
                 self.details.show(view)
 
         def failed(exc: BaseException) -> None:
-            self.details.clear("this adapter is gone; press f5 to reload")
+            self.details.clear()
+            self.details.title("this adapter is gone; press f5 to reload")
             self.app.report_error(exc)
 
         run_in_thread(self, lambda: load_details(hub, name), shown, failed, group="details", exclusive=True)

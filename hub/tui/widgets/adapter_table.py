@@ -236,7 +236,7 @@ class AdapterTable(ScrollView, can_focus=True):
         self._pending.clear()
         self.loaded = True
         if self.virtual_size.height != total + 1:
-            self.virtual_size = Size(self.size.width, total + 1)
+            self._set_virtual_height(total + 1)
         self._set_cursor(cursor, center=True)
         self.refresh()
         self.post_message(self.Changed(self))
@@ -383,6 +383,14 @@ class AdapterTable(ScrollView, can_focus=True):
         if self._columns_cache is None or self._columns_cache[0] != width:
             self._columns_cache = (width, layout_columns(width))
         return self._columns_cache[1]
+
+    def _set_virtual_height(self, height: int) -> None:
+        # Only the scrollbar depends on the row count: setting virtual_size plainly would lay
+        # out the whole screen on every keystroke (10-30 ms at 120x36). The table's region is
+        # unchanged, so updating the scrollbar in place is what that layout would have done.
+        size = Size(self.size.width, height)
+        self.set_reactive(AdapterTable.virtual_size, size)
+        self._scroll_update(size)
 
     def on_resize(self, event: events.Resize) -> None:
         self.virtual_size = Size(event.size.width, self.total + 1)

@@ -178,10 +178,16 @@ class DetailsPane(Vertical):
         if 1 <= index <= len(self.TAB_IDS):
             self.query_one("#details-tabs", TabbedContent).active = self.TAB_IDS[index - 1]
 
-    def clear(self, message: str = "no adapter selected") -> None:
+    def title(self, message: str) -> None:
+        """Say ``message`` above the tabs (a repaint: the title is one line)."""
+        self.query_one("#details-title", Static).update(message, layout=False)
+
+    def clear(self) -> None:
+        """Empty the tabs (the title stays: see title())."""
+        if self.view is None:
+            return      # empty already: emptying the tabs again would lay out the screen for nothing
         self.view = None
         self._filled = set()
-        self.query_one("#details-title", Static).update(message, layout=False)
         for sid in ("#d-overview", "#d-findings", "#d-remote", "#d-config"):
             self.query_one(sid, Static).update("")
         self.query_one("#d-modules", DataTable).clear()

@@ -11,7 +11,9 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.geometry import Size
 from textual.message import Message
+from textual.reactive import Reactive
 from textual.widgets import Input, Label, Static
 
 from hub.errors import HubError
@@ -21,6 +23,11 @@ PLACEHOLDER = "/ to filter: words  base:  r:  alpha:  target:  tag:  flag:  fits
 
 
 class FilterInput(Input):
+    # Input sets its virtual size on every keystroke, and a virtual size change lays out the
+    # whole screen (10-30 ms at 120x36, more than the filter itself). One line of fixed size
+    # scrolls its text itself and has no scrollbar: a repaint is enough.
+    virtual_size = Reactive(Size(0, 0), layout=False, repaint=True)
+
     BINDINGS = [
         Binding("escape", "clear_or_leave", "Clear", show=True),
         Binding("down", "leave", "To the list", show=True),
@@ -76,7 +83,8 @@ class FilterBar(Horizontal):
             problem.display = True
             return
         self.problem = None
-        problem.display = False
+        if problem.display:     # setting it anyway lays out the screen (the first time, at least)
+            problem.display = False
         self.query = query
         self.post_message(self.Changed(query))
 
