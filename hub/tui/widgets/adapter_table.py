@@ -15,7 +15,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -127,6 +127,20 @@ def highlighted(text: str, needles, style: Style, hit: Style) -> list[Segment]:
     return out
 
 
+@dataclass(frozen=True)
+class PaintStyles:
+    """The table's styles, resolved once per paint (resolving the widget's own style walks
+    its ancestors: per line, that was a third of the table's rendering time)."""
+    base: Style
+    cursor: Style
+    header: Style
+    header_sorted: Style
+    empty: Style
+    loading: Style
+    mark: Style
+    match: Style
+
+
 class AdapterTable(ScrollView, can_focus=True):
     """Rows of adapters; ``space`` marks, ``enter`` opens, clicking a header sorts."""
 
@@ -196,6 +210,7 @@ class AdapterTable(ScrollView, can_focus=True):
         self._announced: str | None = None
         self._columns_cache: tuple[int, list[tuple[Column, int]]] | None = None
         self.highlights: dict[str, tuple[str, ...]] = {}   # column key -> substrings the filter matched
+        self._paint_styles: PaintStyles | None = None
 
     # -- querying ------------------------------------------------------------------------
 
@@ -396,11 +411,32 @@ class AdapterTable(ScrollView, can_focus=True):
         self.virtual_size = Size(event.size.width, self.total + 1)
         self._columns_cache = None
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._paint_styles = None     # resolved again by this paint's first line
+        return super().render_lines(crop)
+
+    def notify_style_update(self) -> None:
+        self._paint_styles = None
+        super().notify_style_update()
+
+    @property
+    def paint_styles(self) -> PaintStyles:
+        if self._paint_styles is None:
+            base, part = self.rich_style, self.get_component_rich_style
+            header = base + part("adapter-table--header")
+            self._paint_styles = PaintStyles(
+                base=base, cursor=base + part("adapter-table--cursor"), header=header,
+                header_sorted=header + part("adapter-table--header-sorted"), empty=base + part("adapter-table--empty"),
+                loading=part("adapter-table--loading"), mark=part("adapter-table--mark"),
+                match=part("adapter-table--match"))
+        return self._paint_styles
+
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
-        base = self.rich_style
+        styles = self.paint_styles
+        base = styles.base
         if y == 0:
-            return self._header(width, base)
+            return self._header(width, styles)
         index = round(self.scroll_y) + y - 1
         if not self.loaded:
             return Strip.blank(width, base)
@@ -408,21 +444,19 @@ class AdapterTable(ScrollView, can_focus=True):
             if y == 1:
                 text = "no adapters match the filter" if self.filter != ListFilter(
                     sort=self.filter.sort, desc=self.filter.desc) else "the registry is empty: hub add PATH"
-                style = base + self.get_component_rich_style("adapter-table--empty")
-                return Strip([Segment(fit("  " + text, width), style)], width)
+                return Strip([Segment(fit("  " + text, width), styles.empty)], width)
             return Strip.blank(width, base)
         if index >= self.total:
             return Strip.blank(width, base)
         row = self.row_at(index)
         is_cursor = index == self.cursor
-        style = base + self.get_component_rich_style("adapter-table--cursor") if is_cursor else base
+        style = styles.cursor if is_cursor else base
         if row is None:
             self.call_after_refresh(self._request_page, index // PAGE_SIZE)
-            loading = style + self.get_component_rich_style("adapter-table--loading")
-            return Strip([Segment(fit("  …", width), loading)], width)
+            return Strip([Segment(fit("  …", width), style + styles.loading)], width)
         marked = row.name in self.marked
-        mark_style = style + self.get_component_rich_style("adapter-table--mark") if marked else style
-        hit = style + self.get_component_rich_style("adapter-table--match")
+        mark_style = style + styles.mark if marked else style
+        hit = style + styles.match
         segments = [Segment("● " if marked else "  ", mark_style)]
         for i, (col, w) in enumerate(self._layout()):
             if i:
@@ -430,9 +464,8 @@ class AdapterTable(ScrollView, can_focus=True):
             segments += highlighted(cell_text(row, col.key, w), self.highlights.get(col.key), style, hit)
         return Strip(segments).adjust_cell_length(width, style)
 
-    def _header(self, width: int, base: Style) -> Strip:
-        header = base + self.get_component_rich_style("adapter-table--header")
-        sorted_style = header + self.get_component_rich_style("adapter-table--header-sorted")
+    def _header(self, width: int, styles: PaintStyles) -> Strip:
+        header, sorted_style = styles.header, styles.header_sorted
         segments = [Segment(" " * MARK_WIDTH, header)]
         for i, (col, w) in enumerate(self._layout()):
             if i:
