@@ -17,7 +17,8 @@ from hub.errors import InvalidAdapter, UnsafeFormat
 from hub.findings import Finding, finding, has_errors
 from hub.formats import adapter_config as cfgmod
 from hub.formats.adapter_weights import PICKLE_NAMES, WEIGHTS_NAME, layer_index, split_keys, strip_prefix
-from hub.formats.safetensors_header import ADAPTER, SafetensorsHeader, hash_file, read_header, read_header_and_hash
+from hub.formats.safetensors_header import (ADAPTER, SafetensorsHeader, hash_file, read_header, read_header_and_hash,
+                                            stream_header_and_hash)
 
 log = logging.getLogger(__name__)
 
@@ -165,15 +166,42 @@ def inspect_adapter(folder: str | os.PathLike,
         files.append(FileInfo(path.name, path.stat().st_size, digest))
         log.debug("%s: %s bytes, sha256 %s", path.name, files[-1].size, digest)
     assert header is not None
+    info = _checked_info(where, config, header, files, bad)
+    return info if hash_files else replace(info, sha256="")
+
+
+def inspect_stream(where: str, config_text: str, weights, size: int,
+                   sink_factory: Callable[[str], Callable[[bytes], None]], check_values: bool = True) -> AdapterInfo:
+    """The AdapterInfo of an adapter folder being written (a combination's result), with the
+    checks inspect_adapter makes of a folder read from disk: the config parsed and schema-checked
+    from ``config_text``, the safetensors header validated, NaN/Inf counted (``check_values``).
+    ``weights`` are adapter_model.safetensors' buffers in order, its header first, ``size`` bytes
+    in all (hub.formats.safetensors_layout). Each file goes to ``sink_factory(name)`` and is
+    hashed as it is written (hub.formats.safetensors_header.stream_header_and_hash): the
+    hashes are those of exactly the bytes written, and nothing is read back."""
+    import hashlib
+
+    config = cfgmod.parse_config(config_text, f"{where}/{cfgmod.CONFIG_NAME}")
+    raw = config_text.encode()
+    sink_factory(cfgmod.CONFIG_NAME)(raw)
+    files = [FileInfo(cfgmod.CONFIG_NAME, len(raw), hashlib.sha256(raw).hexdigest())]
+    bad: dict[str, int] | None = {} if check_values else None
+    header, digest = stream_header_and_hash(weights, size, f"{where}/{WEIGHTS_NAME}", sink_factory(WEIGHTS_NAME),
+                                            nonfinite=bad)
+    files.append(FileInfo(WEIGHTS_NAME, size, digest))
+    return _checked_info(where, config, header, files, bad)
+
+
+def _checked_info(where: str, config: dict, header: SafetensorsHeader, files: list[FileInfo],
+                  nonfinite: dict[str, int] | None) -> AdapterInfo:
+    """build_info, with an error finding per tensor holding NaN/Inf."""
     with patterns.budget():   # the config's regexes, all of them together
         info = build_info(where, config, header, files)
-    if not hash_files:
-        info = replace(info, sha256="")
-    if bad:
+    if nonfinite:
         extra = tuple(finding("NONFINITE_VALUES", strip_prefix(name),
                               f"{n} NaN/Inf value(s) in this tensor; the adapter is broken "
                               "(hub add --allow-nonfinite registers it anyway)")
-                      for name, n in sorted(bad.items()))
+                      for name, n in sorted(nonfinite.items()))
         info = replace(info, findings=extra + info.findings)
     return info
 

@@ -18,6 +18,7 @@ from hub.formats.safetensors_header import NUMPY_VIEWS
 
 # safetensors dtypes numpy holds exactly; with them the numpy path reads what torch would
 NUMPY_DTYPES = frozenset(NUMPY_VIEWS)
+_NUMPY_CODES = {np.dtype(view): code for code, view in NUMPY_VIEWS.items()}
 
 
 class NumpyOps:
@@ -73,6 +74,12 @@ class NumpyOps:
     @staticmethod
     def contiguous(x):
         return np.ascontiguousarray(x)
+
+    @staticmethod
+    def raw(x) -> tuple[str, tuple[int, ...], memoryview]:
+        """(safetensors dtype, shape, the little-endian bytes in C order) of ``x``."""
+        x = np.ascontiguousarray(x, dtype=x.dtype.newbyteorder("<"))
+        return _NUMPY_CODES[x.dtype], x.shape, memoryview(x).cast("B")
 
     @staticmethod
     @contextmanager
@@ -140,6 +147,15 @@ class TorchOps:
     @staticmethod
     def contiguous(x):
         return x.detach().contiguous()
+
+    def raw(self, x) -> tuple[str, tuple[int, ...], memoryview]:
+        """(safetensors dtype, shape, the bytes in C order) of ``x`` (torch: little-endian hosts)."""
+        t = self.torch
+        codes = {t.float64: "F64", t.float32: "F32", t.float16: "F16", t.bfloat16: "BF16", t.int64: "I64",
+                 t.int32: "I32", t.int16: "I16", t.int8: "I8", t.uint8: "U8", t.bool: "BOOL",
+                 t.float8_e5m2: "F8_E5M2", t.float8_e4m3fn: "F8_E4M3"}
+        flat = x.detach().cpu().contiguous().reshape(-1)
+        return codes[x.dtype], tuple(x.shape), memoryview(flat.view(t.uint8).numpy()).cast("B")
 
     @contextmanager
     def single_threaded(self):

@@ -22,9 +22,10 @@ from hub.combine.factors import AdapterFactors, ModuleFactors
 from hub.combine.layer_weights import LayerWeightRule, weight_factor
 from hub.combine.declare import Method
 from hub.combine.registry import get_method
-from hub.combine.writer import bias_key, lora_keys, plain_lora_config, write_adapter
+from hub.combine.writer import bias_key, config_text, lora_keys, plain_lora_config, weights_layout, write_adapter
 from hub.errors import Incompatible, Unsupported, UsageError
 from hub.findings import Finding, finding
+from hub.formats.safetensors_layout import Layout
 from hub.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -85,8 +86,16 @@ class Combination:
         }
 
     def write(self, folder: str | Path, recipe_json: str | None = None) -> Path:
-        metadata = {"hub_recipe": recipe_json} if recipe_json else None
-        return write_adapter(folder, self.config, self.tensors, metadata)
+        return write_adapter(folder, self.config, self.tensors, _recipe_metadata(recipe_json))
+
+    def files(self, recipe_json: str | None = None) -> tuple[str, Layout]:
+        """What ``write`` writes, unwritten: adapter_config.json's text and the layout of
+        adapter_model.safetensors (for hub.services.adapters' add_stream)."""
+        return config_text(self.config), weights_layout(self.tensors, _recipe_metadata(recipe_json))
+
+
+def _recipe_metadata(recipe_json: str | None) -> dict[str, str] | None:
+    return {"hub_recipe": recipe_json} if recipe_json else None
 
 
 def check_parents(parents: list[Parent], drop_dora: bool, drop_modules_to_save: bool) -> list[str]:

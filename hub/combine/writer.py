@@ -12,6 +12,7 @@ from typing import Any
 from hub.atomic import AtomicFolder
 from hub.formats.adapter_config import CONFIG_NAME
 from hub.formats.adapter_weights import PREFIX, WEIGHTS_NAME
+from hub.formats.safetensors_layout import Layout, Tensor, layout
 
 
 def lora_keys(path: str, kind: str) -> tuple[str, str]:
@@ -25,22 +26,28 @@ def bias_key(path: str) -> str:
     return f"{PREFIX}{path}.lora_B.bias"
 
 
+def config_text(config: dict) -> str:
+    """The adapter_config.json hub writes for ``config``."""
+    return json.dumps(config, indent=2, sort_keys=True) + "\n"
+
+
+def weights_layout(tensors: dict[str, Any], metadata: dict[str, str] | None = None) -> Layout:
+    """adapter_model.safetensors of ``tensors`` (torch tensors or numpy arrays: the same file
+    either way), as buffers to write (hub.formats.safetensors_layout)."""
+    from hub.combine.arrays import ops
+
+    return layout([Tensor(name, *ops(t).raw(t)) for name, t in tensors.items()], {"format": "pt", **(metadata or {})})
+
+
 def write_adapter(folder: str | os.PathLike, config: dict, tensors: dict[str, Any],
                   metadata: dict[str, str] | None = None) -> Path:
-    """Create ``folder`` (which must not exist, or be empty) holding the adapter; ``tensors``
-    are all torch tensors or all numpy arrays (the same file either way)."""
-    from hub.combine.arrays import NUMPY, ops
-
-    xp = ops(next(iter(tensors.values()))) if tensors else NUMPY
-    if xp is NUMPY:
-        from safetensors.numpy import save_file
-    else:
-        from safetensors.torch import save_file
+    """Create ``folder`` (which must not exist, or be empty) holding the adapter."""
     out = AtomicFolder(folder)
     with out as tmp:
-        (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-        save_file({k: xp.contiguous(v) for k, v in tensors.items()}, str(tmp / WEIGHTS_NAME),
-                  metadata={"format": "pt", **(metadata or {})})
+        (tmp / CONFIG_NAME).write_text(config_text(config))
+        with open(tmp / WEIGHTS_NAME, "wb") as fh:
+            for buffer in weights_layout(tensors, metadata).buffers():
+                fh.write(buffer)
         out.commit()
     return Path(folder)
 

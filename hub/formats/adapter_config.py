@@ -77,19 +77,22 @@ def read_config_text(path: str | Path) -> str:
 
 def read_config(path: str | Path) -> dict:
     """Parse and schema-check one adapter_config.json; raises InvalidConfig."""
-    path = Path(path)
-    text = read_config_text(path)
+    return parse_config(read_config_text(path), str(path))
+
+
+def parse_config(text: str, where: str) -> dict:
+    """Parse and schema-check the text of an adapter_config.json; raises InvalidConfig."""
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InvalidConfig(f"adapter config is not valid JSON (line {exc.lineno}: {exc.msg})", str(path),
+        raise InvalidConfig(f"adapter config is not valid JSON (line {exc.lineno}: {exc.msg})", where,
                             "fix the JSON syntax") from None
     except RecursionError:
-        raise InvalidConfig("adapter config is nested too deeply", str(path), "fix the file") from None
+        raise InvalidConfig("adapter config is nested too deeply", where, "fix the file") from None
     try:
-        validate_config(doc, str(path))
+        validate_config(doc, where)
     except RecursionError:
-        raise InvalidConfig("adapter config is nested too deeply", str(path), "fix the file") from None
+        raise InvalidConfig("adapter config is nested too deeply", where, "fix the file") from None
     return doc
 
 

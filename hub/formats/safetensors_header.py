@@ -251,25 +251,60 @@ def read_header_and_hash(path: str | os.PathLike, sink=None, nonfinite: dict[str
             size = os.fstat(fh.fileno()).st_size
             head = _read_head(fh, size, path, limits)
             header = parse_header(head, size, path, limits)
-            digest.update(head)
-            if sink:
-                sink(head)
-            scan = _NonfiniteScan(header) if nonfinite is not None else None
-            pos = len(head) - header.data_start  # offset in the data area
-            for chunk in _chunks(fh, READ_CHUNK):
-                digest.update(chunk)
-                if sink:
-                    sink(chunk)
-                if scan is not None:
-                    scan.feed(pos, chunk)
-                pos += len(chunk)
+            _pass_through(head, header, _chunks(fh, READ_CHUNK), digest.update, sink, nonfinite)
     except HubError:   # DiskFull from the sink is an OSError too: it is not a read failure
         raise
     except OSError as exc:
         raise InvalidSafetensors(f"cannot read file: {exc.strerror}", path, "check the path and permissions") from None
+    return header, digest.hexdigest()
+
+
+def stream_header_and_hash(buffers, size: int, path: str, sink, nonfinite: dict[str, int] | None = None,
+                           limits: HeaderLimits = ADAPTER) -> tuple[SafetensorsHeader, str]:
+    """read_header_and_hash for a file being written: ``buffers`` are its ``size`` bytes in
+    order, the first one its header (hub.formats.safetensors_layout). Each buffer is given to
+    ``sink`` (which writes it) and hashed as it is written, on a thread meanwhile (sha256
+    releases the GIL), so the digest is that of exactly the bytes written. The header passes
+    the same checks as one read from a file, and the buffers must add up to ``size``."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    buffers = iter(buffers)
+    head = bytes(next(buffers, b""))
+    header = parse_header(head, size, path, limits)
+    if len(head) != header.data_start:
+        raise InvalidSafetensors("the first buffer is not the whole header", path, "please report this bug")
+    digest = hashlib.sha256()
+    with ThreadPoolExecutor(1, thread_name_prefix="hub-hash") as pool:
+        hashed = []   # one worker: the updates run in order
+        written = _pass_through(head, header, buffers, lambda b: hashed.append(pool.submit(digest.update, b)),
+                                sink, nonfinite)
+        for update in hashed:
+            update.result()
+    if written != size:
+        raise InvalidSafetensors(f"{written} bytes written where the header makes the file {size}", path,
+                                 "please report this bug")
+    return header, digest.hexdigest()
+
+
+def _pass_through(head: bytes, header: SafetensorsHeader, chunks, update, sink=None,
+                  nonfinite: dict[str, int] | None = None) -> int:
+    """Give ``head`` and then the data area's ``chunks`` (in order) to ``update`` (a digest's)
+    and ``sink``, counting NaN/Inf per tensor into ``nonfinite``; returns the bytes passed."""
+    update(head)
+    if sink:
+        sink(head)
+    scan = _NonfiniteScan(header) if nonfinite is not None else None
+    pos = len(head) - header.data_start  # offset in the data area
+    for chunk in chunks:
+        update(chunk)
+        if sink:
+            sink(chunk)
+        if scan is not None:
+            scan.feed(pos, chunk)
+        pos += len(chunk)
     if scan is not None:
         nonfinite.update(scan.counts)
-    return header, digest.hexdigest()
+    return header.data_start + pos
 
 
 # dtype -> (unsigned integer view, exponent mask, mask without the sign bit): a value is

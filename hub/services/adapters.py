@@ -52,17 +52,7 @@ class AdapterService:
         ``remote``: the Hub repo it was pulled from (hub.registry.remotes.upsert's fields),
         recorded in the same transaction."""
         folder = Path(path).expanduser()
-        if name is not None:
-            check_name(name)
-        elif new_version:
-            raise UsageError("a new version needs the name it belongs to", None, "pass --name NAME")
-        tags = [check_tag(t) for t in tags]
-        if name is not None and not new_version:
-            with self.db.read() as conn:
-                if q.name_taken(conn, name):
-                    raise AlreadyExists(f"the name {name!r} is already taken", None,
-                                        "choose another with --name, add it as a new version with --new-version, "
-                                        "or `hub rm` the old one")
+        tags = self._new_name_and_tags(name, tags, new_version)
         with self.store.staging() as staging:
             info = self._inspect(folder, staging, link, allow_nonfinite)
             status, final_name, message = self._register(
@@ -71,6 +61,42 @@ class AdapterService:
         log.debug("add %s: %s as %s (%s)", folder, status, final_name,
                   "linked in place" if link else "copied into the store")
         return AddResult(status, self.get(final_name), message)
+
+    def add_stream(self, config_text: str, weights, size: int, name: str, tags: Iterable[str] = (),
+                   source: dict | None = None, recipe: dict | None = None, description: str | None = None,
+                   lineage: list[dict] | None = None) -> AddResult:
+        """Register an adapter while it is being written (a combination's result): its config
+        text and its safetensors buffers (``weights``, header first, ``size`` bytes in all;
+        hub.formats.safetensors_layout) go straight into the store's staging area, hashed and
+        checked on the way as ``add`` checks a folder (hub.inspect.inspect_stream; NaN/Inf
+        refused), so nothing is written twice or read back. Then as ``add``: one transaction,
+        the blobs renamed into place before the row commits, nothing left behind on error."""
+        from hub.inspect import inspect_stream, refuse_on_errors
+
+        tags = self._new_name_and_tags(name, tags, False)
+        with self.store.staging() as staging:
+            info = inspect_stream(name, config_text, weights, size, staging.sink_factory)
+            refuse_on_errors(info)
+            status, final_name, message = self._register(
+                Path(name), info, staging, link=False, tags=tags, name=name, source=source, recipe=recipe,
+                description=description, lineage=lineage)
+        log.debug("add %s (written into the store): %s as %s", name, status, final_name)
+        return AddResult(status, self.get(final_name), message)
+
+    def _new_name_and_tags(self, name: str | None, tags: Iterable[str], new_version: bool) -> list[str]:
+        """Check the name an adapter is to be added under (free, unless ``new_version``) and its tags."""
+        if name is not None:
+            check_name(name)
+        elif new_version:
+            raise UsageError("a new version needs the name it belongs to", None, "pass --name NAME")
+        checked = [check_tag(t) for t in tags]
+        if name is not None and not new_version:
+            with self.db.read() as conn:
+                if q.name_taken(conn, name):
+                    raise AlreadyExists(f"the name {name!r} is already taken", None,
+                                        "choose another with --name, add it as a new version with --new-version, "
+                                        "or `hub rm` the old one")
+        return checked
 
     def _inspect(self, folder: Path, staging, link: bool, allow_nonfinite: bool = False):
         """Read, hash and check one folder (copying it into ``staging`` unless ``link``);

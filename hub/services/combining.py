@@ -1,16 +1,15 @@
 """Combining registered adapters into a new registered adapter, and comparing them.
 
 ``combine`` resolves the parents by name, runs hub.compat's adapter <-> adapter
-check, combines with hub.combine, writes the PEFT folder into HUB_HOME/tmp and
-registers it through the same ``add`` path as `hub add`, with the recipe on the
-adapter and one lineage row per parent (name, content hash, weight), in one
-transaction. The temp folder is removed whatever happens, so a failure leaves
-the registry and the store as they were.
+check, combines with hub.combine and registers the result with the checks of `hub add`
+(hub.services.adapters' add_stream: the PEFT folder's files are written straight into the
+store's staging area and hashed as they are written), with the recipe on the adapter and
+one lineage row per parent (name, content hash, weight), in one transaction. A failure
+leaves the registry and the store as they were.
 """
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,7 +52,7 @@ class CombineOutcome:
 
 class CombiningService:
     """`hub combine`, recipes and `hub similar`. Needs the adapters service (parents are read
-    from the store; the result is registered through ``add``)."""
+    from the store; the result is registered through ``add_stream``)."""
 
     def __init__(self, ctx, adapters):
         self.db, self.store = ctx.db, ctx.store
@@ -122,15 +121,12 @@ class CombiningService:
             return CombineOutcome(None, summary, result.modules, findings, doc, "dry run: nothing written",
                                   result.notes, computed=(inputs, result))
 
-        folder = self.store.temp_path("combine")
-        try:
-            result.write(folder, recipe_json=recipe.to_json())
-            lineage = [{"type": "adapter", "id": rec.id, "name": rec.name, "sha256": rec.sha256, "weight": w,
-                        "version": rec.version} for rec, (_, w) in zip(records, parents)]
-            added = self.adapters.add(folder, name=name, tags=tags, source={"kind": "combine"}, recipe=doc,
-                             description=description, lineage=lineage)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
+        config_text, weights = result.files(recipe_json=recipe.to_json())
+        lineage = [{"type": "adapter", "id": rec.id, "name": rec.name, "sha256": rec.sha256, "weight": w,
+                    "version": rec.version} for rec, (_, w) in zip(records, parents)]
+        added = self.adapters.add_stream(config_text, weights.buffers(), weights.size, name=name, tags=tags,
+                                         source={"kind": "combine"}, recipe=doc, description=description,
+                                         lineage=lineage)
         if added.status != "added":
             raise AlreadyExists(f"the combination is identical to the registered adapter {added.record.name!r}",
                                 name, "use that adapter, or `hub rm` it first")
