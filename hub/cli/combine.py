@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import textwrap
 
 import click
@@ -106,6 +108,10 @@ def combine(state, parents, method, extra_params, name, layer_weights, recipe_fi
             dtype, tags, dry_run, show_modules, as_json, **params):
     from hub.refs import parse_weighted
 
+    if "numpy" not in sys.modules:
+        # hub.combine runs BLAS on one thread per module (hub.combine.arrays.single_threaded), so the
+        # thread pool OpenBLAS starts when numpy loads (0.06 s here) would never work; a user's setting wins
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     announce(f"combining {', '.join(parents) or 'the recipe ' + str(recipe_file)} by {method or 'the recipe'}"
              + (f" into {name}" if name else ""))
     hub = state.hub
