@@ -138,10 +138,13 @@ class BrowseIndex:
 
     EXTEND_BATCH = 2_000   # entries added per hold of the lock: a keystroke's query waits for one batch at most
 
-    def extend(self, entries: list[Entry]) -> None:
+    def extend(self, entries: list[Entry], between=None) -> None:
         """Append the next adapters in name order (loading). Between batches the index is a
-        name-order prefix, as after a whole chunk, so queries may run in between."""
+        name-order prefix, as after a whole chunk, so queries may run in between (and
+        ``between()`` too)."""
         for start in range(0, len(entries), self.EXTEND_BATCH):
+            if start and between is not None:
+                between()
             batch = entries[start:start + self.EXTEND_BATCH]
             with self._lock:
                 first = len(self._entries)

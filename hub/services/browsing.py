@@ -58,15 +58,18 @@ class BrowsingService:
 
     # -- the in-memory index (a snapshot the browser keeps in step) ------------------------
 
-    def browse_index(self, on_chunk=None, first: int = 2_000, chunk: int = 25_000) -> BrowseIndex:
+    def browse_index(self, on_chunk=None, first: int = 2_000, chunk: int = 25_000, between=None) -> BrowseIndex:
         """Load the browser's in-memory index: compact data, in name order, in chunks; after
-        each chunk ``on_chunk(index)`` (the partial index answers what it can exactly)."""
+        each chunk ``on_chunk(index)`` (the partial index answers what it can exactly).
+        ``between()`` runs between steps of the load (the browser steps aside for typing)."""
         index = BrowseIndex([], self._source_labels, complete=False)
         after, size = None, first
         while True:
+            if between is not None:
+                between()
             with self.db.read() as conn:
                 entries = browse.index_entries(conn, after=after, limit=size)
-            index.extend(entries)
+            index.extend(entries, between)
             if len(entries) < size:
                 break
             if on_chunk is not None:

@@ -14,6 +14,7 @@ are read without their source labels (which sit after each row's JSON).
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import replace
 
 from hub.listing.filters import ListFilter
@@ -21,6 +22,12 @@ from hub.listing.filters import ListFilter
 
 def _unfiltered(flt: ListFilter) -> bool:
     return flt == replace(ListFilter(), sort=flt.sort, desc=flt.desc, limit=flt.limit, offset=flt.offset)
+
+
+# Typing counts as paused this long after the last keystroke. Until then the details pane and
+# the footer wait (hub.tui.screens.main), and so does the index loader, between its steps.
+TYPING_PAUSE = 0.3
+STEP_ASIDE = 0.05      # the longest pause per loading step: the load still goes on while typing
 
 
 class RegistrySource:
@@ -31,6 +38,7 @@ class RegistrySource:
         self._loading: object | None = None
         self._first_chunk = threading.Event()
         self._first_chunk.set()      # nothing loading: nothing to wait for
+        self.last_input = 0.0        # time.monotonic() of the user's last keystroke (the screen sets it)
 
     def _index(self, flt: ListFilter):
         """The index; a filter asked just before its first chunk waits for it (a fraction of
@@ -95,7 +103,7 @@ class RegistrySource:
                     on_chunk()
 
         try:
-            index = self.hub.browsing.browse_index(on_chunk=grew)
+            index = self.hub.browsing.browse_index(on_chunk=grew, between=self._step_aside)
             index.prepare_keys()
             _settle_heap()
             with self._lock:
@@ -105,6 +113,15 @@ class RegistrySource:
             if self._loading is token:
                 self._first_chunk.set()
         return len(index)
+
+    def _step_aside(self) -> None:
+        """While the user types, the loader pauses between its steps (up to STEP_ASIDE each):
+        it shares the interpreter with the UI thread, whose keystrokes would wait for it."""
+        now = time.monotonic()
+        deadline = now + STEP_ASIDE
+        while now - self.last_input < TYPING_PAUSE and now < deadline:
+            time.sleep(0.005)
+            now = time.monotonic()
 
     def warm_next(self) -> bool:
         """One more sort order ahead of its first use (worker thread, while the user is idle)."""

@@ -17,17 +17,16 @@ from hub.listing.filters import ListFilter
 from hub.tui import edits
 from hub.tui.actions import BY_NAME, bindings
 from hub.tui.jobs import run_in_thread
-from hub.tui.source import RegistrySource
+from hub.tui.source import TYPING_PAUSE, RegistrySource
 from hub.tui.tasks import TaskManager
 from hub.tui.widgets.adapter_table import SORT_LABELS, AdapterTable
 from hub.tui.widgets.details import DetailsPane, DetailsView, load_details
 from hub.tui.widgets.filter_bar import FilterBar
 
 DETAILS_DELAY = 0.12   # let key repeat settle before loading a record
-# While the user types a filter, the details pane and the footer wait until typing pauses:
-# filling the pane or re-rendering the footer lays out the whole screen (30-100 ms at 120x36),
-# which would land on the next keystroke.
-TYPING_PAUSE = 0.3
+# While the user types a filter (until TYPING_PAUSE after a keystroke), the details pane and
+# the footer wait: filling the pane or re-rendering the footer lays out the whole screen
+# (30-100 ms at 120x36), which would land on the next keystroke.
 IDLE_BEFORE_WARMING = 1.0   # seconds without typing before sort orders are computed ahead
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
@@ -116,7 +115,7 @@ class MainScreen(Screen):
     # -- keeping the panes in step -----------------------------------------------------
 
     def on_filter_bar_changed(self, event: FilterBar.Changed) -> None:
-        self._last_input = monotonic()
+        self._last_input = self.source.last_input = monotonic()
         self._apply_query(event.query)
 
     def _apply_query(self, query, sort: str | None = None, desc: bool | None = None) -> None:
