@@ -78,12 +78,12 @@ async def test_filters_typed_while_the_index_loads_show_exact_first_rows_and_a_p
     release = threading.Event()
     original = BrowsingService.browse_index
 
-    def held(self, on_chunk=None, first=2_000, chunk=25_000):
+    def held(self, on_chunk=None, first=2_000, chunk=25_000, between=None):
         def grew(index):
             if on_chunk is not None:
                 on_chunk(index)
             release.wait(60)
-        return original(self, on_chunk=grew, first=2, chunk=1)
+        return original(self, on_chunk=grew, first=2, chunk=1, between=between)
 
     async def until(pilot, cond, what):
         # polls without waiting for every worker: the loading one is held on purpose
