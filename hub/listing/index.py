@@ -218,10 +218,13 @@ class BrowseIndex:
             self._orders[cache] = entry_keys(sort, self._entries)
         return self._orders[cache]
 
-    def prepare_keys(self) -> None:
+    def prepare_keys(self, between=None) -> None:
         """Every sort's keys, computed once loaded (in the loader's thread, outside the lock),
-        so that a first sort is one argsort: the dates alone cost 50 ms of Python."""
+        so that a first sort is one argsort: the dates alone cost 50 ms of Python. ``between()``
+        runs before each sort's keys."""
         for sort in sorted(self.SORTS - {"name"}):
+            if between is not None:
+                between()
             with self._lock:
                 if ("keys", sort) in self._orders:
                     continue

@@ -104,7 +104,7 @@ class RegistrySource:
 
         try:
             index = self.hub.browsing.browse_index(on_chunk=grew, between=self._step_aside)
-            index.prepare_keys()
+            index.prepare_keys(between=self._step_aside)
             _settle_heap()
             with self._lock:
                 if self._loading is token:
