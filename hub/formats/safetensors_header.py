@@ -262,24 +262,24 @@ def read_header_and_hash(path: str | os.PathLike, sink=None, nonfinite: dict[str
 def stream_header_and_hash(buffers, size: int, path: str, sink, nonfinite: dict[str, int] | None = None,
                            limits: HeaderLimits = ADAPTER) -> tuple[SafetensorsHeader, str]:
     """read_header_and_hash for a file being written: ``buffers`` are its ``size`` bytes in
-    order, the first one its header (hub.formats.safetensors_layout). Each buffer is given to
-    ``sink`` (which writes it) and hashed as it is written, on a thread meanwhile (sha256
-    releases the GIL), so the digest is that of exactly the bytes written. The header passes
-    the same checks as one read from a file, and the buffers must add up to ``size``."""
-    from concurrent.futures import ThreadPoolExecutor
+    order, the first one its header, all in memory (hub.formats.safetensors_layout). Each is
+    given to ``sink`` (which writes it) while a thread hashes the same buffers meanwhile (sha256
+    releases the GIL), so the digest is that of exactly the bytes written. The header passes the
+    same checks as one read from a file, and the buffers must add up to ``size``."""
+    import threading
 
-    buffers = iter(buffers)
-    head = bytes(next(buffers, b""))
+    buffers = list(buffers)
+    head = bytes(buffers[0]) if buffers else b""
     header = parse_header(head, size, path, limits)
     if len(head) != header.data_start:
         raise InvalidSafetensors("the first buffer is not the whole header", path, "please report this bug")
     digest = hashlib.sha256()
-    with ThreadPoolExecutor(1, thread_name_prefix="hub-hash") as pool:
-        hashed = []   # one worker: the updates run in order
-        written = _pass_through(head, header, buffers, lambda b: hashed.append(pool.submit(digest.update, b)),
-                                sink, nonfinite)
-        for update in hashed:
-            update.result()
+    hasher = threading.Thread(target=lambda: [digest.update(b) for b in buffers], name="hub-hash", daemon=True)
+    hasher.start()
+    try:
+        written = _pass_through(head, header, buffers[1:], lambda b: None, sink, nonfinite)
+    finally:
+        hasher.join()
     if written != size:
         raise InvalidSafetensors(f"{written} bytes written where the header makes the file {size}", path,
                                  "please report this bug")

@@ -4,6 +4,7 @@ oddly, metadata with quotes, backslashes, control characters and non-ASCII text.
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -95,3 +96,27 @@ def test_write_adapter_writes_the_layout(tmp_path):
     data = (tmp_path / "out" / "adapter_model.safetensors").read_bytes()
     assert data == joined(weights_layout(arrays, {"hub_recipe": "{}"}).buffers())
     assert weights_layout(arrays, {"hub_recipe": "{}"}).size == len(data)
+
+
+def test_a_stream_is_hashed_as_written_and_refused_when_it_disagrees_with_its_header():
+    from hub.errors import InvalidSafetensors
+    from hub.formats.safetensors_header import stream_header_and_hash
+
+    arrays = {"w": np.arange(6, dtype=np.float32).reshape(2, 3), "v": np.full(3, np.inf, np.float32)}
+    lay = weights_layout(arrays)
+    received: list[bytes] = []
+    counts: dict[str, int] = {}
+    header, digest = stream_header_and_hash(lay.buffers(), lay.size, "x", lambda b: received.append(bytes(b)),
+                                            nonfinite=counts)
+    assert digest == hashlib.sha256(b"".join(received)).hexdigest() and len(b"".join(received)) == lay.size
+    assert counts == {"v": 3} and header.tensors["w"].shape == (2, 3)
+
+    buffers = list(lay.buffers())
+    for wrong in (buffers[:-1], [*buffers, memoryview(b"x")]):   # short, long
+        with pytest.raises(InvalidSafetensors, match="bytes written"):
+            stream_header_and_hash(wrong, lay.size, "x", lambda b: None)
+    nothing: list = []
+    with pytest.raises(InvalidSafetensors):   # a bad header: refused before anything is written
+        stream_header_and_hash([memoryview(b"\x10" + bytes(7) + b"{not json}      "), *buffers[1:]], lay.size, "x",
+                               nothing.append)
+    assert nothing == []
