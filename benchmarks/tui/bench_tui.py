@@ -5,9 +5,10 @@ written straight into the registry tables, the shape `hub add` stores for realis
 Llama-family adapters). Measured in one run, side by side:
 
 - hub tui: the app factory under Textual's headless driver (Pilot), timed from app
-  start to the table showing its first rows, then per keystroke while typing each query
-  into the filter box (the filter language), until the table shows that filter's count
-  and first page; then re-sorts, until the first page in the new order is shown;
+  start to the table's first rows painted (the compositor has drawn them), then per
+  keystroke while typing each query into the filter box (the filter language), until that
+  filter's count and first page are painted; then re-sorts, until the first page in the new
+  order is painted. The box is focused (as `/` does) before the typing starts;
 - end to end in a real terminal (tmux): from launching `hub tui` to the first adapter
   name on screen (Python start-up and imports included);
 - the peer: the straightforward Textual build, a DataTable filled from ``Hub.list()``
