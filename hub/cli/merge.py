@@ -96,7 +96,7 @@ def merge(state, adapters, base, out, device, dtype, as_quantized, blocksize, do
     parse_size(shard_size)   # a usage error before any work
     if not (dry_run and device == "cpu"):
         # torch (seconds) loads on another core while the registry, adapters and headers are read
-        torch_loader.start()
+        torch_loader.start("cpu" if dry_run else device)
     pairs = [parse_adapter_spec(s) for s in adapters]
     quant = None
     if as_quantized or requantize or keep_unadapted:

@@ -21,19 +21,25 @@ import threading
 _thread: threading.Thread | None = None
 
 
-def start() -> None:
-    """Begin importing torch in the background (once; nothing when it is imported already)."""
+def start(device: str = "cpu") -> None:
+    """Begin importing torch in the background (once; nothing when it is imported already);
+    for a CUDA ``device`` ("cuda", "cuda:N", or "auto" where CUDA is there), start CUDA too."""
     global _thread
     if _thread is not None or "torch" in sys.modules:
         return
-    _thread = threading.Thread(target=_import, name="hub-import-torch", daemon=True)
+    _thread = threading.Thread(target=_import, args=(device,), name="hub-import-torch", daemon=True)
     _thread.start()
 
 
-def _import() -> None:
+def _import(device: str) -> None:
     try:
-        importlib.import_module("torch")
-    except BaseException:  # noqa: BLE001 - the main thread's own `import torch` raises it again
+        torch = importlib.import_module("torch")
+        if device != "cpu" and torch.cuda.is_available():
+            # the CUDA context and cuBLAS's first handle take 0.4 s and 0.2 s on an H200
+            # (docs/benchmarks.md, "GPU merge"): made here, they overlap the planning
+            x = torch.ones(8, 8, device="cuda" if device == "auto" else device)
+            (x @ x).sum().item()
+    except BaseException:  # noqa: BLE001 - the main thread's own `import torch` (or device check) raises it again
         pass
 
 
