@@ -48,7 +48,6 @@ class MainScreen(Screen):
         self._initial = (sort, desc, filter_text)
         self._spin = 0
         self._warming = self._warm_busy = False
-        self._last_input = 0.0
 
     def compose(self) -> ComposeResult:
         yield Static("hub", id="status", markup=False)
@@ -115,7 +114,7 @@ class MainScreen(Screen):
     # -- keeping the panes in step -----------------------------------------------------
 
     def on_filter_bar_changed(self, event: FilterBar.Changed) -> None:
-        self._last_input = self.source.last_input = monotonic()
+        self.source.last_input = monotonic()
         self._apply_query(event.query)
 
     def _apply_query(self, query, sort: str | None = None, desc: bool | None = None) -> None:
@@ -154,7 +153,7 @@ class MainScreen(Screen):
 
     def _typing(self) -> float:
         """Seconds until typing counts as paused (0 when it is)."""
-        return max(0.0, self._last_input + TYPING_PAUSE - monotonic())
+        return max(0.0, self.source.last_input + TYPING_PAUSE - monotonic())
 
     def _tick(self) -> None:
         if not self._typing():
@@ -166,7 +165,7 @@ class MainScreen(Screen):
                     self.details.clear()
                 else:
                     self.load_details(name)
-        if self._warming and monotonic() - self._last_input > IDLE_BEFORE_WARMING and self.table.settled \
+        if self._warming and monotonic() - self.source.last_input > IDLE_BEFORE_WARMING and self.table.settled \
                 and not self._warm_busy:
             # idle: sort one more order ahead, so that a re-sort is a page read
             self._warm_busy = True
