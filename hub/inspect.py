@@ -189,18 +189,21 @@ def inspect_stream(where: str, config_text: str, weights, size: int,
     header, digest = stream_header_and_hash(weights, size, f"{where}/{WEIGHTS_NAME}", sink_factory(WEIGHTS_NAME),
                                             nonfinite=bad)
     files.append(FileInfo(WEIGHTS_NAME, size, digest))
-    return _checked_info(where, config, header, files, bad)
+    # --allow-nonfinite is add's; what is written here is computed from registered parents
+    return _checked_info(where, config, header, files, bad,
+                         "(a parent holds NaN/Inf, or the result overflowed its dtype: see `hub show` of the parents)")
 
 
 def _checked_info(where: str, config: dict, header: SafetensorsHeader, files: list[FileInfo],
-                  nonfinite: dict[str, int] | None) -> AdapterInfo:
-    """build_info, with an error finding per tensor holding NaN/Inf."""
+                  nonfinite: dict[str, int] | None,
+                  nonfinite_hint: str = "(hub add --allow-nonfinite registers it anyway)") -> AdapterInfo:
+    """build_info, with an error finding per tensor holding NaN/Inf (``nonfinite_hint`` says
+    what to do about it)."""
     with patterns.budget():   # the config's regexes, all of them together
         info = build_info(where, config, header, files)
     if nonfinite:
         extra = tuple(finding("NONFINITE_VALUES", strip_prefix(name),
-                              f"{n} NaN/Inf value(s) in this tensor; the adapter is broken "
-                              "(hub add --allow-nonfinite registers it anyway)")
+                              f"{n} NaN/Inf value(s) in this tensor; the adapter is broken {nonfinite_hint}")
                       for name, n in sorted(nonfinite.items()))
         info = replace(info, findings=extra + info.findings)
     return info
