@@ -145,6 +145,8 @@ class MainScreen(Screen):
             # after the first page is on screen, so that building it never delays first paint
             self._index_started = True
             self.load_index()
+        if not self.table.total and not self._typing():
+            self.details.build()    # no row whose details would bring the tabs: they come empty
         self._update_status()
         self._bindings_follow_row()
 
@@ -203,7 +205,7 @@ class MainScreen(Screen):
         self._bindings_follow_row()
 
     def on_adapter_table_selected(self, _event: AdapterTable.Selected) -> None:
-        self.query_one("#details-tabs Tabs").focus()   # left/right switch tabs, tab goes inside
+        self.details.focus_tabs()
 
     def action_details_tab(self, index: int) -> None:
         self.details.show_tab(index)
