@@ -189,11 +189,13 @@ class DetailsPane(Vertical):
         self.query_one("#d-files", DataTable).add_columns("File", "Size", "SHA-256")
         self._tabs = "ready"
         view, self._pending = self._pending, None
+        tab, self._pending_tab = self._pending_tab, None
+        focus, self._pending_focus = self._pending_focus, False
         if view is not None:
             self.show(view)
-        if self._pending_tab is not None:
-            self.show_tab(self._pending_tab)
-        if self._pending_focus:
+        if tab is not None:
+            self.show_tab(tab)
+        if focus:
             self.focus_tabs()
 
     TAB_IDS = ("tab-overview", "tab-modules", "tab-files", "tab-findings", "tab-lineage", "tab-remote", "tab-config")
