@@ -103,3 +103,30 @@ async def test_an_empty_registry_still_shows_the_details_tabs(hub_home):
             assert screen.details.query_one("#details-tabs").active == "tab-overview"
     finally:
         hub.close()
+
+
+async def test_keys_typed_ahead_go_where_they_would_have_gone_one_at_a_time(registry):
+    """A paste or fast typing queues every key before the first one has taken effect: `/` must
+    move the focus before the letters behind it are delivered, a slash typed in the filter is
+    text (base ids hold one), and a key typed while the app starts goes to the table."""
+    from textual import events
+    from textual.widgets import Input
+
+    def burst(app, text: str) -> None:
+        for ch in text:
+            app.post_message(events.Key("slash" if ch == "/" else ch, ch))
+
+    app = create_app(registry)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = main_screen(app)
+        burst(app, "3")                   # before the first rows: the Files tab, not the filter
+        await ready(pilot)
+        assert screen.filter_bar.text == "" and app.focused is screen.table
+        assert screen.details.query_one("#details-tabs").active == "tab-files"
+        burst(app, "/dora/x")
+        await settle(pilot, lambda: screen.filter_bar.text == "dora/x", what="the burst in the filter")
+        assert isinstance(app.focused, Input)
+        await pilot.press("enter")
+        await settle(pilot, lambda: app.focused is screen.table, what="the table")
+        burst(app, "/llama")              # the earlier filter is selected: typing replaces it
+        await settle(pilot, lambda: screen.filter_bar.text == "llama", what="the new filter")

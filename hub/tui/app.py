@@ -28,17 +28,21 @@ class HubApp(App[None]):
         super().__init__()
         self.hub = hub
         self.settings = saved.load(hub.home)
-        self._initial_theme = theme or self.settings.theme
+        initial_theme = theme or self.settings.theme
+        if initial_theme in self.available_themes:
+            self.theme = initial_theme     # before anything is styled: no second styling pass
         self.tasks = TaskManager(self)
         self.undo = None          # hub.tui.edits.Undo: the last tag, rename or delete
 
-    def on_mount(self) -> None:
+    def get_default_screen(self) -> Screen:
+        # The main screen is the app's first screen, not pushed on top of a blank one from
+        # on_mount: keys typed while the app starts wait for it rather than fall on the blank one.
         from hub.tui.screens.main import MainScreen
 
-        if self._initial_theme in self.available_themes:
-            self.theme = self._initial_theme
         s = self.settings
-        self.push_screen(MainScreen(self.hub, sort=s.sort, desc=s.desc, filter_text=s.filter))
+        return MainScreen(self.hub, sort=s.sort, desc=s.desc, filter_text=s.filter)
+
+    def on_mount(self) -> None:
         self.theme_changed_signal.subscribe(self, lambda _theme: self.remember())
 
     def remember(self) -> None:

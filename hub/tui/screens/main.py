@@ -8,6 +8,7 @@ from time import monotonic
 
 from textual.app import ComposeResult
 from textual.containers import Container
+from textual.actions import SkipAction
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
@@ -34,6 +35,7 @@ SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 class MainScreen(Screen):
     BINDINGS = bindings()
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (130, "-wide")]
+    AUTO_FOCUS = "AdapterTable"   # keys typed ahead of the first paint go to the table, not the filter box
 
     def __init__(self, hub, sort: str = "name", desc: bool = False, filter_text: str = "") -> None:
         super().__init__(id="main")
@@ -313,6 +315,8 @@ class MainScreen(Screen):
     # -- navigation actions --------------------------------------------------------------
 
     def action_focus_filter(self) -> None:
+        if isinstance(self.focused, Input):
+            raise SkipAction()      # a slash typed in a field is text (base ids hold one)
         self.filter_bar.focus_field()
 
     def action_escape(self) -> None:

@@ -101,5 +101,7 @@ class FilterBar(Horizontal):
     def focus_field(self) -> None:
         # selected, not appended to: `/name` after an earlier filter must find name, not
         # "earliername" (which matched nothing and left no adapter under the cursor)
-        self.input.focus()
+        # Focused now, not after the keys already queued (Widget.focus defers): in a burst
+        # such as a paste of `/dora`, the letters after the slash belong to the filter.
+        self.screen.set_focus(self.input)
         self.input.select_all()
