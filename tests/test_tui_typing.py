@@ -106,15 +106,18 @@ async def test_an_empty_registry_still_shows_the_details_tabs(hub_home):
 
 
 async def test_keys_typed_ahead_go_where_they_would_have_gone_one_at_a_time(registry):
-    """A paste or fast typing queues every key before the first one has taken effect: `/` must
-    move the focus before the letters behind it are delivered, a slash typed in the filter is
-    text (base ids hold one), and a key typed while the app starts goes to the table."""
+    """A paste or fast typing queues every key before the first one has taken effect: `/`, `:`
+    or `t` must have focused the filter or opened its screen before the letters behind are
+    delivered (hub.tui.typeahead), a slash typed in the filter is text (base ids hold one), and
+    a key typed while the app starts goes to the table."""
     from textual import events
     from textual.widgets import Input
 
+    names = {"/": "slash", ":": "colon", " ": "space", "\r": "enter"}
+
     def burst(app, text: str) -> None:
         for ch in text:
-            app.post_message(events.Key("slash" if ch == "/" else ch, ch))
+            app.post_message(events.Key(names.get(ch, ch), ch))
 
     app = create_app(registry)
     async with app.run_test(size=SIZE) as pilot:
@@ -130,3 +133,11 @@ async def test_keys_typed_ahead_go_where_they_would_have_gone_one_at_a_time(regi
         await settle(pilot, lambda: app.focused is screen.table, what="the table")
         burst(app, "/llama")              # the earlier filter is selected: typing replaces it
         await settle(pilot, lambda: screen.filter_bar.text == "llama", what="the new filter")
+        await pilot.press("escape", "escape")
+        await settle(pilot, lambda: app.focused is screen.table and screen.filter_bar.text == "" and screen.table.settled,
+                     what="no filter")
+        burst(app, ":sort size\r")         # command mode opens, takes the command and runs it
+        await settle(pilot, lambda: screen.table.filter.sort == "size" and app.screen is screen, what="the sort")
+        name = screen.table.current_name
+        burst(app, "tburst\r")             # the tag prompt opens and takes the tag
+        await settle(pilot, lambda: "burst" in registry.get(name).tags, what="the tag")

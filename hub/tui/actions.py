@@ -30,10 +30,6 @@ class UiAction:
     targets: str = ""    # "row": the cursor's adapter; "marked": the marked ones, else the cursor's; "": none
     group: str = "Adapter"
     handler: str | None = None   # "module:function" called as function(screen, names)
-    # checked by the app before the key reaches the focused widget, so that it takes effect
-    # before the keys queued behind it (a pasted `/dora`): the action raises SkipAction to let
-    # the key through where it is text
-    priority: bool = False
 
     @property
     def binding_action(self) -> str:
@@ -49,7 +45,7 @@ ACTIONS: tuple[UiAction, ...] = (
     UiAction("f1", "help", "Help", "Show every key, the filter language and a short guide", "F1", footer=1,
              group="App"),
     UiAction("slash", "focus_filter", "Find", "Filter: words, base: r: alpha: target: tag: flag: fits: "
-             "(Esc clears)", "/", footer=2, group="Browse", priority=True),
+             "(Esc clears)", "/", footer=2, group="Browse"),
     UiAction("s", "sort", "Sort", "Sort by the next column, then by date and parameters (S reverses)", footer=3,
              group="Browse"),
     UiAction("q", "quit", "Quit", "Quit hub (running jobs are cancelled); ctrl+c too", footer=4, group="App"),
@@ -134,4 +130,4 @@ MOUSE = (
 def bindings() -> list[Binding]:
     ordered = sorted(ACTIONS, key=lambda a: (a.footer == 0, a.footer))
     return [Binding(a.key, a.binding_action, a.label, show=bool(a.footer), key_display=a.key_display,
-                    tooltip=a.help, priority=a.priority) for a in ordered] + list(EXTRA_BINDINGS)
+                    tooltip=a.help) for a in ordered] + list(EXTRA_BINDINGS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -12,6 +13,7 @@ from hub.tui import settings as saved
 from hub.tui.actions import ACTIONS
 from hub.tui.jobs import error_line
 from hub.tui.tasks import TaskManager
+from hub.tui.typeahead import TypeAhead
 
 
 class HubApp(App[None]):
@@ -33,6 +35,7 @@ class HubApp(App[None]):
             self.theme = initial_theme     # before anything is styled: no second styling pass
         self.tasks = TaskManager(self)
         self.undo = None          # hub.tui.edits.Undo: the last tag, rename or delete
+        self.typeahead = TypeAhead(self, lambda key: App.on_event(self, key))
 
     def get_default_screen(self) -> Screen:
         # The main screen is the app's first screen, not pushed on top of a blank one from
@@ -41,6 +44,15 @@ class HubApp(App[None]):
 
         s = self.settings
         return MainScreen(self.hub, sort=s.sort, desc=s.desc, filter_text=s.filter)
+
+    async def on_event(self, event: events.Event) -> None:
+        if not isinstance(event, events.Key):
+            await super().on_event(event)
+        elif not event.is_forwarded:
+            await self.typeahead.handle(event)      # from the terminal: in turn (hub.tui.typeahead)
+        else:
+            await super().on_event(event)           # back up from the widgets: the bindings run
+            self.typeahead.came_back(event)
 
     def on_mount(self) -> None:
         self.theme_changed_signal.subscribe(self, lambda _theme: self.remember())

@@ -8,7 +8,6 @@ from time import monotonic
 
 from textual.app import ComposeResult
 from textual.containers import Container
-from textual.actions import SkipAction
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
@@ -315,8 +314,6 @@ class MainScreen(Screen):
     # -- navigation actions --------------------------------------------------------------
 
     def action_focus_filter(self) -> None:
-        if isinstance(self.focused, Input):
-            raise SkipAction()      # a slash typed in a field is text (base ids hold one)
         self.filter_bar.focus_field()
 
     def action_escape(self) -> None:
