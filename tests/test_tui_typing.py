@@ -141,3 +141,21 @@ async def test_keys_typed_ahead_go_where_they_would_have_gone_one_at_a_time(regi
         name = screen.table.current_name
         burst(app, "tburst\r")             # the tag prompt opens and takes the tag
         await settle(pilot, lambda: "burst" in registry.get(name).tags, what="the tag")
+
+
+async def test_a_key_waits_for_a_screen_opened_without_a_key(registry):
+    """A screen opened by other means than a key (a click, a finished job) is still mounting
+    when the next key comes: that key waits for it however long ago keys last had to wait."""
+    from textual import events
+
+    from hub.tui.screens.command import CommandScreen
+    from hub.tui.typeahead import MOUNT_WAIT
+
+    app = create_app(registry)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.pause(MOUNT_WAIT + 0.1)   # no key has had to wait for that long
+        app.push_screen(CommandScreen())
+        app.post_message(events.Key("s", "s"))
+        await settle(pilot, lambda: isinstance(app.screen, CommandScreen)
+                     and app.screen.query_one("Input").value == "s", what="the key in command mode")

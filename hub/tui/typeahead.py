@@ -41,13 +41,13 @@ class TypeAhead:
 
     async def handle(self, event: events.Key) -> None:
         """A key from the terminal: handled now, or kept behind the keys waiting already."""
-        if self._held or not self._ready():
-            if not self._held:
-                self._waiting_since = monotonic()
-            self._held.append(event)
-            self._poll()
-            return
-        await self._send(event)
+        if not self._held:
+            self._waiting_since = monotonic()    # MOUNT_WAIT counts from now, not from an old wait
+            if self._ready():
+                await self._send(event)
+                return
+        self._held.append(event)
+        self._poll()
 
     def came_back(self, event: events.Key) -> None:
         """The app saw ``event`` bubble back up (its bindings have run)."""
