@@ -103,6 +103,10 @@ class TorchOps:
 
         self.torch = torch
         self.float32, self.float64 = torch.float32, torch.float64
+        self._codes = {torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
+                       torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8",
+                       torch.uint8: "U8", torch.bool: "BOOL", torch.float8_e5m2: "F8_E5M2",
+                       torch.float8_e4m3fn: "F8_E4M3"}    # torch dtype -> safetensors dtype
 
     def dtype(self, name: str):
         return getattr(self.torch, name)
@@ -150,12 +154,8 @@ class TorchOps:
 
     def raw(self, x) -> tuple[str, tuple[int, ...], memoryview]:
         """(safetensors dtype, shape, the bytes in C order) of ``x`` (torch: little-endian hosts)."""
-        t = self.torch
-        codes = {t.float64: "F64", t.float32: "F32", t.float16: "F16", t.bfloat16: "BF16", t.int64: "I64",
-                 t.int32: "I32", t.int16: "I16", t.int8: "I8", t.uint8: "U8", t.bool: "BOOL",
-                 t.float8_e5m2: "F8_E5M2", t.float8_e4m3fn: "F8_E4M3"}
         flat = x.detach().cpu().contiguous().reshape(-1)
-        return codes[x.dtype], tuple(x.shape), memoryview(flat.view(t.uint8).numpy()).cast("B")
+        return self._codes[x.dtype], tuple(x.shape), memoryview(flat.view(self.torch.uint8).numpy()).cast("B")
 
     @contextmanager
     def single_threaded(self):
