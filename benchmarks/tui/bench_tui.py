@@ -298,6 +298,8 @@ def main() -> None:
                         help="run each hub tui pass N times (a fresh app each time) and also report the "
                              "keystrokes of all passes pooled: one pass's p95 rests on its 3 slowest keys")
     args = parser.parse_args()
+    if args.passes < 1:
+        parser.error(f"--passes must be 1 or more, not {args.passes}")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     from synth_registry import build_registry
