@@ -20,7 +20,9 @@ async def test_typing_a_filter_lays_out_nothing_until_typing_pauses(registry, mo
     import hub.tui.screens.main as main
     from textual.screen import Screen
 
-    monkeypatch.setattr(main, "TYPING_PAUSE", 3600.0)     # typing never pauses, until said below
+    # typing never pauses, until said below; longer than any machine's uptime, which
+    # time.monotonic() counts from: before the first key nothing counts as typing, however long the pause
+    monkeypatch.setattr(main, "TYPING_PAUSE", 1e12)
     layouts: list[str] = []
     lay_out = Screen._refresh_layout
 

@@ -38,7 +38,9 @@ class RegistrySource:
         self._loading: object | None = None
         self._first_chunk = threading.Event()
         self._first_chunk.set()      # nothing loading: nothing to wait for
-        self.last_input = 0.0        # time.monotonic() of the user's last keystroke (the screen sets it)
+        # time.monotonic() of the user's last keystroke (the screen sets it); none yet is -inf, not 0:
+        # monotonic() counts from boot, and a machine up for less than TYPING_PAUSE would count as typing
+        self.last_input = float("-inf")
 
     def _index(self, flt: ListFilter):
         """The index; a filter asked just before its first chunk waits for it (a fraction of
