@@ -102,3 +102,13 @@ class Artifacts:
 @pytest.fixture(scope="session")
 def artifacts(tmp_path_factory) -> Artifacts:
     return Artifacts(tmp_path_factory.mktemp("artifacts"))
+
+
+@pytest.fixture(scope="session")
+def bnb_reference() -> list[str]:
+    """bitsandbytes as the oracle, computing as its reference does on every host (tests/bnb_reference.py);
+    names what was replaced on this one."""
+    pytest.importorskip("bitsandbytes")
+    from tests.bnb_reference import pin_reference
+
+    return pin_reference()

@@ -5,8 +5,11 @@ kernels byte for byte on random tensors, and whole merges written by either back
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -16,9 +19,16 @@ from hub.quant import backend, kernels
 from hub.quant.scheme import QuantScheme
 
 F = pytest.importorskip("bitsandbytes.functional")
+pytestmark = pytest.mark.usefixtures("bnb_reference")
 
 DTYPES = [torch.float32, torch.bfloat16, torch.float16]
 SHAPES = [(64, 64), (96, 40), (130, 64), (7, 9), (1, 33)]
+
+
+def same_bytes(a, b):
+    """Equal to the bit, -0.0 against 0.0 included (torch.equal calls them equal; a file's sha256 does not)."""
+    return a.dtype == b.dtype and a.shape == b.shape and torch.equal(
+        a.contiguous().view(torch.uint8), b.contiguous().view(torch.uint8))
 
 
 def random_weight(shape, dtype, seed):
@@ -48,7 +58,7 @@ def test_4bit_quantize_dequantize_match_bitsandbytes(dtype, quant_type, blocksiz
                 assert torch.equal(absmax, state.absmax)
             assert torch.equal(kernels.code_4bit(quant_type), state.code)
             ours = kernels.dequantize_4bit(packed, absmax, quant_type, blocksize, shape, dtype)
-            assert torch.equal(ours, F.dequantize_4bit(data, state))
+            assert same_bytes(ours, F.dequantize_4bit(data, state))
 
 
 def test_blockwise_8bit_matches_bitsandbytes_on_many_values():
@@ -153,3 +163,33 @@ def test_double_quant_offset_rounds_as_in_a_default_torch_process():
         torch.set_num_threads(DEFAULT_THREADS)
     assert packed.nested.offset == state.offset.item()
     assert torch.equal(packed.absmax, state.absmax) and torch.equal(packed.nested.absmax, state.state2.absmax)
+
+
+def test_hub_reads_blocks_over_the_flat_tensor_where_the_native_cpu_kernel_does_not():
+    """In a process of its own (the session pins bitsandbytes' reference kernel): hub's bitsandbytes
+    backend, on tensors whose rows end inside a block, equals bitsandbytes' reference dequantization,
+    and its quantization's inverse, on every host, whatever its native CPU kernel returns there."""
+    script = (
+        "import json, torch\n"
+        "import bitsandbytes.functional as F\n"
+        "from hub.quant import backend\n"
+        "from tests.bnb_reference import native_disagrees, reference_dequantize_4bit\n"
+        "checked = 0\n"
+        "for (m, n), bs in [((3, 64), 128), ((64, 64), 128), ((130, 64), 128), ((3, 48), 32), ((3, 96), 64),\n"
+        "                   ((1, 2), 64), ((3, 160), 128), ((2, 128), 128)]:\n"
+        "    for quant_type in ('nf4', 'fp4'):\n"
+        "        for dtype in (torch.float32, torch.bfloat16, torch.float16):\n"
+        "            w = (torch.randn((m, n), generator=torch.Generator().manual_seed(m * n)) * 0.05).to(dtype)\n"
+        "            packed, absmax = backend.quantize_4bit(w, quant_type, bs)\n"
+        "            ours = backend.dequantize_4bit(packed, absmax, quant_type, bs, (m, n), dtype)\n"
+        "            ref = reference_dequantize_4bit(packed, absmax, bs, quant_type, (m, n), dtype)\n"
+        "            assert torch.equal(ours.view(torch.uint8), ref.view(torch.uint8)), (m, n, bs, quant_type, dtype)\n"
+        "            checked += 1\n"
+        "print(json.dumps({'checked': checked, 'native_disagrees': native_disagrees()}))\n"
+    )
+    env = {**os.environ, backend.ENV: "bitsandbytes"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
+                          cwd=Path(__file__).resolve().parent.parent, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["checked"] == 8 * 2 * 3

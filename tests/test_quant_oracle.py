@@ -24,6 +24,7 @@ from hub.merge import QuantOptions, merge
 from hub.quant.scheme import QuantScheme
 
 pytest.importorskip("bitsandbytes")
+pytestmark = pytest.mark.usefixtures("bnb_reference")
 
 SCHEMES = {   # name -> (method, double quantization)
     "nf4": ("nf4", False), "nf4-dq": ("nf4", True), "fp4-dq": ("fp4", True), "fp4": ("fp4", False),

@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 from tests.helpers import run_cli
 
 pytest.importorskip("bitsandbytes")
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("bnb_reference")]
 
 TARGETS = ["q_proj", "v_proj", "down_proj"]
 

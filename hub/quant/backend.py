@@ -52,7 +52,10 @@ def quantize_4bit(weight: torch.Tensor, quant_type: str, blocksize: int) -> tupl
 def dequantize_4bit(packed: torch.Tensor, absmax: torch.Tensor, quant_type: str, blocksize: int,
                     shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
     bnb = _bnb()
-    if bnb is None:
+    if bnb is None or (packed.device.type == "cpu" and shape[-1] % blocksize):
+        # bitsandbytes 0.50.2's native CPU kernel (the one it loads on AVX-512 hosts) scales a block
+        # that runs over a row's end with the wrong absmax; its CUDA and reference kernels, and
+        # hub's port (byte for byte the reference), read blocks over the flat tensor
         return kernels.dequantize_4bit(packed, absmax, quant_type, blocksize, shape, dtype)
     state = bnb.QuantState(absmax=absmax.float(), shape=torch.Size(shape), dtype=dtype, blocksize=blocksize,
                            quant_type=quant_type)

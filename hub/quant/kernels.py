@@ -99,7 +99,8 @@ def dequantize_4bit(packed: torch.Tensor, absmax: torch.Tensor, quant_type: str,
     for dim in shape:
         n *= dim
     nibbles = torch.stack([data >> 4, data & 0xF], dim=1).reshape(-1)[:n].long()
-    values = code_4bit(quant_type)[nibbles]
+    # + 0.0 turns FP4's -0.0 (code 8) into +0.0, as bitsandbytes' CPU kernels write it: the same bytes
+    values = (code_4bit(quant_type) + 0.0)[nibbles]
     return _scale_blocks(values, absmax.float(), blocksize).reshape(shape).to(dtype)
 
 
