@@ -1,6 +1,6 @@
 """bitsandbytes as the oracle, with its own reference 4-bit dequantization on CPU.
 
-bitsandbytes 0.50.2 loads a native CPU kernel for ``dequantize_4bit`` that, on AVX-512 hosts, scales a
+bitsandbytes 0.50.2 loads a native CPU kernel for ``dequantize_4bit`` that (seen on an AVX-512 host) scales a
 block running over a row's end with the wrong absmax (a (3, 64) tensor in blocks of 128 comes back
 with twice the quantization error). Its CUDA kernel and its reference implementation
 (``backends/default/ops.py``, "matches C++ / CUDA behavior") read blocks over the flat tensor, as the

@@ -53,7 +53,7 @@ def dequantize_4bit(packed: torch.Tensor, absmax: torch.Tensor, quant_type: str,
                     shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
     bnb = _bnb()
     if bnb is None or (packed.device.type == "cpu" and shape[-1] % blocksize):
-        # bitsandbytes 0.50.2's native CPU kernel (the one it loads on AVX-512 hosts) scales a block
+        # bitsandbytes 0.50.2's native CPU kernel (seen on an AVX-512 host) scales a block
         # that runs over a row's end with the wrong absmax; its CUDA and reference kernels, and
         # hub's port (byte for byte the reference), read blocks over the flat tensor
         return kernels.dequantize_4bit(packed, absmax, quant_type, blocksize, shape, dtype)
