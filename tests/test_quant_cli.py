@@ -112,3 +112,56 @@ def test_other_quantized_bases_are_refused_naming_what_works(bases, tmp_path, hu
     assert len(line.splitlines()) == 1
     assert layout.upper() in line and "bitsandbytes 4-bit (nf4, fp4) or 8-bit" in line and "full-precision" in line
     assert not (tmp_path / "o").exists() and registry_snapshot(hub_home) == before
+
+
+FORGED = {   # what a forged quant_state of an unadapted packed weight holds -> what the one line says
+    "block size 0": ({"blocksize": 0}, "block size outside"),
+    "block size true": ({"blocksize": True}, "block size outside"),
+    "no shape": ({"shape": []}, "no valid shape"),
+    "huge shape": ({"shape": [10 ** 13, 64]}, "no valid shape"),
+    "other shape": ({"shape": [64, 64]}, "does not hold what the quant_state"),
+    "NaN offset": ({"nested_offset": float("nan")}, "no finite nested offset"),
+    "other type": ({"quant_type": "fp4"}, "another 4-bit type"),
+    "not JSON": (None, "is not a JSON object"),
+}
+
+
+@pytest.mark.parametrize("forgery", list(FORGED))
+def test_a_forged_quant_state_is_one_line_and_nothing_is_written(bases, tmp_path, hub_home, forgery):
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    edit, message = FORGED[forgery]
+    folder = tmp_path / "forged"
+    shutil.copytree(bases["nf4"], folder)
+    tensors = load_file(folder / "model.safetensors")
+    key = "model.layers.0.self_attn.k_proj.weight.quant_state.bitsandbytes__nf4"   # not adapted: read at merge
+    state = json.loads(bytes(tensors[key].numpy()))
+    raw = b"\xff{" if edit is None else json.dumps({**state, **edit}).encode()
+    tensors[key] = torch.frombuffer(bytearray(raw), dtype=torch.uint8)
+    save_file(tensors, folder / "model.safetensors", metadata={"format": "pt"})
+    run_cli("list")
+    before = registry_snapshot(hub_home)
+    result = run_cli("merge", "--base", folder, bases["adapter"], "--out", tmp_path / "o")
+    assert result.exit_code == 1, result.stderr
+    line = result.stderr.strip()
+    assert len(line.splitlines()) == 1 and message in line and "k_proj" in line and "re-save" in line, line
+    assert not (tmp_path / "o").exists() and registry_snapshot(hub_home) == before
+
+
+def test_an_8bit_weight_with_a_forged_scb_is_one_line(bases, tmp_path, hub_home):
+    from safetensors.torch import load_file, save_file
+
+    folder = tmp_path / "forged8"
+    shutil.copytree(bases["int8"], folder)
+    tensors = load_file(folder / "model.safetensors")
+    key = "model.layers.0.self_attn.k_proj.SCB"
+    tensors[key] = tensors[key][:-1].clone()        # one scale short of the rows
+    save_file(tensors, folder / "model.safetensors", metadata={"format": "pt"})
+    run_cli("list")
+    before = registry_snapshot(hub_home)
+    result = run_cli("merge", "--base", folder, bases["adapter"], "--out", tmp_path / "o")
+    assert result.exit_code == 1, result.stderr
+    line = result.stderr.strip()
+    assert len(line.splitlines()) == 1 and "one scale per row" in line and "k_proj" in line, line
+    assert not (tmp_path / "o").exists() and registry_snapshot(hub_home) == before

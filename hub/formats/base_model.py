@@ -296,6 +296,7 @@ def _unpack_bnb_shapes(folder: Path, tensors: dict[str, BaseTensor]) -> tuple[di
     """bitsandbytes 4-bit stores ``W.weight`` flattened (numel/2, 1) and the real shape
     in ``W.weight.quant_state.bitsandbytes__nf4|fp4``: a few hundred bytes of JSON.
     Returns the tensors with their logical shapes, and the first quant_state read."""
+    from hub.formats import bnb
     from hub.formats.safetensors_header import read_header
 
     out = dict(tensors)
@@ -316,10 +317,10 @@ def _unpack_bnb_shapes(folder: Path, tensors: dict[str, BaseTensor]) -> tuple[di
             fh.seek(headers[t.file].data_start + entry.begin)
             raw = fh.read(entry.nbytes)
         try:
-            state = json.loads(raw.decode("utf-8"))
-            shape = tuple(int(d) for d in state["shape"])
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
-            continue
+            state = bnb.parse_state(raw, f"{t.file}: {name}")
+        except InvalidBaseModel:
+            continue                      # unreadable: the weight keeps its packed shape
+        shape = tuple(state["shape"])
         first = first or state
         w = tensors[weight]
         out[weight] = BaseTensor(w.name, w.shape, w.dtype, w.file, logical_shape=shape)

@@ -14,18 +14,21 @@ Other quantized formats (GPTQ, AWQ, GGUF, ...) are refused here with the formats
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from hub.errors import Unsupported
+from hub.errors import InvalidBaseModel, Unsupported
 from hub.formats.quantization import quant_method
-from hub.quant.scheme import QuantScheme
+from hub.quant.scheme import BLOCKSIZES_4BIT, DTYPES, QuantScheme
 
 STATE_PREFIX = "quant_state.bitsandbytes__"
 AUX_4BIT = ("absmax", "quant_map", "nested_absmax", "nested_quant_map")
 # the JSON's only variable-length value is the nested offset (a float's repr, at most 24 characters):
 # reserving room for the longest lets a shard's header be written before any tensor is quantized
 OFFSET_ROOM = 24
+MAX_NUMEL = 1 << 40   # far above any real weight; bounds what a forged shape can ask to allocate
+RESAVE = "re-save the model with transformers"
 WORKING_FORMATS = ("full-precision safetensors (fp32, fp16, bf16)",
                    "bitsandbytes 4-bit (nf4, fp4) or 8-bit checkpoints saved by transformers")
 
@@ -85,8 +88,43 @@ def quantization_config(scheme: QuantScheme) -> dict:
     }
 
 
-def parse_state(raw: bytes) -> dict:
-    return json.loads(raw.decode("utf-8"))
+def parse_state(raw: bytes, where: str = "quant_state") -> dict:
+    """A 4-bit weight's quant_state JSON, checked: what a forged one holds drives the dequantization
+    (block size, shape, offset), so anything bitsandbytes would not write is refused in one line."""
+    try:
+        state = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        state = None
+    problem = _state_problem(state)
+    if problem:
+        raise InvalidBaseModel(f"a packed weight's quant_state {problem}", where, RESAVE)
+    return state
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _state_problem(state) -> str | None:
+    if not isinstance(state, dict):
+        return "is not a JSON object"
+    if state.get("quant_type") not in ("nf4", "fp4"):
+        return "names no 4-bit type (nf4 or fp4)"
+    if state.get("blocksize") not in BLOCKSIZES_4BIT or not _is_int(state["blocksize"]):
+        return f"has a block size outside {', '.join(map(str, BLOCKSIZES_4BIT))}"
+    if state.get("dtype") not in DTYPES:
+        return f"has a dtype outside {', '.join(DTYPES)}"
+    shape = state.get("shape")
+    if not isinstance(shape, list) or not shape or not all(_is_int(d) and d >= 1 for d in shape) \
+            or math.prod(shape) > MAX_NUMEL:
+        return "has no valid shape (positive whole numbers)"
+    if "nested_blocksize" in state:
+        offset = state.get("nested_offset")
+        if state["nested_blocksize"] not in BLOCKSIZES_4BIT or not _is_int(state["nested_blocksize"]):
+            return f"has a nested block size outside {', '.join(map(str, BLOCKSIZES_4BIT))}"
+        if not isinstance(offset, (int, float)) or isinstance(offset, bool) or not math.isfinite(offset):
+            return "has no finite nested offset"
+    return None
 
 
 def state_json(packed, padded: bool) -> bytes:
@@ -167,21 +205,40 @@ def group_keys(weight_key: str, names) -> list[str]:
     return [weight_key] + sorted(aux)
 
 
-def packed_from(weight_key: str, tensors: dict):
-    """Rebuild a packed weight from its checkpoint tensors (as read by ``group_keys``)."""
+def packed_from(weight_key: str, tensors: dict, where: str | None = None):
+    """Rebuild a packed weight from its checkpoint tensors (as read by ``group_keys``), its parts'
+    sizes checked against its quant_state (``where`` names it in errors: file and key)."""
     from hub.quant.packing import Nested, Packed4bit, PackedInt8
 
+    where = where or weight_key
     module = weight_key[: -len(".weight")]
     if f"{module}.SCB" in tensors:
-        return PackedInt8(tensors[weight_key], tensors[f"{module}.SCB"])
+        data, scb = tensors[weight_key], tensors[f"{module}.SCB"]
+        if data.dim() != 2 or scb.numel() != data.shape[0]:
+            raise InvalidBaseModel("an 8-bit weight's SCB does not hold one scale per row", where, RESAVE)
+        return PackedInt8(data, scb)
     state_key = next((k for k in tensors if k.startswith(f"{weight_key}.{STATE_PREFIX}")), None)
     if state_key is None:
-        raise Unsupported("a packed weight has no quant_state", weight_key, "re-save the model with transformers")
-    state = parse_state(bytes(tensors[state_key].numpy()))
+        raise Unsupported("a packed weight has no quant_state", where, RESAVE)
+    state = parse_state(bytes(tensors[state_key].numpy()), where)
+    if not state_key.endswith(state["quant_type"]):
+        raise InvalidBaseModel("a packed weight's quant_state names another 4-bit type than its key", where, RESAVE)
+    n = math.prod(state["shape"])
+    blocks = -(-n // state["blocksize"])
+    # the packed weight in bytes (its storage dtype may be wider than uint8), the rest in values
+    sizes = {weight_key: -(-n // 2), f"{weight_key}.absmax": blocks, f"{weight_key}.quant_map": 16}
+    if "nested_blocksize" in state:
+        sizes.update({f"{weight_key}.nested_absmax": -(-blocks // state["nested_blocksize"]),
+                      f"{weight_key}.nested_quant_map": 256})
+    for key, size in sizes.items():
+        tensor = tensors.get(key)
+        if tensor is None or (tensor.nbytes if key == weight_key else tensor.numel()) != size:
+            raise InvalidBaseModel(f"{key} does not hold what the quant_state's shape and block size need",
+                                   where, RESAVE)
     nested = None
     if "nested_blocksize" in state:
         nested = Nested(tensors[f"{weight_key}.nested_absmax"], tensors[f"{weight_key}.nested_quant_map"],
-                        float(state["nested_offset"]), int(state["nested_blocksize"]))
+                        float(state["nested_offset"]), state["nested_blocksize"])
     return Packed4bit(tensors[weight_key], tensors[f"{weight_key}.absmax"], state["quant_type"],
-                      int(state["blocksize"]), state["dtype"], tuple(int(d) for d in state["shape"]),
+                      state["blocksize"], state["dtype"], tuple(state["shape"]),
                       tensors[f"{weight_key}.quant_map"], nested)

@@ -54,7 +54,8 @@ class PackedSource:
     parts: tuple[Part, ...]
 
     def load(self, read) -> torch.Tensor:
-        return dequantize(bnb.packed_from(self.key, {p.key: read(p) for p in self.parts}))
+        return dequantize(bnb.packed_from(self.key, {p.key: read(p) for p in self.parts},
+                                          f"{self.parts[0].file}: {self.key}"))
 
 
 @dataclass(frozen=True)
