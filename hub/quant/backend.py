@@ -8,6 +8,7 @@ same signature in both worlds, so callers never ask which one ran.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 
 import torch
@@ -36,6 +37,9 @@ def name() -> str:
 def _bnb():
     if name() != "bitsandbytes":
         return None
+    # On AVX-512 BF16 hosts bitsandbytes' import warns that an optional fused-matmul package is
+    # missing; hub never calls that kernel, and the warning on stderr reads like hub's failure
+    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
     import bitsandbytes.functional as functional
 
     return functional
