@@ -126,42 +126,44 @@ FORGED = {   # what a forged quant_state of an unadapted packed weight holds -> 
 }
 
 
+def forged_merge_refused(bases, tmp_path, hub_home, kind: str, key: str, forge) -> str:
+    """Copy the ``kind`` base, replace tensor ``key`` by ``forge(tensor)``, merge into it: the one
+    line of the refusal, after checking that it exits 1 and leaves no output and the registry as it was."""
+    from safetensors.torch import load_file, save_file
+
+    folder = tmp_path / f"forged-{kind}"
+    shutil.copytree(bases[kind], folder)
+    tensors = load_file(folder / "model.safetensors")
+    tensors[key] = forge(tensors[key])
+    save_file(tensors, folder / "model.safetensors", metadata={"format": "pt"})
+    run_cli("list")
+    before = registry_snapshot(hub_home)
+    result = run_cli("merge", "--base", folder, bases["adapter"], "--out", tmp_path / "o")
+    assert result.exit_code == 1, result.stderr
+    assert not (tmp_path / "o").exists() and registry_snapshot(hub_home) == before
+    line = result.stderr.strip()
+    assert len(line.splitlines()) == 1, line
+    return line
+
+
 @pytest.mark.parametrize("forgery", list(FORGED))
 def test_a_forged_quant_state_is_one_line_and_nothing_is_written(bases, tmp_path, hub_home, forgery):
     import torch
-    from safetensors.torch import load_file, save_file
 
     edit, message = FORGED[forgery]
-    folder = tmp_path / "forged"
-    shutil.copytree(bases["nf4"], folder)
-    tensors = load_file(folder / "model.safetensors")
-    key = "model.layers.0.self_attn.k_proj.weight.quant_state.bitsandbytes__nf4"   # not adapted: read at merge
-    state = json.loads(bytes(tensors[key].numpy()))
-    raw = b"\xff{" if edit is None else json.dumps({**state, **edit}).encode()
-    tensors[key] = torch.frombuffer(bytearray(raw), dtype=torch.uint8)
-    save_file(tensors, folder / "model.safetensors", metadata={"format": "pt"})
-    run_cli("list")
-    before = registry_snapshot(hub_home)
-    result = run_cli("merge", "--base", folder, bases["adapter"], "--out", tmp_path / "o")
-    assert result.exit_code == 1, result.stderr
-    line = result.stderr.strip()
-    assert len(line.splitlines()) == 1 and message in line and "k_proj" in line and "re-save" in line, line
-    assert not (tmp_path / "o").exists() and registry_snapshot(hub_home) == before
+
+    def forge(tensor):
+        state = json.loads(bytes(tensor.numpy()))
+        raw = b"\xff{" if edit is None else json.dumps({**state, **edit}).encode()
+        return torch.frombuffer(bytearray(raw), dtype=torch.uint8)
+
+    # k_proj is not adapted: its packed weight is read and dequantized during the merge
+    line = forged_merge_refused(bases, tmp_path, hub_home, "nf4",
+                                "model.layers.0.self_attn.k_proj.weight.quant_state.bitsandbytes__nf4", forge)
+    assert message in line and "k_proj" in line and "re-save" in line, line
 
 
 def test_an_8bit_weight_with_a_forged_scb_is_one_line(bases, tmp_path, hub_home):
-    from safetensors.torch import load_file, save_file
-
-    folder = tmp_path / "forged8"
-    shutil.copytree(bases["int8"], folder)
-    tensors = load_file(folder / "model.safetensors")
-    key = "model.layers.0.self_attn.k_proj.SCB"
-    tensors[key] = tensors[key][:-1].clone()        # one scale short of the rows
-    save_file(tensors, folder / "model.safetensors", metadata={"format": "pt"})
-    run_cli("list")
-    before = registry_snapshot(hub_home)
-    result = run_cli("merge", "--base", folder, bases["adapter"], "--out", tmp_path / "o")
-    assert result.exit_code == 1, result.stderr
-    line = result.stderr.strip()
-    assert len(line.splitlines()) == 1 and "one scale per row" in line and "k_proj" in line, line
-    assert not (tmp_path / "o").exists() and registry_snapshot(hub_home) == before
+    line = forged_merge_refused(bases, tmp_path, hub_home, "int8", "model.layers.0.self_attn.k_proj.SCB",
+                                lambda scb: scb[:-1].clone())    # one scale short of the rows
+    assert "one scale per row" in line and "k_proj" in line, line
